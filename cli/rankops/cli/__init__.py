@@ -1,0 +1,1 @@
+"""The `rankops` command line: one entry point, subcommands contributed by each package."""

@@ -1,0 +1,1 @@
+"""The rankops operator: kopf handlers (thin shell) around a pure decision core."""

@@ -1,0 +1,1 @@
+"""The ranking service, trainer, evaluator and model jobs."""

@@ -1,0 +1,10 @@
+"""Subcommands of `rankops` contributed by rankops.serving."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add this package's subcommands to the top-level parser."""
