@@ -52,6 +52,7 @@ spec:
       openAPIV3Schema:
         type: object
         properties:
+          metadata: {{type: object}}
           spec:
             type: object
             required: [size]
@@ -396,6 +397,15 @@ def test_cluster_wide_list_of_namespaced_resource(http: httpx.Client, ns: str) -
     assert any(i["metadata"]["namespace"] == ns and i["metadata"]["name"] == "x" for i in items)
 
 
+def test_list_pagination(http: httpx.Client, labelled: str) -> None:
+    path = f"/api/v1/namespaces/{labelled}/configmaps"
+    first = http.get(path, params={"limit": "3"}).json()
+    assert [i["metadata"]["name"] for i in first["items"]] == ["a", "b", "c"]
+    assert first["metadata"]["remainingItemCount"] == 1
+    rest = http.get(path, params={"limit": "3", "continue": first["metadata"]["continue"]}).json()
+    assert [i["metadata"]["name"] for i in rest["items"]] == ["d"] and "continue" not in rest["metadata"]
+
+
 def test_watch_without_resource_version_lists_existing(http: httpx.Client, labelled: str) -> None:
     events = watch_lines(http, f"/api/v1/namespaces/{labelled}/configmaps", {"timeoutSeconds": "1"})
     assert sorted(e["object"]["metadata"]["name"] for e in events) == ["a", "b", "c", "d"]
@@ -455,6 +465,19 @@ def test_watch_streams_live_changes(api: SandboxAPIServer, http: httpx.Client, n
     http.patch(f"{path}/live", json={"data": {"k": "v"}}, headers=MERGE)
     thread.join(5)
     assert [e["type"] for e in events] == ["ADDED", "MODIFIED"]
+
+
+def test_watch_selection_changes_are_added_and_deleted(http: httpx.Client, ns: str) -> None:
+    path = f"/api/v1/namespaces/{ns}/configmaps"
+    create(http, path, configmap("a", {"track": "stable"}))
+    rv = http.get(path).json()["metadata"]["resourceVersion"]
+    http.patch(f"{path}/a", json={"metadata": {"labels": {"track": "canary"}}}, headers=MERGE)
+    http.patch(f"{path}/a", json={"data": {"k": "v"}}, headers=MERGE)
+    http.patch(f"{path}/a", json={"metadata": {"labels": {"track": "stable"}}}, headers=MERGE)
+    events = watch_lines(
+        http, path, {"timeoutSeconds": "1", "resourceVersion": rv, "labelSelector": "track=canary"}
+    )
+    assert [e["type"] for e in events] == ["ADDED", "MODIFIED", "DELETED"]
 
 
 def test_watch_timeout_seconds_ends_stream(http: httpx.Client, ns: str) -> None:
@@ -641,6 +664,26 @@ def test_owner_reference_cascade_is_recursive(api: SandboxAPIServer, http: httpx
     assert api.get_object("configmaps", "child", ns) is None
 
 
+def test_foreground_deletion_waits_for_dependents(api: SandboxAPIServer, http: httpx.Client, ns: str) -> None:
+    path = f"/api/v1/namespaces/{ns}/configmaps"
+    owner = create(http, path, configmap("owner"))
+    child = configmap("child")
+    child["metadata"]["ownerReferences"] = [
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"]}
+    ]
+    child["metadata"]["finalizers"] = ["example.com/hold"]
+    create(http, path, child)
+    r = http.request("DELETE", f"{path}/owner", json={"propagationPolicy": "Foreground"})
+    assert r.json()["metadata"]["finalizers"] == ["foregroundDeletion"]
+    wait_for(
+        lambda: (api.get_object("configmaps", "child", ns) or {}).get("metadata", {}).get("deletionTimestamp")
+    )
+    time.sleep(0.1)
+    assert api.get_object("configmaps", "owner", ns) is not None  # held while the child exists
+    http.patch(f"{path}/child", json={"metadata": {"finalizers": None}}, headers=MERGE)
+    wait_for(lambda: api.get_object("configmaps", "owner", ns) is None)
+
+
 def test_orphan_propagation_keeps_dependents(api: SandboxAPIServer, http: httpx.Client, ns: str) -> None:
     path = f"/api/v1/namespaces/{ns}/configmaps"
     owner = create(http, path, configmap("owner"))
@@ -812,6 +855,24 @@ def test_cr_defaults_and_pruning(http: httpx.Client, ns: str) -> None:
     assert obj["spec"]["steps"] == [{"weight": 100, "pause": "0s"}]
     assert "unknown" not in obj["spec"]
     assert obj["spec"]["extra"] == {"free": {"form": 1}}
+
+
+def test_cr_metadata_is_not_pruned(http: httpx.Client, ns: str) -> None:
+    body = widget("w")
+    body["metadata"].update({"labels": {"a": "b"}, "annotations": {"note": "kept"}})
+    obj = create(http, f"{WIDGETS}/namespaces/{ns}/widgets", body)
+    assert obj["metadata"]["labels"] == {"a": "b"} and obj["metadata"]["annotations"] == {"note": "kept"}
+
+
+def test_cr_unknown_fields_warn_by_default_and_fail_when_strict(http: httpx.Client, ns: str) -> None:
+    path = f"{WIDGETS}/namespaces/{ns}/widgets"
+    r = http.post(path, json=widget("w", colour="red"))
+    assert r.status_code == 201 and "colour" not in r.json()["spec"]
+    assert 'unknown field \\"spec.colour\\"' in r.headers["Warning"]
+    r = http.post(path, json=widget("w2", colour="red"), params={"fieldValidation": "Strict"})
+    assert r.status_code == 400 and 'unknown field "spec.colour"' in r.json()["message"]
+    r = http.post(path, json=widget("w3", colour="red"), params={"fieldValidation": "Ignore"})
+    assert r.status_code == 201 and "Warning" not in r.headers
 
 
 def test_cr_nullable_and_int_or_string(http: httpx.Client, ns: str) -> None:

@@ -291,3 +291,11 @@ def test_validate_crd() -> None:
     assert [e.path for e in validate_crd(broken)] == [
         "spec.versions[0].schema.openAPIV3Schema.x-kubernetes-validations[0].rule"
     ]
+
+
+def test_root_metadata_is_never_pruned_even_when_declared() -> None:
+    schema = {"type": "object", "properties": {"metadata": {"type": "object"}, "spec": {"type": "object"}}}
+    obj = thing()
+    obj["metadata"].update({"namespace": "ns", "labels": {"a": "b"}, "annotations": {"x": "y"}})
+    result, errors = validate_custom_resource(crd(schema), obj)
+    assert errors == [] and result["metadata"] == obj["metadata"]

@@ -35,9 +35,9 @@ Usage from sync code or with kopf's KopfRunner (the server gets its own thread a
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import copy
-import datetime
 import json
 import math
 import pathlib
@@ -63,14 +63,8 @@ from rankops.sandbox.tables import build_table
 __all__ = ["SandboxAPIServer", "ThreadedServer", "load_manifests"]
 
 T = TypeVar("T")
-CRD_KEY = ("apiextensions.k8s.io", "v1", "customresourcedefinitions")
-NAMESPACES_KEY = ("", "v1", "namespaces")
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 JSON_CT = "application/json"
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,9 +386,16 @@ class SandboxAPIServer(KubernetesEmulator):
             status_body(ApiError(500, "InternalError", f"Internal error occurred: {exc!r}")), 500
         )
 
-    @staticmethod
-    def _json(payload: Any, status: int = 200) -> aiohttp.web.Response:
-        return aiohttp.web.Response(body=json.dumps(payload).encode(), status=status, content_type=JSON_CT)
+    def _json(self, payload: Any, status: int = 200) -> aiohttp.web.Response:
+        response = aiohttp.web.Response(
+            body=json.dumps(payload).encode(), status=status, content_type=JSON_CT
+        )
+        if self.cluster.warnings:  # e.g. unknown fields pruned under fieldValidation=Warn
+            response.headers["Warning"] = ", ".join(
+                f"299 - {json.dumps(w)}" for w in dict.fromkeys(self.cluster.warnings)
+            )
+            self.cluster.warnings.clear()
+        return response
 
     async def _serve(self, request: rendering.Request) -> aiohttp.web.StreamResponse | None:
         path = request.url.path
@@ -459,17 +460,18 @@ class SandboxAPIServer(KubernetesEmulator):
                     params["fieldSelector"] = f"metadata.name={p.name}" + (f",{sel}" if sel else "")
                 return await self._watch(request, rt, ns, params, as_table)
             if p.name is None:
-                items = self.cluster.list(rt, ns, params)
+                items, list_meta = self._paginate(self.cluster.list(rt, ns, params), params)
                 if as_table:
                     table = build_table(
                         items, rt.printer_columns, str(self.store.rv), params.get("includeObject", "Metadata")
                     )
+                    table["metadata"].update(list_meta)
                     return self._json(table)
                 return self._json(
                     {
                         "kind": f"{rt.kind}List",
                         "apiVersion": rt.api_version,
-                        "metadata": {"resourceVersion": str(self.store.rv)},
+                        "metadata": {"resourceVersion": str(self.store.rv), **list_meta},
                         "items": items,
                     }
                 )
@@ -485,6 +487,7 @@ class SandboxAPIServer(KubernetesEmulator):
             return self._json(obj)
 
         body = self._parse_body(request)
+        self.cluster.warnings.clear()
         if method == "POST":
             if p.name is not None:
                 raise ApiError.method_not_allowed()
@@ -517,6 +520,38 @@ class SandboxAPIServer(KubernetesEmulator):
         raise ApiError.method_not_allowed()
 
     @staticmethod
+    def _paginate(
+        items: list[dict[str, Any]], params: Mapping[str, str]
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """``limit``/``continue``: pages in (namespace, name) order.
+
+        DIFFERENCE: a continued list shows the objects as they are now, not as a snapshot at
+        the first page's resourceVersion, and continue tokens never expire (no 410).
+        """
+        start = 0
+        token = params.get("continue")
+        if token:
+            try:
+                last = json.loads(base64.urlsafe_b64decode(token.encode()).decode())
+            except ValueError as exc:
+                raise ApiError.bad_request(f"continue key is not valid: {exc}") from exc
+            keys = [[i["metadata"].get("namespace", ""), i["metadata"]["name"]] for i in items]
+            start = next((n for n, key in enumerate(keys) if key > last), len(items))
+        try:
+            limit = int(params.get("limit") or 0)
+        except ValueError as exc:
+            raise ApiError.bad_request(f"invalid limit: {exc}") from exc
+        page = items[start : start + limit] if limit > 0 else items[start:]
+        meta: dict[str, Any] = {}
+        remaining = len(items) - start - len(page)
+        if remaining > 0 and page:
+            last_meta = page[-1]["metadata"]
+            key = json.dumps([last_meta.get("namespace", ""), last_meta["name"]])
+            meta["continue"] = base64.urlsafe_b64encode(key.encode()).decode()
+            meta["remainingItemCount"] = remaining
+        return page, meta
+
+    @staticmethod
     def _parse_body(request: rendering.Request) -> Any:
         if request.data is not None:
             return request.data
@@ -543,14 +578,21 @@ class SandboxAPIServer(KubernetesEmulator):
         bookmarks = params.get("allowWatchBookmarks") in ("true", "1")
         queue: asyncio.Queue[Event | None] = asyncio.Queue()
 
-        def visible(ev: Event) -> bool:
+        def visible(ev: Event) -> str | None:
+            """The event type this watcher sees, or None. As a real server does, a change that
+            moves an object into the selection is ADDED and one that moves it out is DELETED."""
+            if ev.group != rt.group or ev.plural != rt.plural:
+                return None
             meta = ev.object.get("metadata") or {}
-            return (
-                ev.group == rt.group
-                and ev.plural == rt.plural
-                and (ns is None or meta.get("namespace") == ns)
-                and match(ev.object)
-            )
+            if ns is not None and meta.get("namespace") != ns:
+                return None
+            now = match(ev.object)
+            if ev.type != "MODIFIED" or ev.previous is None:
+                return ev.type if now else None
+            before = match(ev.previous)
+            if now:
+                return "MODIFIED" if before else "ADDED"
+            return "DELETED" if before else None
 
         # Subscribe and take the snapshot in one step (no await between): nothing is lost.
         initial: list[Event]
@@ -590,8 +632,8 @@ class SandboxAPIServer(KubernetesEmulator):
                 await send("ERROR", status_body(ApiError.gone(rv_text)))
                 return response
             for ev in initial:
-                if visible(ev):
-                    await send(ev.type, self.cluster.present(rt, ev.object))
+                if seen_as := visible(ev):
+                    await send(seen_as, self.cluster.present(rt, ev.object))
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout if timeout else None
             bookmark_every = 10.0
@@ -617,8 +659,8 @@ class SandboxAPIServer(KubernetesEmulator):
                     continue
                 if item is None:
                     break
-                if visible(item):
-                    await send(item.type, self.cluster.present(rt, item.object))
+                if seen_as := visible(item):
+                    await send(seen_as, self.cluster.present(rt, item.object))
         except ConnectionResetError:
             return response  # the client went away
         finally:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from rankops.sandbox.errors import ApiError
 from rankops.sandbox.registry import ResourceType
-from rankops.sandbox.store import ObjectKey, Store
+from rankops.sandbox.store import Event, ObjectKey, Store
 
 __all__ = ["ControllersMixin"]
 
@@ -82,6 +82,40 @@ class ControllersMixin:
                     del new["metadata"]["ownerReferences"]
                 new["metadata"]["resourceVersion"] = self.store.next_rv()
                 self.store.put(key, new, "MODIFIED")
+
+    def _has_dependents(self, uid: str) -> bool:
+        return any(
+            any(r.get("uid") == uid for r in (o.get("metadata") or {}).get("ownerReferences") or [])
+            for o in self.store.objects.values()
+        )
+
+    async def _delete_in_foreground(self, key: ObjectKey, uid: str) -> None:
+        """Foreground cascade: delete the dependents, wait until they are gone, then the owner."""
+        await asyncio.sleep(self.gc_delay)
+        for dep_key, dep in list(self.store.objects.items()):
+            refs = (dep.get("metadata") or {}).get("ownerReferences") or []
+            rt = self._type_for_key(dep_key, dep)
+            if rt is not None and any(r.get("uid") == uid for r in refs):
+                with contextlib.suppress(ApiError):  # deleted meanwhile
+                    self.delete(rt, dep_key[2] or None, dep_key[3], {"propagationPolicy": "Foreground"})
+        changes: asyncio.Queue[Event | None] = asyncio.Queue()
+        self.store.subscribers.add(changes)
+        try:
+            while self._has_dependents(uid):
+                if await changes.get() is None:  # the server is stopping
+                    return
+        finally:
+            self.store.subscribers.discard(changes)
+        owner = self.store.get(key)
+        rt = self._type_for_key(key, owner) if owner is not None else None
+        if owner is None or rt is None or owner["metadata"]["uid"] != uid:
+            return
+        body = copy.deepcopy(owner)
+        body["metadata"]["finalizers"] = [
+            f for f in owner["metadata"].get("finalizers") or [] if f != "foregroundDeletion"
+        ]
+        body["metadata"].pop("resourceVersion", None)
+        self.update(rt, key[2] or None, key[3], body, None, {}, manager="sandbox-garbage-collector")
 
     async def _collect_garbage(self, uid: str) -> None:
         """Background cascade: dependents whose owners are all gone are deleted (recursively)."""

@@ -222,13 +222,16 @@ def validate_custom_resource(
     crd: Mapping[str, Any],
     obj: Mapping[str, Any],
     old: Mapping[str, Any] | None = None,
+    *,
+    unknown_fields: list[str] | None = None,
 ) -> tuple[dict[str, Any], list[FieldError]]:
     """Prune, default and validate a custom resource against its CRD.
 
     ``crd`` is the CustomResourceDefinition (apiextensions.k8s.io/v1) as a dict; ``obj`` the
     custom resource; ``old`` its stored state on update (binds ``oldSelf`` in transition
     rules). Returns ``(object, errors)``: a new dict, pruned and defaulted, and the errors
-    (empty when valid). ``obj`` is not modified.
+    (empty when valid). ``obj`` is not modified. Pass a list as ``unknown_fields`` to get
+    the paths of the fields that were pruned (what ``fieldValidation=Strict`` rejects).
     """
     result = copy.deepcopy(dict(obj))
     errors: list[FieldError] = []
@@ -266,7 +269,7 @@ def validate_custom_resource(
     if not isinstance(schema, Mapping):
         return result, errors  # a CRD without a schema preserves everything (not possible in v1)
 
-    walker = _Walker(errors)
+    walker = _Walker(errors, unknown_fields)
     # The root object: apiVersion/kind/metadata are the server's business, never pruned here.
     root_schema = dict(schema)
     root_schema.setdefault("type", "object")
@@ -301,8 +304,9 @@ def _join(path: str, key: str) -> str:
 
 
 class _Walker:
-    def __init__(self, errors: list[FieldError]) -> None:
+    def __init__(self, errors: list[FieldError], pruned: list[str] | None = None) -> None:
         self.errors = errors
+        self.pruned = pruned
 
     def err(
         self,
@@ -365,14 +369,15 @@ class _Walker:
         result: dict[str, Any] = {}
         for key, child in value.items():
             if (
-                (key in keep_always and key not in props)
+                key in keep_always
                 or key in props
                 or isinstance(additional, Mapping)
                 or additional is True
                 or preserve
             ):
                 result[key] = child
-            # else: pruned, as a structural schema requires (silently, like the server).
+            elif self.pruned is not None:  # pruned, as a structural schema requires
+                self.pruned.append(_join(path, key))
 
         # Defaults: absent keys, and nulls of non-nullable fields that have a default.
         for key, sub in props.items():
@@ -382,7 +387,10 @@ class _Walker:
                 result[key] = copy.deepcopy(sub["default"])
 
         for key in list(result):
-            if key in keep_always and key not in props:
+            if key in keep_always:
+                # apiVersion, kind and metadata of a (root or embedded) object are the API
+                # machinery's: never pruned or validated through the schema (DIFFERENCE: the
+                # server still applies name/generateName constraints from a root schema).
                 continue
             sub = props.get(key)
             if sub is None and isinstance(additional, Mapping):

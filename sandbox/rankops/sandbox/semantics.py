@@ -30,6 +30,7 @@ __all__ = ["CRD_KEY", "NAMESPACES_KEY", "Cluster"]
 
 CRD_KEY = ("apiextensions.k8s.io", "v1", "customresourcedefinitions")
 NAMESPACES_KEY = ("", "v1", "namespaces")
+FOREGROUND = "foregroundDeletion"
 
 
 def _now() -> str:
@@ -59,6 +60,9 @@ class Cluster(ControllersMixin):
         self._bg_tasks: set[asyncio.Task[Any]] = set()
         # Called with (resource type, served?) when a resource starts or stops being served.
         self.listeners: list[Callable[[ResourceType, bool], None]] = []
+        # Warnings of the operation in progress (the HTTP layer sends them as `Warning` headers
+        # and clears them; operations are synchronous, so they never interleave).
+        self.warnings: list[str] = []
 
     def resolve(self, spec: str) -> ResourceType:
         """A served resource by plural, ``plural.group``, ``group/version/plural``, kind or short name."""
@@ -180,7 +184,7 @@ class Cluster(ControllersMixin):
         body["apiVersion"], body["kind"] = rt.api_version, rt.kind
         if rt.has_status:
             body.pop("status", None)  # the status of a new object is the controllers' to write
-        body = self._validate(rt, body, None)
+        body = self._validate(rt, body, None, params)
         meta = body["metadata"]
         for field in ("deletionTimestamp", "deletionGracePeriodSeconds", "managedFields"):
             meta.pop(field, None)
@@ -205,13 +209,27 @@ class Cluster(ControllersMixin):
         return self.present(rt, body)
 
     def _validate(
-        self, rt: ResourceType, body: dict[str, Any], old: Mapping[str, Any] | None
+        self,
+        rt: ResourceType,
+        body: dict[str, Any],
+        old: Mapping[str, Any] | None,
+        params: Mapping[str, str],
     ) -> dict[str, Any]:
         name = (body.get("metadata") or {}).get("name", "")
         errors: list[FieldError] = []
         if rt.crd is not None:
-            body, errors = validate_custom_resource(rt.crd, body, old)
+            unknown: list[str] = []
+            body, errors = validate_custom_resource(rt.crd, body, old, unknown_fields=unknown)
             body["apiVersion"] = rt.api_version
+            mode = params.get("fieldValidation", "Warn")  # the server's default is Warn
+            if unknown and mode == "Strict":
+                listed = ", ".join(f'unknown field "{path}"' for path in unknown)
+                raise ApiError.bad_request(
+                    f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                    f"strict decoding error: {listed}"
+                )
+            if unknown and mode == "Warn":
+                self.warnings.extend(f'unknown field "{path}"' for path in unknown)
         elif rt.key == CRD_KEY:
             errors = validate_crd(body)
             if not errors:
@@ -358,7 +376,7 @@ class Cluster(ControllersMixin):
 
         if rt.key == CRD_KEY and subresource != "status":
             new["status"] = self._crd_status(new)
-        new = self._validate(rt, new, old)
+        new = self._validate(rt, new, old, params)
         nmeta = new["metadata"]
         if self._spec_part(rt, new) != self._spec_part(rt, old):
             nmeta["generation"] = int(ometa.get("generation", 1)) + 1
@@ -526,11 +544,15 @@ class Cluster(ControllersMixin):
             # DIFFERENCE: dependents are orphaned at once (a real server goes through the
             # `orphan` finalizer and the garbage collector).
             self._orphan_dependents(meta["uid"])
-        # DIFFERENCE: Foreground is treated as Background (dependents go after the owner).
         if meta.get("deletionTimestamp"):
             return self.present(rt, obj)
-        if meta.get("finalizers"):
+        foreground = policy == "Foreground" and self._has_dependents(meta["uid"])
+        if meta.get("finalizers") or foreground:
+            # Foreground: the owner waits (finalizer `foregroundDeletion`) for its dependents.
             new = copy.deepcopy(obj)
+            if foreground and FOREGROUND not in (new["metadata"].get("finalizers") or []):
+                new["metadata"]["finalizers"] = [*(new["metadata"].get("finalizers") or []), FOREGROUND]
+                self._schedule(self._delete_in_foreground(key, meta["uid"]))
             new["metadata"]["deletionTimestamp"] = _now()
             new["metadata"]["deletionGracePeriodSeconds"] = 0
             new["metadata"]["resourceVersion"] = self.store.next_rv()

@@ -22,6 +22,7 @@ class Event:
     plural: str
     type: str  # ADDED, MODIFIED, DELETED
     object: dict[str, Any]
+    previous: dict[str, Any] | None = None  # the prior state, for MODIFIED
 
 
 class Store:
@@ -56,15 +57,21 @@ class Store:
 
     def put(self, key: ObjectKey, obj: dict[str, Any], event_type: str) -> None:
         """Store ``obj`` (its metadata.resourceVersion already set by the caller) and notify."""
+        previous = self.objects.get(key)
         self.objects[key] = obj
-        self._emit(key, event_type, obj)
+        self._emit(key, event_type, obj, previous if event_type == "MODIFIED" else None)
 
     def remove(self, key: ObjectKey, obj: dict[str, Any]) -> None:
         self.objects.pop(key, None)
         self._emit(key, "DELETED", obj)
 
-    def _emit(self, key: ObjectKey, event_type: str, obj: dict[str, Any]) -> None:
-        event = Event(int(obj["metadata"]["resourceVersion"]), key[0], key[1], event_type, copy.deepcopy(obj))
+    def _emit(
+        self, key: ObjectKey, event_type: str, obj: dict[str, Any], previous: dict[str, Any] | None = None
+    ) -> None:
+        # Stored objects are replaced, never mutated in place, so `previous` needs no copy.
+        event = Event(
+            int(obj["metadata"]["resourceVersion"]), key[0], key[1], event_type, copy.deepcopy(obj), previous
+        )
         self.log.append(event)
         for queue in list(self.subscribers):
             queue.put_nowait(event)
