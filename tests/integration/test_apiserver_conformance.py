@@ -480,6 +480,17 @@ def test_watch_selection_changes_are_added_and_deleted(http: httpx.Client, ns: s
     assert [e["type"] for e in events] == ["ADDED", "MODIFIED", "DELETED"]
 
 
+def test_watch_of_a_departed_client_is_released(api: SandboxAPIServer, ns: str) -> None:
+    before = len(api.store.subscribers)
+    with (
+        httpx.Client(base_url=api.url, timeout=5) as c,
+        c.stream("GET", f"/api/v1/namespaces/{ns}/configmaps", params={"watch": "true"}) as r,
+    ):
+        assert r.status_code == 200
+        wait_for(lambda: len(api.store.subscribers) > before)
+    wait_for(lambda: len(api.store.subscribers) == before, timeout=5)
+
+
 def test_watch_timeout_seconds_ends_stream(http: httpx.Client, ns: str) -> None:
     started = time.monotonic()
     watch_lines(http, f"/api/v1/namespaces/{ns}/configmaps", {"timeoutSeconds": "1"})
@@ -1178,9 +1189,10 @@ def test_kopf_operator_runs_against_the_server() -> None:
             return kopf.ConnectionInfo(server=server.url, insecure=True)
 
         @kopf.on.create(GROUP, "v1", "widgets", registry=registry)
-        def on_create(spec: Any, patch: Any, **_: Any) -> None:
+        def on_create(spec: Any, patch: Any, body: Any, **_: Any) -> None:
             patch.status["phase"] = "Healthy"
             patch.status["seenSize"] = spec["size"]
+            kopf.info(body, reason="Seen", message="the handler saw it")
 
         @kopf.on.delete(GROUP, "v1", "widgets", registry=registry)
         def on_delete(name: str, **_: Any) -> None:
@@ -1199,6 +1211,12 @@ def test_kopf_operator_runs_against_the_server() -> None:
             assert obj["status"]["seenSize"] == 3
             assert obj["metadata"]["finalizers"] == ["kopf.zalando.org/KopfFinalizerMarker"]
             assert obj["metadata"]["generation"] == 1
+
+            def posted() -> list[dict[str, Any]]:
+                return [e for e in server.list_objects("v1/events", "default") if e.get("reason") == "Seen"]
+
+            [event] = wait_for(posted, timeout=15)
+            assert event["involvedObject"]["uid"] == obj["metadata"]["uid"]
             server.delete_object("widgets", "w", "default")
             wait_for(lambda: server.get_object("widgets", "w", "default") is None, timeout=15)
         assert runner.exit_code == 0, runner.output
@@ -1378,3 +1396,28 @@ def test_kubectl_reports_validation_errors(
     result = kubectl("apply", "-f", str(manifest), check=False)
     assert result.returncode != 0
     assert "spec.size: Invalid value: 30" in result.stderr
+
+
+@needs_kubectl
+def test_kubectl_rejects_unknown_fields(
+    kubectl: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    manifest = tmp_path / "typo.yaml"
+    manifest.write_text(yaml.safe_dump(widget("w", colour="red")))
+    result = kubectl("apply", "-f", str(manifest), check=False)
+    assert result.returncode != 0
+    assert 'strict decoding error: unknown field "spec.colour"' in result.stderr
+
+
+@needs_kubectl
+def test_kubectl_server_side_apply_and_scale(
+    kubectl: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path, api: SandboxAPIServer, ns: str
+) -> None:
+    manifest = tmp_path / "d.yaml"
+    manifest.write_text(yaml.safe_dump(deployment("d", replicas=1)))
+    assert "serverside-applied" in kubectl("apply", "--server-side", "-f", str(manifest)).stdout
+    kubectl("scale", "deployment/d", "--replicas=3")
+    obj = api.get_object("deployments", "d", ns)
+    assert obj is not None and obj["spec"]["replicas"] == 3 and obj["metadata"]["generation"] == 2
+    managers = {e["manager"] for e in obj["metadata"]["managedFields"]}
+    assert "kubectl" in managers

@@ -637,17 +637,23 @@ class SandboxAPIServer(KubernetesEmulator):
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout if timeout else None
             bookmark_every = 10.0
+            next_bookmark = loop.time() + bookmark_every
             while not self._closing:
-                wait = bookmark_every if bookmarks else None
+                # Wake up at least every second to notice a client that went away (aiohttp
+                # does not cancel handlers on disconnect), to send bookmarks and to time out.
+                wait = 1.0
                 if deadline is not None:
                     left = deadline - loop.time()
                     if left <= 0:
                         break
-                    wait = min(left, wait) if wait is not None else left
+                    wait = min(left, wait)
                 try:
                     item = await asyncio.wait_for(queue.get(), wait)
                 except TimeoutError:
-                    if bookmarks and not self._closing:
+                    if raw.transport is None or raw.transport.is_closing():
+                        return response
+                    if bookmarks and loop.time() >= next_bookmark and not self._closing:
+                        next_bookmark = loop.time() + bookmark_every
                         await send(
                             "BOOKMARK",
                             {
