@@ -8,3 +8,172 @@ from typing import Any
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add this package's subcommands to the top-level parser."""
+    register_serve(subparsers)
+    register_train(subparsers)
+    register_evaluate(subparsers)
+    register_import_mapping(subparsers)
+
+
+def register_serve(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """`rankops serve`: the ranking service (rankops.serving.app) under uvicorn."""
+    import os
+
+    p = subparsers.add_parser(
+        "serve",
+        help="serve a model artifact over HTTP (ranking, feedback, metrics)",
+        description="Serve the model artifact at --model with uvicorn. Identity labels come from "
+        "RANKOPS_MODEL, RANKOPS_VERSION (default: the manifest's) and RANKOPS_TRACK.",
+    )
+    p.add_argument(
+        "--model",
+        default=os.environ.get("RANKOPS_MODEL_URI"),
+        help="artifact URI (any fsspec URI; default: $RANKOPS_MODEL_URI)",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    p.add_argument("--port", type=int, default=8080, help="port to bind (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default: %(default)s)")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--no-cache", action="store_true", help="disable the result cache")
+    p.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from rankops.serving.server import serve
+
+    if not args.model:
+        raise ValueError("no model: pass --model URI or set RANKOPS_MODEL_URI")
+    return serve(
+        args.model,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        cache=not args.no_cache,
+    )
+
+
+# ---------------------------------------------------------------- train / evaluate / import-mapping
+
+
+def _positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
+    return n
+
+
+def register_train(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """`rankops train`: train the ranking model and write a versioned artifact."""
+    p = subparsers.add_parser(
+        "train",
+        help="train the ranking model on a BEIR dataset and write a model artifact",
+        description="Train on qrels/train.tsv (dev picks the epoch), evaluate model and BM25 on dev/test, "
+        "and write weights, catalogue, golden set, drift reference and manifest.json to --out. "
+        "Torch threads: $RANKOPS_TORCH_THREADS (default 1).",
+    )
+    p.add_argument("--data", required=True, help="dataset directory in BEIR layout")
+    p.add_argument("--out", required=True, help="artifact URI to write (path, file://, s3://...)")
+    p.add_argument("--version", required=True, help="model version (semver, e.g. 1.0.0)")
+    p.add_argument("--epochs", type=_positive_int, default=None, help="training epochs (default: 20)")
+    p.add_argument("--seed", type=int, default=13, help="random seed (default: %(default)s)")
+    p.add_argument("--parent-version", default=None, help="version this one was derived from")
+    p.add_argument(
+        "--name", default="dataset-ranker", help="model name in the manifest (default: %(default)s)"
+    )
+    p.add_argument("--force", action="store_true", help="overwrite an existing artifact at --out")
+    p.set_defaults(func=_train)
+
+
+def _train(args: argparse.Namespace) -> int:
+    import re
+
+    from rankops.serving.train import DEFAULT_EPOCHS, train_command
+
+    if not re.fullmatch(r"\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?", args.version):
+        raise ValueError(f"--version must be semver (MAJOR.MINOR.PATCH), got {args.version!r}")
+    if args.parent_version is not None and args.parent_version == args.version:
+        raise ValueError("--parent-version must differ from --version")
+    train_command(
+        args.data,
+        args.out,
+        args.version,
+        epochs=args.epochs or DEFAULT_EPOCHS,
+        seed=args.seed,
+        parent_version=args.parent_version,
+        name=args.name,
+        force=args.force,
+    )
+    return 0
+
+
+def register_evaluate(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """`rankops evaluate`: model vs BM25 metrics on one split, as one JSON object on stdout."""
+    p = subparsers.add_parser(
+        "evaluate",
+        help="evaluate a model artifact and the BM25 baseline on a dataset split (JSON on stdout)",
+        description="Print {split, queries, model: {ndcg@3, ndcg@10, mrr, p@3}, bm25: {...}} as one JSON "
+        "object. Metrics follow trec_eval: linear gain, log2 discount, ideal DCG from all judged "
+        "documents; P@3 and MRR count grade >= 1 as relevant.",
+    )
+    p.add_argument("--model", required=True, help="artifact URI")
+    p.add_argument("--data", required=True, help="dataset directory in BEIR layout")
+    p.add_argument("--split", default="test", choices=["train", "dev", "test"], help="(default: %(default)s)")
+    p.add_argument("--no-verify", action="store_true", help="skip the artifact digest check")
+    p.set_defaults(func=_evaluate)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
+    from rankops.serving.artifact import ArtifactIntegrityError
+    from rankops.serving.evaluate import evaluate_command
+
+    try:
+        result = evaluate_command(args.model, args.data, args.split, verify=not args.no_verify)
+    except ArtifactIntegrityError as exc:
+        raise ValueError(str(exc)) from exc
+    json.dump(result, sys.stdout, sort_keys=False)
+    sys.stdout.write("\n")
+    return 0
+
+
+def register_import_mapping(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """`rankops import-mapping`: runbook mapping lines into BEIR queries + qrels."""
+    p = subparsers.add_parser(
+        "import-mapping",
+        help="import runbook 'query -> source (score)' lines into a BEIR dataset",
+        description="Each line 'QUERY → SOURCE (SCORE)' (or '->'), '#' starts a comment. The score in "
+        "[0, 1] becomes grade round(4 * score); the grade goes to the --per-source catalogue items "
+        "of that source that BM25 ranks highest for the query. Appends to queries.jsonl and "
+        "qrels/SPLIT.tsv of --data (which must hold corpus.jsonl).",
+    )
+    p.add_argument("file", help="mapping file")
+    p.add_argument("--data", required=True, help="dataset directory in BEIR layout")
+    p.add_argument(
+        "--split", default="train", choices=["train", "dev", "test"], help="(default: %(default)s)"
+    )
+    p.add_argument(
+        "--per-source",
+        type=_positive_int,
+        default=3,
+        help="items of the named source judged per line (default: %(default)s)",
+    )
+    p.set_defaults(func=_import_mapping)
+
+
+def _import_mapping(args: argparse.Namespace) -> int:
+    import sys
+
+    from rankops.serving.mapping_import import import_mapping_file
+
+    summary = import_mapping_file(args.file, args.data, split=args.split, per_source=args.per_source)
+    print(
+        f"imported {summary.lines} lines: {summary.new_queries} new queries, {summary.qrels} judgments "
+        f"into {args.data} (split {args.split})",
+        file=sys.stderr,
+    )
+    return 0

@@ -1,0 +1,367 @@
+"""Model artifacts: one directory per version at any fsspec URI (plain paths and ``file://`` work;
+``s3://`` with the ``s3`` extra).
+
+Files:
+
+    model.pt              torch state_dict of RankingNet
+    model_config.json     architecture + vocabularies (ModelConfig)
+    catalog.jsonl         the items the model ranks: id, title, description, source, domain,
+                          region, granularity
+    golden.jsonl          held-out queries with graded judgments: query_id, text, judgments
+    reference_stats.json  drift reference statistics of the training queries (DriftReference)
+    manifest.json         name, version, parent_version, created, training_data digest, metrics,
+                          seed, torch version, and {"sha256", "size"} of every other file
+
+``manifest.json`` is written last, so a half-written directory never verifies. The sha256 of
+``manifest.json`` identifies an artifact (``ModelArtifact.sha256``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import fsspec
+import torch
+
+from rankops.serving.drift import DriftReference
+from rankops.serving.features import hash_features, query_feature_strings
+from rankops.serving.model import Featurizer, ModelConfig, Ranker, RankingNet
+
+MANIFEST = "manifest.json"
+WEIGHTS = "model.pt"
+CONFIG = "model_config.json"
+CATALOG = "catalog.jsonl"
+GOLDEN = "golden.jsonl"
+REFERENCE = "reference_stats.json"
+REQUIRED_FILES = (WEIGHTS, CONFIG, CATALOG, GOLDEN, REFERENCE)
+MANIFEST_FORMAT = 1
+
+
+class ArtifactIntegrityError(Exception):
+    """The artifact is missing a file or a file does not match its manifest digest."""
+
+    def __init__(self, uri: str, problems: Sequence[str]) -> None:
+        self.uri = uri
+        self.problems = list(problems)
+        super().__init__(f"artifact {uri} failed verification: " + "; ".join(self.problems))
+
+
+class ArtifactExistsError(FileExistsError):
+    """Refusing to overwrite a published artifact."""
+
+
+@dataclass(frozen=True)
+class CatalogItem:
+    id: str
+    title: str
+    description: str
+    source: str
+    domain: str
+    region: str
+    granularity: str = ""
+
+    def meta(self) -> dict[str, str]:
+        return {
+            "source": self.source,
+            "domain": self.domain,
+            "region": self.region,
+            "granularity": self.granularity,
+        }
+
+
+@dataclass(frozen=True)
+class GoldenQuery:
+    query_id: str
+    text: str
+    judgments: dict[str, int]
+
+
+@dataclass(frozen=True)
+class RankedItem:
+    item: CatalogItem
+    score: float
+
+
+@dataclass(frozen=True)
+class QueryAnalysis:
+    """Everything one forward pass tells about a query (used for drift features)."""
+
+    ranked: list[RankedItem]
+    domain: str
+    domain_confidence: float
+    region: str | None
+    max_score: float
+
+
+# ------------------------------------------------------------------------------ paths / io
+
+
+def _fs(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    fs, path = fsspec.core.url_to_fs(uri)
+    return fs, path.rstrip("/") or "/"
+
+
+def _join(base: str, name: str) -> str:
+    return f"{base}/{name}"
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _jsonl(records: Sequence[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records).encode()
+
+
+def _json(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+# ------------------------------------------------------------------------------ the artifact
+
+
+class ModelArtifact:
+    """A loaded model version. ``rank``/``rank_many``/``predict_domain``/``detect_region`` are
+    thread-safe and never mutate state; item representations are computed once at load."""
+
+    def __init__(
+        self,
+        *,
+        uri: str,
+        manifest: dict[str, Any],
+        sha256: str,
+        net: RankingNet,
+        catalog: list[CatalogItem],
+        golden: list[GoldenQuery],
+        reference: DriftReference,
+    ) -> None:
+        self.uri = uri
+        self.manifest = manifest
+        self.version: str = str(manifest.get("version", ""))
+        self.sha256 = sha256
+        self.catalog = catalog
+        self.golden = golden
+        self.reference = reference
+        self.config: ModelConfig = net.config
+        featurizer = Featurizer(
+            net.config,
+            [c.title for c in catalog],
+            [c.description for c in catalog],
+            [c.meta() for c in catalog],
+        )
+        self.ranker = Ranker(net, featurizer)
+        self._by_id = {c.id: c for c in catalog}
+
+    # -- ranking
+    def rank(self, query: str, k: int) -> list[RankedItem]:
+        """Top-k catalogue items by model score (no business boosts), best first."""
+        return self.rank_many([query], k)[0]
+
+    def rank_many(self, queries: Sequence[str], k: int) -> list[list[RankedItem]]:
+        tops = self.ranker.top_k(list(queries), k)
+        return [[RankedItem(self.catalog[i], s) for i, s in row] for row in tops]
+
+    def analyze(self, query: str, k: int = 10) -> QueryAnalysis:
+        scores, probs = self.ranker.infer([query])
+        row = scores[0].numpy()
+        p = probs[0]
+        d = int(torch.argmax(p))
+        top = self.ranker.top_k([query], k) if k > 0 else [[]]
+        return QueryAnalysis(
+            ranked=[RankedItem(self.catalog[i], s) for i, s in top[0]],
+            domain=self.config.domains[d] if self.config.domains else "",
+            domain_confidence=float(p[d]),
+            region=self.detect_region(query),
+            max_score=float(row.max()) if row.size else 0.0,
+        )
+
+    def item(self, item_id: str) -> CatalogItem | None:
+        return self._by_id.get(item_id)
+
+    # -- query understanding
+    def predict_domain(self, query: str) -> tuple[str, float]:
+        """Most likely domain of the query and its softmax probability."""
+        ids, offsets = self._query_bag(query)
+        with torch.inference_mode():
+            _, logits = self.ranker.net.encode_queries(ids, offsets)
+            p = torch.softmax(logits[0], dim=0)
+        d = int(torch.argmax(p))
+        return (self.config.domains[d] if self.config.domains else "", float(p[d]))
+
+    def _query_bag(self, query: str) -> tuple[torch.Tensor, torch.Tensor]:
+        ids = hash_features(query_feature_strings(query), self.config.buckets)
+        return torch.tensor(ids, dtype=torch.long), torch.zeros(1, dtype=torch.long)
+
+    def detect_region(self, query: str) -> str | None:
+        """Region the query names ("singapore", "sg", "s'pore" -> "Singapore"), else None."""
+        return self.ranker.featurizer.parser.parse(query)[0]
+
+    def detect_source(self, query: str) -> str | None:
+        return self.ranker.featurizer.parser.parse(query)[1]
+
+    def __repr__(self) -> str:
+        return f"ModelArtifact(uri={self.uri!r}, version={self.version!r}, sha256={self.sha256[:12]})"
+
+
+# ------------------------------------------------------------------------------ verify / load
+
+
+def verify_artifact(uri: str) -> list[str]:
+    """Problems found (empty list = OK): missing files, size or sha256 mismatches, bad manifest."""
+    try:
+        fs, base = _fs(uri)
+    except Exception as exc:  # unknown protocol, missing optional dependency
+        return [f"{uri}: cannot open: {exc}"]
+    mpath = _join(base, MANIFEST)
+    if not fs.exists(mpath):
+        return [f"{MANIFEST}: missing"]
+    try:
+        manifest = json.loads(fs.cat_file(mpath))
+    except (ValueError, UnicodeDecodeError) as exc:
+        return [f"{MANIFEST}: not valid JSON: {exc}"]
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict):
+        return [f"{MANIFEST}: no 'files' table"]
+    problems = [f"{name}: not listed in {MANIFEST}" for name in REQUIRED_FILES if name not in files]
+    for name in sorted(files):
+        entry = files[name]
+        path = _join(base, name)
+        if "/" in name or name.startswith(".") or not isinstance(entry, dict):
+            problems.append(f"{name}: invalid manifest entry")
+            continue
+        if not fs.exists(path):
+            problems.append(f"{name}: missing")
+            continue
+        data = fs.cat_file(path)
+        if "size" in entry and len(data) != int(entry["size"]):
+            problems.append(f"{name}: size mismatch (manifest {entry['size']}, found {len(data)})")
+            continue
+        digest = _sha256(data)
+        if digest != entry.get("sha256"):
+            problems.append(f"{name}: sha256 mismatch (manifest {entry.get('sha256')}, found {digest})")
+    return problems
+
+
+def load_artifact(uri: str, *, verify: bool = True) -> ModelArtifact:
+    """Load an artifact; with ``verify`` (default) raise ArtifactIntegrityError on any problem."""
+    if verify:
+        problems = verify_artifact(uri)
+        if problems:
+            raise ArtifactIntegrityError(uri, problems)
+    fs, base = _fs(uri)
+    try:
+        manifest_bytes = fs.cat_file(_join(base, MANIFEST))
+        manifest = json.loads(manifest_bytes)
+        config = ModelConfig.from_json(json.loads(fs.cat_file(_join(base, CONFIG))))
+        state = torch.load(
+            io.BytesIO(fs.cat_file(_join(base, WEIGHTS))), weights_only=True, map_location="cpu"
+        )
+        catalog = [
+            CatalogItem(**_catalog_fields(json.loads(line)))
+            for line in fs.cat_file(_join(base, CATALOG)).decode().splitlines()
+            if line.strip()
+        ]
+        golden = [
+            GoldenQuery(
+                str(r["query_id"]), str(r["text"]), {str(k): int(v) for k, v in r["judgments"].items()}
+            )
+            for r in (
+                json.loads(line)
+                for line in fs.cat_file(_join(base, GOLDEN)).decode().splitlines()
+                if line.strip()
+            )
+        ]
+        reference = DriftReference.from_json(json.loads(fs.cat_file(_join(base, REFERENCE))))
+    except FileNotFoundError as exc:
+        raise ArtifactIntegrityError(uri, [f"{exc.filename or exc}: missing"]) from exc
+    except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise ArtifactIntegrityError(uri, [f"unreadable artifact content: {exc}"]) from exc
+    net = RankingNet(config)
+    net.load_state_dict(state)
+    return ModelArtifact(
+        uri=uri,
+        manifest=manifest,
+        sha256=_sha256(manifest_bytes),
+        net=net,
+        catalog=catalog,
+        golden=golden,
+        reference=reference,
+    )
+
+
+def _catalog_fields(rec: dict[str, Any]) -> dict[str, str]:
+    return {k: str(rec.get(k, "")) for k in CatalogItem.__dataclass_fields__}
+
+
+# ------------------------------------------------------------------------------ write
+
+
+def weights_bytes(net: RankingNet) -> bytes:
+    buf = io.BytesIO()
+    torch.save(net.state_dict(), buf)
+    return buf.getvalue()
+
+
+def write_artifact(
+    uri: str,
+    *,
+    name: str,
+    version: str,
+    net: RankingNet,
+    catalog: Sequence[CatalogItem],
+    golden: Sequence[GoldenQuery],
+    reference: DriftReference,
+    parent_version: str | None = None,
+    training_data: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+    seed: int | None = None,
+    extra: dict[str, Any] | None = None,
+    overwrite: bool = False,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Write every file, then ``manifest.json`` with their digests; return the manifest.
+
+    Refuses to write over an existing manifest unless ``overwrite``: published versions are
+    immutable."""
+    fs, base = _fs(uri)
+    if fs.exists(_join(base, MANIFEST)) and not overwrite:
+        raise ArtifactExistsError(
+            f"an artifact already exists at {uri} (versions are immutable; use --force)"
+        )
+    fs.makedirs(base, exist_ok=True)
+    payloads: dict[str, bytes] = {
+        WEIGHTS: weights_bytes(net),
+        CONFIG: _json(net.config.to_json()),
+        CATALOG: _jsonl([asdict(c) for c in catalog]),
+        GOLDEN: _jsonl([asdict(g) for g in golden]),
+        REFERENCE: _json(reference.to_json()),
+    }
+    files = {}
+    for fname, data in payloads.items():
+        with fs.open(_join(base, fname), "wb") as f:
+            f.write(data)
+        files[fname] = {"sha256": _sha256(data), "size": len(data)}
+    created = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
+    manifest: dict[str, Any] = {
+        "format": MANIFEST_FORMAT,
+        "name": name,
+        "version": version,
+        "parent_version": parent_version,
+        "created": created.isoformat().replace("+00:00", "Z"),
+        "training_data": training_data or {},
+        "metrics": metrics or {},
+        "seed": seed,
+        "torch_version": torch.__version__,
+        "weights_sha256": files[WEIGHTS]["sha256"],
+        "files": files,
+        **(extra or {}),
+    }
+    with fs.open(_join(base, MANIFEST), "wb") as f:
+        f.write(_json(manifest))
+    return manifest

@@ -1,0 +1,252 @@
+"""Drift of live queries against the training queries.
+
+Features of one query (``query_features``):
+    n_tokens      number of word tokens
+    n_chars       length in characters
+    oov_fraction  share of tokens not in the training vocabulary (catalogue + training queries)
+    max_score     the model's best score over the catalogue
+    domain        predicted domain (categorical)
+    region        region named in the query, or "none" (categorical)
+
+Reference (``DriftReference``, saved as ``reference_stats.json``), from the training queries:
+    numeric:      a sample of at most 2,000 reference values (for KS), PSI bin edges (reference
+                  deciles, deduplicated; bins are (-inf, e1], (e1, e2], ..., (ek, inf)) and the
+                  reference fraction per bin
+    categorical:  category frequencies and the reference count
+
+Tests (``DriftMonitor.report``):
+    PSI = sum_i (a_i - e_i) * ln(a_i / e_i) over bins (numeric) or categories (categorical),
+          with fractions floored at epsilon = 1e-4 (so an empty bin contributes a finite amount).
+          Rule of thumb: < 0.1 stable, 0.1-0.25 moderate, > 0.25 major shift.
+    KS    scipy.stats.ks_2samp(reference sample, window) p-value (numeric features).
+    chi2  scipy.stats.chisquare of the window's category counts against expected counts from
+          the reference frequencies with additive (Laplace, +0.5) smoothing over the union of
+          reference and observed categories, so a category never seen in training gets a small
+          non-zero expectation instead of dividing by zero (categorical features).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import Counter, deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy import stats
+
+from rankops.serving.features import tokenize
+
+if TYPE_CHECKING:
+    from rankops.serving.artifact import ModelArtifact
+
+NUMERIC_FEATURES = ("n_tokens", "n_chars", "oov_fraction", "max_score")
+CATEGORICAL_FEATURES = ("domain", "region")
+PSI_EPSILON = 1e-4
+CHI2_SMOOTHING = 0.5
+MAX_SAMPLE = 2000
+PSI_BINS = 10
+
+
+def query_features(artifact: ModelArtifact, query: str) -> dict[str, float | str]:
+    analysis = artifact.analyze(query, k=0)
+    tokens = tokenize(query)
+    vocab = artifact.reference.vocabulary
+    oov = sum(1 for t in tokens if t not in vocab) / len(tokens) if tokens else 0.0
+    return {
+        "n_tokens": float(len(tokens)),
+        "n_chars": float(len(query)),
+        "oov_fraction": float(oov),
+        "max_score": float(analysis.max_score),
+        "domain": analysis.domain,
+        "region": analysis.region or "none",
+    }
+
+
+@dataclass
+class NumericReference:
+    sample: list[float]
+    edges: list[float]
+    fractions: list[float]
+
+    def bin_counts(self, values: np.ndarray) -> np.ndarray:
+        idx = np.searchsorted(np.asarray(self.edges), values, side="left")
+        return np.bincount(idx, minlength=len(self.edges) + 1)
+
+
+@dataclass
+class CategoricalReference:
+    frequencies: dict[str, float]
+    count: int
+
+
+@dataclass
+class DriftReference:
+    numeric: dict[str, NumericReference] = field(default_factory=dict)
+    categorical: dict[str, CategoricalReference] = field(default_factory=dict)
+    vocabulary: frozenset[str] = frozenset()
+    n_queries: int = 0
+
+    @classmethod
+    def build(
+        cls, rows: Sequence[Mapping[str, float | str]], vocabulary: Iterable[str] = (), seed: int = 0
+    ) -> DriftReference:
+        rng = np.random.default_rng(seed)
+        numeric: dict[str, NumericReference] = {}
+        categorical: dict[str, CategoricalReference] = {}
+        names = list(rows[0]) if rows else []
+        for name in names:
+            values = [r[name] for r in rows]
+            if all(isinstance(v, (int, float)) for v in values):
+                arr = np.asarray(values, dtype=np.float64)
+                qs = np.quantile(arr, np.linspace(0, 1, PSI_BINS + 1)[1:-1])
+                edges = sorted({float(q) for q in qs})
+                counts = np.searchsorted(np.asarray(edges), arr, side="left")
+                fractions = np.bincount(counts, minlength=len(edges) + 1) / len(arr)
+                sample = arr if len(arr) <= MAX_SAMPLE else rng.choice(arr, MAX_SAMPLE, replace=False)
+                numeric[name] = NumericReference(
+                    [float(x) for x in sample], edges, [float(f) for f in fractions]
+                )
+            else:
+                counts_c = Counter(str(v) for v in values)
+                categorical[name] = CategoricalReference(
+                    {k: n / len(values) for k, n in sorted(counts_c.items())}, len(values)
+                )
+        return cls(numeric, categorical, frozenset(vocabulary), len(rows))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": 1,
+            "n_queries": self.n_queries,
+            "psi_epsilon": PSI_EPSILON,
+            "numeric": {
+                k: {"sample": v.sample, "edges": v.edges, "fractions": v.fractions}
+                for k, v in sorted(self.numeric.items())
+            },
+            "categorical": {
+                k: {"frequencies": v.frequencies, "count": v.count}
+                for k, v in sorted(self.categorical.items())
+            },
+            "vocabulary": sorted(self.vocabulary),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DriftReference:
+        return cls(
+            numeric={
+                k: NumericReference(
+                    [float(x) for x in v["sample"]],
+                    [float(x) for x in v["edges"]],
+                    [float(x) for x in v["fractions"]],
+                )
+                for k, v in data.get("numeric", {}).items()
+            },
+            categorical={
+                k: CategoricalReference(
+                    {str(c): float(f) for c, f in v["frequencies"].items()}, int(v["count"])
+                )
+                for k, v in data.get("categorical", {}).items()
+            },
+            vocabulary=frozenset(data.get("vocabulary", [])),
+            n_queries=int(data.get("n_queries", 0)),
+        )
+
+
+def psi(
+    expected: Sequence[float] | np.ndarray, actual: Sequence[float] | np.ndarray, epsilon: float = PSI_EPSILON
+) -> float:
+    e = np.maximum(np.asarray(expected, dtype=np.float64), epsilon)
+    a = np.maximum(np.asarray(actual, dtype=np.float64), epsilon)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    feature: str
+    kind: str  # "numeric" | "categorical"
+    psi: float
+    test: str  # "ks" | "chi2"
+    pvalue: float
+    n: int
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    n: int
+    features: dict[str, FeatureDrift]
+
+    @property
+    def max_psi(self) -> float:
+        return max((f.psi for f in self.features.values()), default=0.0)
+
+    @property
+    def min_pvalue(self) -> float:
+        return min((f.pvalue for f in self.features.values()), default=1.0)
+
+    def drifted(self, psi_threshold: float = 0.25, alpha: float = 0.01) -> list[str]:
+        return sorted(k for k, f in self.features.items() if f.psi > psi_threshold or f.pvalue < alpha)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "features": {
+                k: {"kind": f.kind, "psi": f.psi, "test": f.test, "pvalue": f.pvalue}
+                for k, f in sorted(self.features.items())
+            },
+        }
+
+
+def compare(reference: DriftReference, rows: Sequence[Mapping[str, float | str]]) -> DriftReport:
+    """Drift statistics of observed feature rows against the reference (pure function)."""
+    out: dict[str, FeatureDrift] = {}
+    n = len(rows)
+    if n == 0:
+        return DriftReport(0, {})
+    for name, ref in reference.numeric.items():
+        vals = np.asarray([float(r[name]) for r in rows if name in r], dtype=np.float64)
+        vals = vals[np.isfinite(vals)]
+        if len(vals) == 0:
+            continue
+        actual = ref.bin_counts(vals) / len(vals)
+        p = float(stats.ks_2samp(np.asarray(ref.sample), vals).pvalue) if ref.sample else 1.0
+        out[name] = FeatureDrift(name, "numeric", psi(ref.fractions, actual), "ks", p, len(vals))
+    for name, cref in reference.categorical.items():
+        obs = Counter(str(r[name]) for r in rows if name in r)
+        m = sum(obs.values())
+        if m == 0:
+            continue
+        cats = sorted(set(cref.frequencies) | set(obs))
+        ref_counts = np.asarray([cref.frequencies.get(c, 0.0) * cref.count for c in cats])
+        smoothed = (ref_counts + CHI2_SMOOTHING) / (ref_counts.sum() + CHI2_SMOOTHING * len(cats))
+        f_obs = np.asarray([obs.get(c, 0) for c in cats], dtype=np.float64)
+        p = 1.0 if len(cats) < 2 else float(stats.chisquare(f_obs, smoothed * m).pvalue)
+        ps = psi([cref.frequencies.get(c, 0.0) for c in cats], f_obs / m)
+        out[name] = FeatureDrift(name, "categorical", ps, "chi2", p if math.isfinite(p) else 1.0, m)
+    return DriftReport(n, out)
+
+
+class DriftMonitor:
+    """Rolling window of live query features; thread-safe."""
+
+    def __init__(self, reference: DriftReference, window: int = 1000) -> None:
+        if window <= 0:
+            raise ValueError("window must be positive")
+        self.reference = reference
+        self.window = window
+        self._rows: deque[dict[str, float | str]] = deque(maxlen=window)
+        self._lock = threading.Lock()
+
+    def observe(self, features: Mapping[str, float | str]) -> None:
+        with self._lock:
+            self._rows.append(dict(features))
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._rows)
+
+    def report(self) -> DriftReport:
+        with self._lock:
+            rows = list(self._rows)
+        return compare(self.reference, rows)

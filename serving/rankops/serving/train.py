@@ -1,0 +1,319 @@
+"""Training: listwise softmax cross-entropy over the whole catalogue, plus a domain head.
+
+For every training query the target distribution over ALL catalogue items is proportional
+to 2^grade - 1 (unjudged items and grade 0 get nothing), and the loss is the cross-entropy
+between it and softmax(scores) (ListNet top-1 with exponential gains). The domain head gets a
+cross-entropy loss against the domain of the query's best-graded items. The epoch with the
+best dev NDCG@3 is kept (the last one when there is no dev split).
+
+Determinism: one seed drives torch and numpy, CPU only, a fixed number of torch threads
+(RANKOPS_TORCH_THREADS, default 1) and deterministic algorithms, so the same data, seed and
+thread count give byte-identical weights. One thread is the default: on a
+shared 2-core machine, OpenMP threads fighting other processes make training 10x slower.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import torch
+
+from rankops.serving.artifact import CatalogItem, GoldenQuery, ModelArtifact, write_artifact
+from rankops.serving.bm25 import BM25Baseline
+from rankops.serving.dataset import Dataset, DatasetError, dataset_digest, load_dataset
+from rankops.serving.drift import DriftReference, query_features
+from rankops.serving.features import tokenize
+from rankops.serving.ir_metrics import evaluate_run, ndcg_at_k
+from rankops.serving.model import Featurizer, ItemTensors, ModelConfig, Ranker, RankingNet
+
+DEFAULT_EPOCHS = 20
+DEFAULT_SEED = 13
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    epochs: int = DEFAULT_EPOCHS
+    seed: int = DEFAULT_SEED
+    batch_size: int = 32
+    lr: float = 0.01
+    domain_loss_weight: float = 0.5
+    dim: int = 48
+    buckets: int = 1 << 15
+    threads: int | None = None
+    fused: bool = True
+
+
+@dataclass
+class TrainResult:
+    net: RankingNet
+    catalog: list[CatalogItem]
+    history: list[dict[str, Any]]
+    best_epoch: int
+    seconds: float
+
+
+def catalog_from_dataset(ds: Dataset) -> list[CatalogItem]:
+    return [
+        CatalogItem(
+            d.id,
+            d.title,
+            d.text,
+            d.metadata.get("source", ""),
+            d.metadata.get("domain", ""),
+            d.metadata.get("region", ""),
+            d.metadata.get("granularity", ""),
+        )
+        for d in ds.corpus
+    ]
+
+
+def config_for(catalog: list[CatalogItem], opts: TrainOptions) -> ModelConfig:
+    def vocab(values: list[str]) -> list[str]:
+        return sorted({v for v in values if v})
+
+    return ModelConfig(
+        buckets=opts.buckets,
+        dim=opts.dim,
+        domains=vocab([c.domain for c in catalog]),
+        regions=vocab([c.region for c in catalog]),
+        sources=vocab([c.source for c in catalog]),
+        granularities=vocab([c.granularity for c in catalog]),
+    )
+
+
+def set_threads(threads: int | None) -> int:
+    n = threads or int(os.environ.get("RANKOPS_TORCH_THREADS", "1") or 1)
+    torch.set_num_threads(max(1, n))
+    return torch.get_num_threads()
+
+
+def _ranker_ndcg3(ranker: Ranker, ids: list[str], queries: list[tuple[str, str, dict[str, int]]]) -> float:
+    if not queries:
+        return 0.0
+    tops = ranker.top_k([q[1] for q in queries], 3)
+    return float(
+        np.mean([ndcg_at_k([ids[i] for i, _ in top], q[2], 3) for top, q in zip(tops, queries, strict=True)])
+    )
+
+
+def train_model(ds: Dataset, opts: TrainOptions, log: Callable[[str], None] | None = None) -> TrainResult:
+    """Train on the ``train`` split; dev NDCG@3 after each epoch picks the kept weights."""
+    if opts.epochs < 1:
+        raise ValueError("--epochs must be >= 1")
+    started = time.perf_counter()
+    set_threads(opts.threads)
+    torch.manual_seed(opts.seed)
+    torch.use_deterministic_algorithms(True)
+    rng = np.random.default_rng(opts.seed)
+    catalog = catalog_from_dataset(ds)
+    ids = [c.id for c in catalog]
+    pos = {d: i for i, d in enumerate(ids)}
+    config = config_for(catalog, opts)
+    train_q = ds.split_queries("train")
+    if not train_q:
+        raise DatasetError(f"{ds.root}: the train split has no queries with text")
+    dev_q = ds.split_queries("dev") if "dev" in ds.qrels else []
+
+    feat = Featurizer(
+        config, [c.title for c in catalog], [c.description for c in catalog], [c.meta() for c in catalog]
+    )
+    net = RankingNet(config)
+    item_ids, item_offsets = feat.item_bag()
+    item_cats = feat.item_categoricals()
+    q_ids, q_offsets, q_cat, q_lex = feat.query_inputs([q[1] for q in train_q])
+    q_lists = [
+        q_ids[q_offsets[i] : (q_offsets[i + 1] if i + 1 < len(train_q) else len(q_ids))]
+        for i in range(len(train_q))
+    ]
+    targets = torch.zeros((len(train_q), len(catalog)))
+    domain_pos = {d: i for i, d in enumerate(config.domains)}
+    domain_target = torch.full((len(train_q),), -100, dtype=torch.long)
+    for qi, (_, _, judg) in enumerate(train_q):
+        best = max(judg.values(), default=0)
+        votes: dict[int, int] = {}
+        for doc, g in judg.items():
+            if doc in pos and g > 0:
+                targets[qi, pos[doc]] = 2.0**g - 1.0
+            if doc in pos and g == best and best > 0:
+                d = domain_pos.get(catalog[pos[doc]].domain)
+                if d is not None:
+                    votes[d] = votes.get(d, 0) + 1
+        if votes:
+            domain_target[qi] = max(sorted(votes), key=lambda d: votes[d])
+    has_target = targets.sum(1) > 0
+    targets = targets / targets.sum(1, keepdim=True).clamp(min=1e-9)
+
+    opt = torch.optim.Adam(net.parameters(), lr=opts.lr, fused=opts.fused)
+    history: list[dict[str, Any]] = []
+    best_state: dict[str, Any] | None = None
+    best_score = -1.0
+    best_epoch = 0
+    n = len(train_q)
+    for epoch in range(1, opts.epochs + 1):
+        net.train()
+        order = rng.permutation(n)
+        total = 0.0
+        for start in range(0, n, opts.batch_size):
+            batch = [int(i) for i in order[start : start + opts.batch_size] if has_target[int(i)]]
+            if not batch:
+                continue
+            b_lists = [q_lists[i] for i in batch]
+            b_offsets = torch.tensor(np.cumsum([0] + [len(x) for x in b_lists[:-1]]), dtype=torch.long)
+            b_ids = torch.cat(b_lists)
+            items = ItemTensors(vectors=net.encode_items(item_ids, item_offsets), **item_cats)
+            qvec, logits = net.encode_queries(b_ids, b_offsets)
+            scores = net.score(qvec, logits, q_cat[batch], q_lex[batch], items)
+            loss = -(targets[batch] * torch.log_softmax(scores, dim=1)).sum(1).mean()
+            dt_ = domain_target[batch]
+            if (dt_ >= 0).any():
+                loss = loss + opts.domain_loss_weight * torch.nn.functional.cross_entropy(
+                    logits, dt_, ignore_index=-100
+                )
+            opt.zero_grad()
+            loss.backward()  # type: ignore[no-untyped-call]
+            opt.step()
+            total += float(loss.detach()) * len(batch)
+        ranker = Ranker(net, feat)
+        dev = _ranker_ndcg3(ranker, ids, dev_q) if dev_q else float("nan")
+        elapsed = time.perf_counter() - started
+        history.append(
+            {
+                "epoch": epoch,
+                "loss": round(total / n, 6),
+                "dev_ndcg@3": round(dev, 6) if dev_q else None,
+                "elapsed_s": round(elapsed, 2),
+            }
+        )
+        if log:
+            log(
+                f"epoch {epoch:3d}/{opts.epochs}  loss {total / n:.4f}  dev ndcg@3 "
+                f"{'n/a' if not dev_q else f'{dev:.4f}'}  elapsed {elapsed:.1f}s"
+            )
+        score = dev if dev_q else float(epoch)
+        if score > best_score:
+            best_score, best_epoch = score, epoch
+            best_state = copy.deepcopy(net.state_dict())
+    assert best_state is not None
+    net.load_state_dict(best_state)
+    net.eval()
+    return TrainResult(net, catalog, history, best_epoch, time.perf_counter() - started)
+
+
+def evaluate_split(
+    artifact: ModelArtifact, ds: Dataset, split: str, bm25: BM25Baseline | None = None
+) -> dict[str, Any]:
+    """Model and BM25 metrics on one split (ranking the whole catalogue, cut at 10)."""
+    queries = ds.split_queries(split)
+    qrels = {q[0]: q[2] for q in queries}
+    ranked = artifact.rank_many([q[1] for q in queries], 10)
+    model_run = {q[0]: [r.item.id for r in row] for q, row in zip(queries, ranked, strict=True)}
+    bm25 = bm25 or BM25Baseline(
+        [c.id for c in artifact.catalog],
+        [c.title for c in artifact.catalog],
+        [c.description for c in artifact.catalog],
+    )
+    bm25_run = {q[0]: bm25.rank(q[1], 10) for q in queries}
+    return {
+        "split": split,
+        "queries": len(queries),
+        "model": evaluate_run(model_run, qrels),
+        "bm25": evaluate_run(bm25_run, qrels),
+    }
+
+
+def train_command(
+    data: str,
+    out: str,
+    version: str,
+    *,
+    epochs: int = DEFAULT_EPOCHS,
+    seed: int = DEFAULT_SEED,
+    parent_version: str | None = None,
+    name: str = "dataset-ranker",
+    force: bool = False,
+    batch_size: int = 32,
+    stream: TextIO | None = None,
+) -> dict[str, Any]:
+    def log(msg: str) -> None:
+        print(msg, file=stream or sys.stderr, flush=True)
+
+    ds = load_dataset(data)
+    digest, per_file = dataset_digest(data)
+    log(
+        f"training on {data}: {len(ds.corpus)} items, "
+        + ", ".join(f"{s} {len(q)} queries" for s, q in ds.qrels.items())
+        + f"; seed {seed}, "
+        f"{set_threads(None)} torch threads"
+    )
+    result = train_model(ds, TrainOptions(epochs=epochs, seed=seed, batch_size=batch_size), log)
+    log(f"kept epoch {result.best_epoch}; training took {result.seconds:.1f}s")
+
+    golden_split = "test" if "test" in ds.qrels else "dev" if "dev" in ds.qrels else "train"
+    golden = [
+        GoldenQuery(qid, text, dict(sorted(j.items()))) for qid, text, j in ds.split_queries(golden_split)
+    ]
+    vocab = {t for c in result.catalog for t in tokenize(f"{c.title} {c.description}")}
+    vocab |= {t for _, text, _ in ds.split_queries("train") for t in tokenize(text)}
+    temp = ModelArtifact(
+        uri=out,
+        manifest={"version": version},
+        sha256="",
+        net=result.net,
+        catalog=result.catalog,
+        golden=golden,
+        reference=DriftReference(vocabulary=frozenset(vocab)),
+    )
+    rows = [query_features(temp, text) for _, text, _ in ds.split_queries("train")]
+    reference = DriftReference.build(rows, vocab, seed=seed)
+    temp.reference = reference
+
+    bm25 = BM25Baseline(
+        [c.id for c in result.catalog],
+        [c.title for c in result.catalog],
+        [c.description for c in result.catalog],
+    )
+    metrics: dict[str, Any] = {}
+    for split in ("dev", "test"):
+        if split in ds.qrels:
+            ev = evaluate_split(temp, ds, split, bm25)
+            metrics[split] = {"queries": ev["queries"], "model": ev["model"], "bm25": ev["bm25"]}
+            log(f"{split}: model ndcg@3 {ev['model']['ndcg@3']:.4f}  bm25 ndcg@3 {ev['bm25']['ndcg@3']:.4f}")
+    manifest = write_artifact(
+        out,
+        name=name,
+        version=version,
+        parent_version=parent_version,
+        net=result.net,
+        catalog=result.catalog,
+        golden=golden,
+        reference=reference,
+        seed=seed,
+        metrics=metrics,
+        overwrite=force,
+        training_data={
+            "uri": str(Path(data).resolve()),
+            "digest": digest,
+            "files": per_file,
+            "golden_split": golden_split,
+        },
+        extra={
+            "training": {
+                "epochs": epochs,
+                "batch_size": batch_size,
+                "best_epoch": result.best_epoch,
+                "seconds": round(result.seconds, 2),
+                "torch_threads": torch.get_num_threads(),
+                "history": result.history,
+            }
+        },
+    )
+    log(f"wrote artifact {out} (version {version}, weights sha256 {manifest['weights_sha256'][:16]})")
+    return manifest

@@ -1,0 +1,101 @@
+"""Drift statistics: PSI, KS and chi-square against a reference."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from rankops.serving.drift import DriftMonitor, DriftReference, compare, psi
+
+from ._model_support import tiny_artifact
+
+
+def _rows(
+    rng: np.random.Generator,
+    n: int,
+    shift: float = 0.0,
+    domains: tuple[str, ...] = ("a", "b", "c"),
+    p: tuple[float, ...] = (0.5, 0.3, 0.2),
+) -> list[dict[str, float | str]]:
+    return [
+        {
+            "n_tokens": float(rng.poisson(6 + shift * 4)),
+            "max_score": float(rng.normal(5 + shift * 3, 1.0)),
+            "domain": str(rng.choice(domains, p=p)),
+        }
+        for _ in range(n)
+    ]
+
+
+def test_same_distribution_is_quiet() -> None:
+    rng = np.random.default_rng(1)
+    ref = DriftReference.build(_rows(rng, 2000), seed=1)
+    report = compare(ref, _rows(rng, 800))
+    assert report.n == 800
+    for f in report.features.values():
+        assert f.psi < 0.1, f
+        assert f.pvalue > 0.01, f
+    assert report.features["domain"].test == "chi2"
+    assert report.features["max_score"].test == "ks"
+    assert report.drifted() == []
+
+
+def test_shifted_distribution_is_flagged() -> None:
+    rng = np.random.default_rng(2)
+    ref = DriftReference.build(_rows(rng, 2000), seed=2)
+    shifted = _rows(rng, 800, shift=1.0, domains=("a", "b", "c", "new"), p=(0.1, 0.1, 0.2, 0.6))
+    report = compare(ref, shifted)
+    for name in ("n_tokens", "max_score", "domain"):
+        f = report.features[name]
+        assert f.psi > 0.25, f
+        assert f.pvalue < 1e-3, f
+    assert set(report.drifted()) == {"n_tokens", "max_score", "domain"}
+
+
+def test_psi_smoothing_keeps_empty_bins_finite() -> None:
+    assert psi([0.5, 0.5, 0.0], [0.0, 0.5, 0.5]) == pytest.approx(2 * 0.5 * np.log(0.5 / 1e-4), rel=1e-3)
+    assert psi([0.2, 0.8], [0.2, 0.8]) == 0.0
+
+
+def test_reference_sample_is_capped_and_round_trips() -> None:
+    rng = np.random.default_rng(3)
+    ref = DriftReference.build(_rows(rng, 3000), vocabulary=["x", "y"], seed=3)
+    assert len(ref.numeric["max_score"].sample) == 2000
+    assert abs(sum(ref.numeric["max_score"].fractions) - 1) < 1e-9
+    back = DriftReference.from_json(json.loads(json.dumps(ref.to_json())))
+    assert back.numeric["max_score"].edges == ref.numeric["max_score"].edges
+    assert back.categorical["domain"].frequencies == ref.categorical["domain"].frequencies
+    assert back.vocabulary == frozenset({"x", "y"})
+
+
+def test_monitor_keeps_a_rolling_window() -> None:
+    rng = np.random.default_rng(4)
+    ref = DriftReference.build(_rows(rng, 1000))
+    mon = DriftMonitor(ref, window=100)
+    assert mon.report().n == 0
+    for row in _rows(rng, 250, shift=1.0):
+        mon.observe(row)
+    assert len(mon) == 100
+    assert mon.report().features["max_score"].psi > 0.25
+    for row in _rows(rng, 100):
+        mon.observe(row)
+    assert mon.report().features["max_score"].psi < 0.25
+    with pytest.raises(ValueError):
+        DriftMonitor(ref, window=0)
+
+
+def test_query_features_against_the_trained_reference() -> None:
+    from rankops.serving.artifact import load_artifact
+    from rankops.serving.drift import query_features
+
+    art = load_artifact(str(tiny_artifact()))
+    f = query_features(art, "monthly bus ridership in singapore")
+    assert set(f) == {"n_tokens", "n_chars", "oov_fraction", "max_score", "domain", "region"}
+    assert f["region"] == "Singapore" and f["n_tokens"] == 5.0
+    assert f["domain"] in art.config.domains
+    assert set(art.reference.numeric) == {"n_tokens", "n_chars", "oov_fraction", "max_score"}
+    assert set(art.reference.categorical) == {"domain", "region"}
+    gibberish = query_features(art, "zxqv blorf wuggle")
+    assert gibberish["oov_fraction"] == 1.0
