@@ -624,6 +624,27 @@ def test_server_side_apply_removes_fields_no_longer_applied(http: httpx.Client, 
     assert r.status_code == 200 and r.json()["data"] == {"k1": "1"}
 
 
+def test_server_side_apply_conflicts_and_force(http: httpx.Client, ns: str) -> None:
+    path = f"/api/v1/namespaces/{ns}/configmaps/a"
+    http.patch(
+        path, content=yaml.safe_dump(configmap("a", k="1")), headers=APPLY, params={"fieldManager": "one"}
+    )
+    r = http.patch(
+        path, content=yaml.safe_dump(configmap("a", k="2")), headers=APPLY, params={"fieldManager": "two"}
+    )
+    assert r.status_code == 409 and r.json()["reason"] == "Conflict"
+    assert r.json()["details"]["causes"] == [
+        {"reason": "FieldManagerConflict", "message": 'conflict with "one"', "field": ".data.k"}
+    ]
+    r = http.patch(
+        path,
+        content=yaml.safe_dump(configmap("a", k="2")),
+        headers=APPLY,
+        params={"fieldManager": "two", "force": "true"},
+    )
+    assert r.status_code == 200 and r.json()["data"] == {"k": "2"}
+
+
 def test_server_side_apply_needs_field_manager(http: httpx.Client, ns: str) -> None:
     r = http.patch(
         f"/api/v1/namespaces/{ns}/configmaps/a", content=yaml.safe_dump(configmap("a")), headers=APPLY

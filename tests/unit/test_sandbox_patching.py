@@ -62,3 +62,18 @@ def test_fields_owned_by_another_manager_survive() -> None:
     live = patching.server_side_apply(live, {"spec": {"b": 2}}, "two")
     result = patching.server_side_apply(live, {"spec": {"a": 1}}, "one")
     assert result["spec"] == {"a": 1, "b": 2}
+
+
+def test_apply_conflicts_with_another_owner_unless_forced() -> None:
+    live = patching.server_side_apply(None, {"spec": {"replicas": 2, "image": "a"}}, "gitops")
+    same = patching.server_side_apply(live, {"spec": {"replicas": 2}}, "operator")  # same value: shared
+    assert same["spec"]["replicas"] == 2
+    with pytest.raises(patching.ApplyConflict) as info:
+        patching.server_side_apply(live, {"spec": {"replicas": 5}}, "operator")
+    assert info.value.conflicts == [("gitops", ".spec.replicas")]
+    forced = patching.server_side_apply(live, {"spec": {"replicas": 5}}, "operator", force=True)
+    owners = {e["manager"]: e["fieldsV1"] for e in forced["metadata"]["managedFields"]}
+    assert forced["spec"]["replicas"] == 5
+    assert owners["gitops"] == {"f:spec": {"f:image": {}}} and owners["operator"] == {
+        "f:spec": {"f:replicas": {}}
+    }

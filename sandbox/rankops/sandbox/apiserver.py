@@ -18,8 +18,6 @@ semantics an operator relies on:
 - an optional "kubelet" stand-in (``simulate_workloads=True``) that marks Deployments ready
   (and, with ``simulate_jobs=True``, Jobs complete). It RUNS NO PODS: it only writes status.
 
-Deliberate differences from a real server are marked ``DIFFERENCE`` in the code.
-
 Usage inside a running loop::
 
     async with SandboxAPIServer(crds=["crds/"]) as api:
@@ -30,6 +28,28 @@ Usage from sync code or with kopf's KopfRunner (the server gets its own thread a
     with SandboxAPIServer.in_thread(crds=[crd_dict]) as api:
         api.write_kubeconfig(tmp_path / "kubeconfig")
         api.get_object("rankingmodels", "m", namespace="default")
+
+kopf connects with ``@kopf.on.login`` returning ``kopf.ConnectionInfo(server=api.url)``.
+
+Deliberate differences from a real server (also marked ``DIFFERENCE`` in the code):
+
+- no authentication, authorization or admission webhooks: any client may do anything;
+- built-in kinds are stored as sent, without their Go validation or defaulting (a
+  Deployment without a selector is accepted); only custom resources and CRDs are validated;
+- one stored representation per resource: versions of a CRD are served without conversion;
+- strategic-merge patches are merge patches; server-side apply has no field-ownership
+  conflicts (the later apply wins) and merges lists only by ``name``;
+- the garbage collector acts when an owner is deleted; objects created with owner
+  references to an owner that never existed are not collected; a namespace is removed at
+  once and its objects follow;
+- ``/status`` writes change nothing but status (metadata changes in them are dropped);
+- pagination serves current objects (no snapshot); ``resourceVersion`` on a list and
+  ``resourceVersionMatch`` are ignored; the watch log keeps ``watch_log_size`` events;
+- discovery is the legacy (unaggregated) kind; ``/openapi/v2`` is empty and
+  ``/openapi/v3`` absent, so ``kubectl explain`` does not work (kubectl validation still
+  does: it asks the server, with ``fieldValidation=Strict``);
+- Tables of built-ins show Name, Age and a few columns, not kubectl's full set;
+- kmock's own ``objects`` registry is not populated: use ``get_object``/``list_objects``.
 """
 
 from __future__ import annotations

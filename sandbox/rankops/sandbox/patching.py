@@ -89,10 +89,12 @@ def apply_patch(current: dict[str, Any], content_type: str, body: Any) -> dict[s
 # (maps merge recursively; lists of maps that carry a `name` key merge by name; other lists are
 # replaced); fields that the same manager applied before but omits now are removed, unless
 # another manager's entry also lists them; `metadata.managedFields` records one entry per
-# manager and operation with a `fieldsV1` set of the fields it applied.
-# What is not emulated: conflicts between managers (409 with `force=true` to override) -- a
-# later apply by another manager simply wins; ownership transfer on Update operations;
-# `x-kubernetes-list-map-keys` other than `name`; atomic/granular struct markers.
+# manager and operation with a `fieldsV1` set of the fields it applied or wrote; an apply that
+# changes the value of a field another manager owns is a conflict (409) unless `force=true`,
+# which moves the field to the applier.
+# What is not emulated: ownership moving on Update operations (a merge patch adds the
+# patcher's entry but leaves other owners in place); `x-kubernetes-list-map-keys` other than
+# `name`; atomic/granular struct markers; sets (`x-kubernetes-list-type: set`) by value.
 
 
 def _leaf_paths(value: Any, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
@@ -187,10 +189,83 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class ApplyConflict(Exception):
+    """Fields the apply would change are owned by other managers: ``[(manager, ".a.b"), ...]``."""
+
+    def __init__(self, conflicts: list[tuple[str, str]]) -> None:
+        super().__init__(conflicts)
+        self.conflicts = conflicts
+
+    def __str__(self) -> str:
+        lines = "\n".join(f'- conflict with "{m}": {f}' for m, f in self.conflicts)
+        plural = "s" if len(self.conflicts) > 1 else ""
+        return f"Apply failed with {len(self.conflicts)} conflict{plural}:\n{lines}"
+
+
+def _leaves(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    found: set[tuple[str, ...]] = set()
+    for key, child in tree.items():
+        if isinstance(child, Mapping) and child:
+            found |= _leaves(child, (*prefix, key))
+        else:
+            found.add((*prefix, key))
+    return found
+
+
+def _lookup(obj: Any, path: tuple[str, ...]) -> tuple[bool, Any]:
+    node = obj
+    for part in path:
+        if part.startswith("f:") and isinstance(node, Mapping) and part[2:] in node:
+            node = node[part[2:]]
+        elif part.startswith("k:") and isinstance(node, list):
+            want = json.loads(part[2:])
+            match = [
+                i for i in node if isinstance(i, Mapping) and all(i.get(k) == v for k, v in want.items())
+            ]
+            if not match:
+                return False, None
+            node = match[0]
+        else:
+            return False, None
+    return True, node
+
+
+def _path_text(path: tuple[str, ...]) -> str:
+    text = ""
+    for part in path:
+        if part.startswith("f:"):
+            text += "." + part[2:]
+        else:
+            text += "[" + ",".join(f"{k}={json.dumps(v)}" for k, v in json.loads(part[2:]).items()) + "]"
+    return text
+
+
+def _drop_leaf(tree: dict[str, Any], path: tuple[str, ...]) -> None:
+    node = tree
+    parents = []
+    for part in path[:-1]:
+        if part not in node:
+            return
+        parents.append((node, part))
+        node = node[part]
+    node.pop(path[-1], None)
+    for parent, part in reversed(parents):
+        if not parent[part]:
+            del parent[part]
+
+
 def server_side_apply(
-    live: dict[str, Any] | None, applied: Mapping[str, Any], manager: str, subresource: str | None = None
+    live: dict[str, Any] | None,
+    applied: Mapping[str, Any],
+    manager: str,
+    subresource: str | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
-    """Merge an applied configuration into the live object (or a new one) for ``manager``."""
+    """Merge an applied configuration into the live object (or a new one) for ``manager``.
+
+    Raises :class:`ApplyConflict` when it would change fields other managers own, unless
+    ``force`` (then those fields move to ``manager``).
+    """
     base: dict[str, Any] = copy.deepcopy(live) if live is not None else {}
     entries: list[dict[str, Any]] = list((base.get("metadata") or {}).get("managedFields") or [])
     mine = [
@@ -200,8 +275,25 @@ def server_side_apply(
         and e.get("operation") == "Apply"
         and e.get("subresource", "") == (subresource or "")
     ]
-    others = [e for e in entries if e not in mine]
+    others = [copy.deepcopy(e) for e in entries if e not in mine]
     new_tree = fields_v1(applied)
+    new_leaves = _leaves(new_tree)
+    conflicts: list[tuple[str, str]] = []
+    for other in others:
+        if other.get("subresource", "") != (subresource or ""):
+            continue
+        tree = other.get("fieldsV1") or {}
+        for path in sorted(new_leaves & _leaves(tree)):
+            live_found, live_value = _lookup(base, path)
+            _, applied_value = _lookup(applied, path)
+            if live_found and live_value != applied_value:
+                if not force:
+                    conflicts.append((str(other.get("manager", "")), _path_text(path)))
+                else:
+                    _drop_leaf(tree, path)
+    if conflicts:
+        raise ApplyConflict(conflicts)
+    others = [e for e in others if e.get("fieldsV1")]
     if mine:
         old_paths = _tree_paths(mine[0].get("fieldsV1") or {})
         keep = _tree_paths(new_tree)

@@ -122,7 +122,7 @@ class Cluster(ControllersMixin):
         return lambda obj: labels((obj.get("metadata") or {}).get("labels") or {}) and fields(obj)
 
     def list(self, rt: ResourceType, ns: str | None, params: Mapping[str, str]) -> list[dict[str, Any]]:
-        # DIFFERENCE: `limit`/`continue` are ignored: the whole list comes in one page.
+        # Pages (`limit`/`continue`) are cut by the HTTP layer.
         match = self.predicates(params)
         return [self.present(rt, o) for o in self.store.items(rt.group, rt.plural, ns) if match(o)]
 
@@ -443,7 +443,25 @@ class Cluster(ControllersMixin):
                 created = patching.server_side_apply(None, body, manager)
                 created.setdefault("metadata", {})["name"] = name
                 return self.create(rt, ns, created, params, manager=manager)
-            merged = patching.server_side_apply(old, body, manager, subresource)
+            try:
+                merged = patching.server_side_apply(
+                    old, body, manager, subresource, force=params.get("force") in ("true", "1")
+                )
+            except patching.ApplyConflict as exc:
+                raise ApiError(
+                    409,
+                    "Conflict",
+                    str(exc),
+                    {
+                        "name": name,
+                        "group": rt.group,
+                        "kind": rt.plural,
+                        "causes": [
+                            {"reason": "FieldManagerConflict", "message": f'conflict with "{m}"', "field": f}
+                            for m, f in exc.conflicts
+                        ],
+                    },
+                ) from exc
             merged["metadata"].pop("resourceVersion", None)
             if bmeta.get("resourceVersion"):
                 merged["metadata"]["resourceVersion"] = bmeta["resourceVersion"]
