@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import kmock
 import pytest
 import yaml
 
 from rankops.sandbox.apiserver import SandboxAPIServer
 from rankops.sandbox.schema import validate_custom_resource
 
+ROOT = Path(__file__).resolve().parents[2]
 GROUP = "sandbox.rankops.dev"
 WIDGETS = f"/apis/{GROUP}/v1"
 
@@ -1142,6 +1144,9 @@ async def test_async_context_manager_and_kmock_reactions() -> None:
             async with session.get(f"{WIDGETS}/namespaces/default/widgets/injected") as r:
                 assert r.status == 503
         assert server.get_object("widgets", "w", "default") is not None
+        creates = [r for r in server if r.action == kmock.action.CREATE]  # kmock's request capture
+        assert len(creates) == 1 and creates[0].resource.plural == "widgets"
+        assert creates[0].namespace == "default"
         await asyncio.sleep(0)
 
 
@@ -1177,7 +1182,10 @@ def test_cli_runs_standalone(tmp_path: Path) -> None:
         ],
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(["sandbox", "cli", "operator", "serving"])},
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(str(ROOT / d) for d in ("sandbox", "cli", "operator", "serving")),
+        },
     )
     try:
         assert proc.stdout is not None
