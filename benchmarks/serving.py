@@ -1,0 +1,416 @@
+#!/usr/bin/env python3
+"""Load-test the real ranking service over loopback and compare it with bare scoring.
+
+    python benchmarks/serving.py [--model URI] [--concurrency 16] [--requests N]
+                                 [--duration S] [--no-cache | --phases mixed,cold]
+
+What it does, bounded and self-stopping:
+
+1. Without ``--model`` it trains a small artifact first (``rankops train`` on the bundled
+   dataset into a temporary directory, removed afterwards).
+2. For each phase it starts ``rankops serve`` as a subprocess on a free loopback port,
+   waits for ``/readyz``, drives ``POST /v1/rank`` with ``--concurrency`` closed-loop async
+   clients (aiohttp) until ``--requests`` are done or ``--duration`` seconds have passed,
+   then stops the server. Phase ``mixed`` (cache on): queries from the bundled dataset,
+   ``--unique-fraction`` of them made unique (cache misses), the rest repeated (hits once
+   seen). Phase ``cold``: the same mix against a server started with the cache off
+   (``--no-cache``), so every request runs the model.
+3. In this process it loads the same artifact and times ``artifact.rank`` in a loop (the
+   bare scoring cost) and the service's whole scoring step (region, domain, candidates,
+   local-first) without HTTP.
+
+It prints client-side p50/p95/p99 latency, requests/s, errors, the cache hit rate, the bare
+p50 and the ratio end-to-end p50 / bare p50. ``--json PATH`` also writes the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT / "examples" / "data" / "datasets"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", help="artifact URI; default: train a small one into a temporary directory")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help="BEIR dataset folder (default: the bundled one, generated into a temporary folder if absent)",
+    )
+    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--requests", type=int, default=4000, help="timed requests per phase")
+    p.add_argument("--duration", type=float, default=30.0, help="at most this many seconds per phase")
+    p.add_argument("--warmup", type=int, default=200, help="untimed requests before each phase")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--unique-fraction", type=float, default=0.1, help="share of never-repeated queries")
+    p.add_argument("--phases", default="mixed,cold", help="comma list of: mixed (cache on), cold (cache off)")
+    p.add_argument("--no-cache", action="store_true", help="only the cold phase (same as --phases cold)")
+    p.add_argument("--bare-iterations", type=int, default=300)
+    p.add_argument(
+        "--serial-requests",
+        type=int,
+        default=300,
+        help="cold phase: requests from one client first (0: skip)",
+    )
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--json", type=Path, help="also write the figures here")
+    args = p.parse_args(argv)
+    if args.no_cache:
+        args.phases = "cold"
+    args.phases = [x.strip() for x in args.phases.split(",") if x.strip()]
+    unknown = set(args.phases) - {"mixed", "cold"}
+    if unknown:
+        p.error(f"unknown phase(s): {', '.join(sorted(unknown))}")
+    if args.concurrency < 1 or args.requests < 1 or args.duration <= 0:
+        p.error("--concurrency and --requests must be >= 1 and --duration > 0")
+    return args
+
+
+# -- inputs ---------------------------------------------------------------------------------
+
+
+def load_queries(data: Path) -> list[str]:
+    texts: list[str] = []
+    for path in sorted(data.rglob("queries.jsonl")):
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                line = line.strip()
+                if line:
+                    text = json.loads(line).get("text", "").strip()
+                    if text:
+                        texts.append(text[:500])
+    unique = sorted(set(texts))
+    if not unique:
+        raise SystemExit(f"no queries found under {data} (expected BEIR queries.jsonl files)")
+    return unique
+
+
+def query_stream(queries: Sequence[str], unique_fraction: float, seed: int) -> Iterator[str]:
+    """Search-log-like traffic: dataset queries with Zipf popularity (s = 1: a few are asked
+    often, most rarely; cache hits once seen), plus a share of never-repeated queries."""
+    rnd = random.Random(seed)
+    pool = list(queries)
+    rnd.shuffle(pool)
+    weights = [1.0 / rank for rank in range(1, len(pool) + 1)]
+    cumulative = list(itertools.accumulate(weights))
+    n = 0
+    while True:
+        n += 1
+        base = rnd.choices(pool, cum_weights=cumulative)[0]
+        yield f"{base} v{n}" if rnd.random() < unique_fraction else base
+
+
+@contextlib.contextmanager
+def model_uri(args: argparse.Namespace) -> Iterator[str]:
+    if args.model:
+        yield args.model
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="rankops-bench-"))
+    try:
+        out = tmp / "model"
+        print(f"no --model given: training a small artifact into {out} ...", flush=True)
+        cmd = [sys.executable, "-m", "rankops.cli", "train", "--data", str(args.data), "--out", str(out)]
+        subprocess.run([*cmd, "--version", "0.0.1-bench"], check=True, cwd=ROOT)
+        yield str(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# -- the server -----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def running_server(uri: str, *, cache: bool, log_path: Path) -> Iterator[str]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "rankops.cli", "serve", "--model", uri, "--host", "127.0.0.1"]
+    cmd += ["--port", str(port), "--log-level", "warning"]
+    if not cache:
+        cmd.append("--no-cache")
+    env = {**os.environ, "RANKOPS_TRACK": "bench", "RANKOPS_DRIFT_INTERVAL_S": "5"}
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def log_tail(path: Path, chars: int = 2000) -> str:
+    return path.read_text(errors="replace")[-chars:]
+
+
+async def wait_ready(base: str, limit_s: float, log_path: Path) -> dict[str, Any]:
+    deadline = time.monotonic() + limit_s
+    last = "no answer"
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            try:
+                async with session.get(f"{base}/readyz") as r:
+                    body = await r.json()
+                    if r.status == 200:
+                        return dict(body)
+                    last = json.dumps(body)
+                    if body.get("status") == "failed":
+                        break
+            except aiohttp.ClientError as exc:
+                last = repr(exc)
+            await asyncio.sleep(0.2)
+    tail = log_tail(log_path)
+    raise SystemExit(f"server at {base} never became ready: {last}\n--- server log ---\n{tail}")
+
+
+# -- the load -------------------------------------------------------------------------------
+
+
+async def drive(
+    base: str, queries: Iterator[str], *, concurrency: int, count: int, duration: float, k: int, timed: bool
+) -> dict[str, Any]:
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    cached = 0
+    issued = 0
+    url = f"{base}/v1/rank"
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=30)
+    deadline = time.monotonic() + duration
+
+    async def client(session: aiohttp.ClientSession) -> None:
+        nonlocal issued, cached
+        while issued < count and time.monotonic() < deadline:
+            issued += 1
+            body = {"query": next(queries), "k": k}
+            started = time.perf_counter()
+            try:
+                async with session.post(url, json=body) as r:
+                    payload = await r.read()
+                    elapsed = time.perf_counter() - started
+                    if r.status != 200:
+                        errors[str(r.status)] = errors.get(str(r.status), 0) + 1
+                        continue
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+                continue
+            latencies.append(elapsed)
+            if b'"cached":true' in payload:
+                cached += 1
+
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(client(session) for _ in range(concurrency)))
+        wall = time.perf_counter() - started
+    if not timed:
+        return {}
+    return summarize(latencies, wall, errors, cached)
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, round(q / 100 * len(sorted_values) + 0.5) - 1))
+    return sorted_values[index]
+
+
+def summarize(latencies: list[float], wall: float, errors: dict[str, int], cached: int) -> dict[str, Any]:
+    ms = sorted(x * 1000 for x in latencies)
+    n = len(ms)
+    return {
+        "requests_ok": n,
+        "errors": errors,
+        "error_count": sum(errors.values()),
+        "wall_s": round(wall, 3),
+        "requests_per_s": round(n / wall, 1) if wall > 0 else 0.0,
+        "p50_ms": round(percentile(ms, 50), 3),
+        "p95_ms": round(percentile(ms, 95), 3),
+        "p99_ms": round(percentile(ms, 99), 3),
+        "max_ms": round(ms[-1], 3) if ms else float("nan"),
+        "mean_ms": round(statistics.fmean(ms), 3) if ms else float("nan"),
+        "client_cache_hit_rate": round(cached / n, 4) if n else 0.0,
+    }
+
+
+async def scrape_cache_stats(base: str) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as session, session.get(f"{base}/v1/cache/stats") as r:
+        return dict(await r.json())
+
+
+async def run_phase(
+    uri: str, phase: str, args: argparse.Namespace, queries: Sequence[str], workdir: Path
+) -> list[dict[str, Any]]:
+    """One server, one phase; the cold phase first measures one client alone (no queueing)."""
+    log_path = workdir / f"server-{phase}.log"
+    rows = []
+    with running_server(uri, cache=phase == "mixed", log_path=log_path) as base:
+        ready = await wait_ready(base, 180.0, log_path)
+        stream = query_stream(queries, args.unique_fraction, args.seed)
+        await drive(
+            base, stream, concurrency=args.concurrency, count=args.warmup, duration=30, k=args.k, timed=False
+        )
+        runs = [(phase, args.concurrency, args.requests)]
+        if phase == "cold" and args.serial_requests > 0:
+            runs.insert(0, ("cold-c1", 1, args.serial_requests))
+        for name, concurrency, count in runs:
+            before = await scrape_cache_stats(base)
+            result = await drive(
+                base,
+                stream,
+                concurrency=concurrency,
+                count=count,
+                duration=args.duration,
+                k=args.k,
+                timed=True,
+            )
+            after = await scrape_cache_stats(base)
+            hits = after["hits"] - before["hits"]
+            lookups = hits + after["misses"] - before["misses"]
+            result["server_cache_hit_rate"] = round(hits / lookups, 4) if lookups else 0.0
+            result.update(phase=name, concurrency=concurrency, sha256=ready.get("sha256"))
+            rows.append(result)
+    return rows
+
+
+# -- bare scoring ---------------------------------------------------------------------------
+
+
+def bare_scoring(uri: str, queries: Sequence[str], iterations: int, k: int) -> dict[str, Any]:
+    """p50 of ``artifact.rank`` alone and of the service's whole scoring step, in-process."""
+    import torch
+
+    from rankops.serving.artifact import load_artifact
+    from rankops.serving.service import RankingService, ServiceSettings
+
+    settings = ServiceSettings()
+    torch.set_num_threads(settings.torch_threads)  # as the server does
+    artifact = load_artifact(uri)
+    service = RankingService(uri, settings)
+    sample = [queries[i % len(queries)] for i in range(iterations)]
+    for q in sample[:20]:  # warm-up: first calls allocate
+        artifact.rank(q, k)
+    rank_ms, score_ms = [], []
+    for q in sample:
+        t = time.perf_counter()
+        artifact.rank(q, k)
+        rank_ms.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        service._score(artifact, q, k)
+        score_ms.append((time.perf_counter() - t) * 1000)
+    return {
+        "bare_rank_p50_ms": round(statistics.median(rank_ms), 3),
+        "bare_rank_p95_ms": round(percentile(sorted(rank_ms), 95), 3),
+        "bare_service_scoring_p50_ms": round(statistics.median(score_ms), 3),
+        "catalog_size": len(artifact.catalog),
+    }
+
+
+# -- main -----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def dataset_dir(data: Path) -> Iterator[Path]:
+    """``data``, or the bundled dataset generated into a temporary folder when it is absent."""
+    if (data / "queries.jsonl").is_file() or data != DEFAULT_DATA:
+        yield data
+        return
+    with tempfile.TemporaryDirectory(prefix="rankops-bench-data-") as tmp:
+        print(f"{data} not generated yet: generating the bundled dataset into {tmp}", flush=True)
+        script = ROOT / "examples" / "data" / "generate_datasets.py"
+        subprocess.run([sys.executable, str(script), "--out", tmp], check=True, cwd=ROOT)
+        yield Path(tmp)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    with dataset_dir(args.data) as data:
+        args.data = data
+        return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    queries = load_queries(args.data)
+    report: dict[str, Any] = {
+        "concurrency": args.concurrency,
+        "requests": args.requests,
+        "k": args.k,
+        "unique_fraction": args.unique_fraction,
+        "cpus": os.cpu_count(),
+        "queries_in_dataset": len(queries),
+    }
+    with model_uri(args) as uri, tempfile.TemporaryDirectory(prefix="rankops-bench-logs-") as logs:
+        report["model"] = uri
+        report["bare"] = bare_scoring(uri, queries, args.bare_iterations, args.k)
+        report["phases"] = [
+            row for p in args.phases for row in asyncio.run(run_phase(uri, p, args, queries, Path(logs)))
+        ]
+
+    bare = report["bare"]
+    print()
+    print(f"model {report['model']}  catalog {bare['catalog_size']} items  cpus {report['cpus']}")
+    print(
+        f"bare in-process: artifact.rank p50 {bare['bare_rank_p50_ms']:.3f} ms"
+        f" (p95 {bare['bare_rank_p95_ms']:.3f}),"
+        f" service scoring step p50 {bare['bare_service_scoring_p50_ms']:.3f} ms"
+    )
+    columns = ("phase", "clients", "ok", "err", "req/s", "p50ms", "p95ms", "p99ms", "max", "hit%", "e2e/bare")
+    widths = (8, 7, 6, 4, 8, 7, 7, 7, 7, 5, 8)
+    print(
+        " ".join(
+            f"{c:{'<' if i == 0 else '>'}{w}}" for i, (c, w) in enumerate(zip(columns, widths, strict=True))
+        )
+    )
+    for ph in report["phases"]:
+        ph["ratio_p50_to_bare_rank_p50"] = round(ph["p50_ms"] / bare["bare_rank_p50_ms"], 2)
+        cells = (
+            f"{ph['phase']:<8}",
+            f"{ph['concurrency']:>7}",
+            f"{ph['requests_ok']:>6}",
+            f"{ph['error_count']:>4}",
+            f"{ph['requests_per_s']:>8.1f}",
+            *(f"{ph[key]:>7.2f}" for key in ("p50_ms", "p95_ms", "p99_ms", "max_ms")),
+            f"{100 * ph['server_cache_hit_rate']:>5.1f}",
+            f"{ph['ratio_p50_to_bare_rank_p50']:>8.2f}",
+        )
+        print(" ".join(cells))
+        if ph["errors"]:
+            print(f"         errors: {ph['errors']}")
+    print("client-side latency over loopback; target: p95 < 25 ms at 16 clients")
+    print(f"load average (1, 5, 15 min) after the run: {os.getloadavg()}")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    failed = any(ph["error_count"] for ph in report["phases"])
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""The ranking service's HTTP face: ``create_app(model_uri, settings)`` builds a FastAPI app.
+
+Endpoints (all JSON; every error is ``{"error": ..., "detail": ...}`` with a 4xx/5xx code):
+
+* ``GET /healthz`` 200 while the process lives; ``GET /readyz`` 200 once the artifact is
+  loaded and verified, 503 with the reason before that and for good after a digest mismatch.
+* ``POST /v1/rank``, ``POST /v1/feedback``, ``GET /v1/model``, ``GET /v1/cache/stats``,
+  ``POST /v1/cache/invalidate``, ``GET /metrics``.
+* The runbook's ``/api/v2`` endpoints (``rankops.serving.runbook_api``).
+
+The artifact loads in the background once the app starts, so the port opens at once and
+``/readyz`` tells the truth while it loads.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rankops.serving.runbook_api import build_router
+from rankops.serving.schemas import FeedbackRequest, RankRequest
+from rankops.serving.service import RankingService, ServiceError, ServiceSettings, State
+from rankops.serving.telemetry import CONTENT_TYPE_LATEST
+
+log = logging.getLogger(__name__)
+
+# Requests that count as ranking requests in rankops_requests_total and the latency histogram.
+RANKING_PATHS = frozenset({"/v1/rank", "/api/v2/search"})
+
+
+def error_response(status_code: int, error: str, detail: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": error, "detail": detail, **extra}, status_code=status_code)
+
+
+def describe_validation_errors(errors: Any) -> tuple[int, str, str]:
+    """(status, error, detail) for pydantic errors: 400 for unparsable JSON, else 422."""
+    errors = list(errors)
+    if any(e.get("type") == "json_invalid" for e in errors):
+        ctx = next(e for e in errors if e.get("type") == "json_invalid").get("ctx", {})
+        return 400, "malformed JSON", f"the request body is not valid JSON: {ctx.get('error', 'parse error')}"
+    parts = []
+    for e in errors:
+        loc = [str(p) for p in e.get("loc", ()) if p != "body"]
+        where = ".".join(loc) if loc else "body"
+        msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+        if e.get("type") == "missing":
+            msg = "field required"
+        elif e.get("type") == "extra_forbidden":
+            msg = "unknown field"
+        elif e.get("type") in {"dict_type", "model_attributes_type"} and where == "body":
+            msg = "the body must be a JSON object"
+        parts.append(f"{where}: {msg}")
+    return 422, "invalid request", "; ".join(parts)
+
+
+class RankingTelemetryMiddleware:
+    """Pure ASGI middleware: times and counts ranking requests, refuses oversized bodies.
+
+    Counts every response of a ranking path by status code (4xx included, the 422s of the
+    validation handler too) into ``rankops_requests_total`` and the latency histogram.
+    """
+
+    def __init__(self, app: ASGIApp, service: RankingService) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        limit = self.service.settings.max_body_bytes
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            length = _content_length(scope)
+            if length is not None and length > limit:
+                response = error_response(
+                    413, "request too large", f"the body has {length} bytes; the limit is {limit}"
+                )
+                await response(scope, receive, send_wrapper)
+            else:
+                await self.app(scope, receive, send_wrapper)
+        finally:
+            metrics = self.service.metrics
+            if metrics is not None and scope["path"] in RANKING_PATHS:
+                metrics.observe_request(status, time.perf_counter() - started)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def create_app(
+    model_uri: str,
+    settings: ServiceSettings | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+) -> FastAPI:
+    """Build the service for the artifact at ``model_uri``.
+
+    ``settings`` default to ``ServiceSettings.from_env(env or os.environ)``, which takes the
+    pod's identity from ``RANKOPS_MODEL``, ``RANKOPS_VERSION`` and ``RANKOPS_TRACK``.
+    """
+    if not model_uri:
+        raise ValueError("no model URI: pass --model or set RANKOPS_MODEL_URI")
+    if settings is None:
+        settings = ServiceSettings.from_env(os.environ if env is None else env)
+    service = RankingService(model_uri, settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    app = FastAPI(
+        title="rankops ranking service",
+        version="1",
+        lifespan=lifespan,
+        description=__doc__,
+    )
+    app.state.service = service
+    app.add_middleware(RankingTelemetryMiddleware, service=service)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        status, error, detail = describe_validation_errors(exc.errors())
+        if request.url.path == "/v1/feedback" and service.metrics is not None:
+            service.metrics.count_feedback(status)
+        return error_response(status, error, detail)
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        if request.url.path == "/v1/feedback" and service.metrics is not None:
+            service.metrics.count_feedback(exc.status_code)
+        return error_response(exc.status_code, exc.error, exc.detail, **exc.extra)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        names = {404: "not found", 405: "method not allowed"}
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 404:
+            detail = f"no endpoint {request.method} {request.url.path}"
+        elif exc.status_code == 405:
+            detail = f"{request.method} is not allowed on {request.url.path}"
+        return error_response(exc.status_code, names.get(exc.status_code, "http error"), detail)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal error", f"{type(exc).__name__}: {exc}")
+
+    @app.get("/healthz", tags=["probes"])
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"status": "alive"})
+
+    @app.get("/readyz", tags=["probes"])
+    async def readyz() -> JSONResponse:
+        return JSONResponse(service.readiness(), status_code=200 if service.ready else 503)
+
+    @app.get("/metrics", tags=["probes"])
+    async def metrics() -> Response:
+        if service.metrics is None:
+            return error_response(503, "starting", "metrics are created when the app starts")
+        return Response(service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/v1/rank", tags=["ranking"])
+    async def rank(body: RankRequest) -> Response:
+        """Rank the catalog for ``query``; local-first when the query names a region.
+
+        Returns ``{request_id, model, version, track, cached, results: [{id, title, source,
+        score}], routing: {predicted_domain, domain_confidence, region, local_first_applied}}``.
+        """
+        served = await service.rank(body.query, body.k)
+        head = f'{{"request_id":"{served.request_id}",{service.identity.json_fields},"cached":'
+        content = b"".join(
+            (head.encode(), b"true," if served.cached else b"false,", served.ranking.json_fields, b"}")
+        )
+        return Response(content, media_type="application/json")
+
+    @app.post("/v1/feedback", tags=["ranking"])
+    async def feedback(body: FeedbackRequest) -> JSONResponse:
+        """Judge a served ranking: graded ``judgments`` or ``clicks``; returns its NDCG@3."""
+        ndcg = service.feedback(body.request_id, body.judgments, body.clicks)
+        assert service.metrics is not None
+        service.metrics.count_feedback(200)
+        return JSONResponse({"request_id": body.request_id, "ndcg_at_3": round(ndcg, 6)})
+
+    @app.get("/v1/model", tags=["model"])
+    async def model() -> JSONResponse:
+        artifact = service.artifact
+        if artifact is None or service.state is not State.READY:
+            return error_response(503, "model not ready", service.reason, **service.readiness())
+        ident = service.identity
+        manifest = artifact.manifest
+        return JSONResponse(
+            {
+                "model": ident.model,
+                "version": ident.version,
+                "artifact_version": artifact.version,
+                "parent_version": manifest.get("parent_version"),
+                "track": ident.track,
+                "uri": service.model_uri,
+                "sha256": artifact.sha256,
+                "metrics": manifest.get("metrics", {}),
+                "golden_ndcg_at_3": service.golden_ndcg,
+                "catalog_size": len(artifact.catalog),
+                "golden_queries": len(artifact.golden),
+                "loaded_at": service.loaded_at.isoformat() if service.loaded_at else None,
+            }
+        )
+
+    @app.get("/v1/cache/stats", tags=["cache"])
+    async def cache_stats() -> JSONResponse:
+        return JSONResponse(service.cache_statistics())
+
+    @app.post("/v1/cache/invalidate", tags=["cache"])
+    async def cache_invalidate() -> JSONResponse:
+        return JSONResponse({"invalidated": service.invalidate_cache()})
+
+    app.include_router(build_router(service))
+    return app

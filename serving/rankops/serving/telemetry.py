@@ -1,0 +1,169 @@
+"""Prometheus metrics of the ranking service: the metrics contract of DESIGN.md.
+
+Every series carries ``model``, ``version`` and ``track`` from the pod environment. Each app
+instance owns its own ``CollectorRegistry`` (tests build several apps in one process), and
+every label child the operator queries is created at start-up so the series exist from 0:
+``increase()`` over a series that appears mid-window loses its first increments.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+__all__ = ["CONTENT_TYPE_LATEST", "LATENCY_BUCKETS", "Identity", "ServingMetrics"]
+
+IDENTITY_LABELS = ("model", "version", "track")
+
+# Fine-grained below 50 ms (the latency objective is p95 < 25 ms), coarse above.
+LATENCY_BUCKETS = (
+    0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.0175, 0.02, 0.025,
+    0.03, 0.035, 0.04, 0.045, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+)  # fmt: skip
+
+# Status codes a ranking request can end with; pre-created so increase() sees them from 0.
+RANK_STATUS_CODES = ("200", "400", "404", "405", "413", "415", "422", "500", "503")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who this pod is, as the operator names it (labels on every series)."""
+
+    model: str
+    version: str
+    track: str
+
+    def labels(self) -> dict[str, str]:
+        return {"model": self.model, "version": self.version, "track": self.track}
+
+    @functools.cached_property
+    def json_fields(self) -> str:
+        """``"model": ..., "version": ..., "track": ...`` for splicing into a JSON object."""
+        return json.dumps(self.labels(), separators=(",", ":"))[1:-1]
+
+
+class ServingMetrics:
+    """The service's metrics, bound to one identity and one registry."""
+
+    def __init__(self, identity: Identity, registry: CollectorRegistry | None = None) -> None:
+        self.identity = identity
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        ident = list(IDENTITY_LABELS)
+        r = self.registry
+        self._requests = Counter(
+            "rankops_requests", "Ranking requests by HTTP status code.", [*ident, "code"], registry=r
+        )
+        self._duration = Histogram(
+            "rankops_request_duration_seconds",
+            "End-to-end latency of ranking requests, measured in the server.",
+            ident,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self._ndcg = Summary(
+            "rankops_ndcg_at_3", "Per-request NDCG@3, observed when feedback arrives.", ident, registry=r
+        )
+        self._ndcg_squares = Counter(
+            "rankops_ndcg_at_3_squares_sum",
+            "Sum of squared per-request NDCG@3 (with _sum and _count gives a window's variance).",
+            ident,
+            registry=r,
+        )
+        self._golden = Gauge(
+            "rankops_golden_ndcg_at_3",
+            "NDCG@3 of the loaded model on the golden set shipped with its artifact.",
+            ident,
+            registry=r,
+        )
+        self._cache = Counter(
+            "rankops_cache_requests", "Result cache lookups by result.", [*ident, "result"], registry=r
+        )
+        self._psi = Gauge(
+            "rankops_drift_psi",
+            "Population stability index of a live-query feature against the artifact reference.",
+            [*ident, "feature"],
+            registry=r,
+        )
+        self._pvalue = Gauge(
+            "rankops_drift_pvalue",
+            "p-value of a two-sample test of a live-query feature against the artifact reference.",
+            [*ident, "feature", "test"],
+            registry=r,
+        )
+        self._info = Gauge(
+            "rankops_model_info", "Always 1: the artifact this pod serves.", [*ident, "sha256"], registry=r
+        )
+        self._ready = Gauge(
+            "rankops_model_ready", "1 when the artifact is loaded and verified, else 0.", ident, registry=r
+        )
+        self._feedback = Counter(
+            "rankops_feedback", "Feedback requests by HTTP status code.", [*ident, "code"], registry=r
+        )
+
+        labels = identity.labels()
+        self._requests_by_code = {
+            code: self._requests.labels(**labels, code=code) for code in RANK_STATUS_CODES
+        }
+        self.duration = self._duration.labels(**labels)
+        self.ndcg = self._ndcg.labels(**labels)
+        self.ndcg_squares = self._ndcg_squares.labels(**labels)
+        self.golden_ndcg = self._golden.labels(**labels)
+        self.golden_ndcg.set(math.nan)  # no value until the artifact is loaded and scored
+        self.cache_hits = self._cache.labels(**labels, result="hit")
+        self.cache_misses = self._cache.labels(**labels, result="miss")
+        self.ready = self._ready.labels(**labels)
+        self._feedback_by_code = {
+            code: self._feedback.labels(**labels, code=code)
+            for code in ("200", "400", "404", "409", "422", "503")
+        }
+
+    # -- requests -----------------------------------------------------------------------
+
+    def observe_request(self, status_code: int, seconds: float) -> None:
+        code = str(status_code)
+        child = self._requests_by_code.get(code)
+        if child is None:
+            child = self._requests_by_code[code] = self._requests.labels(**self.identity.labels(), code=code)
+        child.inc()
+        self.duration.observe(seconds)
+
+    def count_feedback(self, status_code: int) -> None:
+        code = str(status_code)
+        child = self._feedback_by_code.get(code)
+        if child is None:
+            child = self._feedback_by_code[code] = self._feedback.labels(**self.identity.labels(), code=code)
+        child.inc()
+
+    def observe_ndcg(self, value: float) -> None:
+        self.ndcg.observe(value)
+        self.ndcg_squares.inc(value * value)
+
+    # -- model --------------------------------------------------------------------------
+
+    def set_model(self, sha256: str) -> None:
+        """Mark ``sha256`` as the served artifact (exactly one info series at 1)."""
+        self._info.clear()
+        self._info.labels(**self.identity.labels(), sha256=sha256).set(1)
+
+    def init_drift(self, tests: Mapping[str, str]) -> None:
+        """Create the drift series, ``tests`` mapping feature -> test (NaN until judged)."""
+        labels = self.identity.labels()
+        for feature, test in tests.items():
+            self._psi.labels(**labels, feature=feature).set(math.nan)
+            self._pvalue.labels(**labels, feature=feature, test=test).set(math.nan)
+
+    def set_drift(self, psi: Mapping[str, float], pvalues: Mapping[tuple[str, str], float]) -> None:
+        labels = self.identity.labels()
+        for feature, value in psi.items():
+            self._psi.labels(**labels, feature=feature).set(value)
+        for (feature, test), value in pvalues.items():
+            self._pvalue.labels(**labels, feature=feature, test=test).set(value)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

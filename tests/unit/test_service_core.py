@@ -1,0 +1,198 @@
+"""The ranking service's pure parts: cache, local-first rule, feedback grading, settings."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rankops.serving.artifact import CatalogItem, RankedItem
+from rankops.serving.cache import TTLCache, normalize_query
+from rankops.serving.service import (
+    InvalidFeedback,
+    Quality,
+    ServiceSettings,
+    feedback_grades,
+    local_first,
+)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def item(i: int, region: str = "Global") -> CatalogItem:
+    return CatalogItem(id=f"d{i}", title=f"t{i}", description="", source=f"s{i}", domain="x", region=region)
+
+
+# -- TTLCache -----------------------------------------------------------------------------------
+
+
+def test_cache_hits_misses_and_lru_eviction() -> None:
+    cache: TTLCache[str, int] = TTLCache(2, 60)
+    assert cache.get("a") is None
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1  # a is now most recent
+    cache.put("c", 3)  # evicts b, the least recently used
+    assert cache.get("b") is None
+    assert cache.get("c") == 3
+    stats = cache.stats()
+    assert (stats.hits, stats.misses, stats.evictions, stats.size) == (2, 2, 1, 2)
+    assert stats.hit_rate == pytest.approx(0.5)
+
+
+def test_cache_entries_expire_after_ttl() -> None:
+    clock = FakeClock()
+    cache: TTLCache[str, int] = TTLCache(10, 5, clock=clock)
+    cache.put("a", 1)
+    clock.now += 4.9
+    assert cache.get("a") == 1
+    clock.now += 0.2
+    assert cache.get("a") is None
+    assert cache.stats().expirations == 1
+    cache.put("b", 2)
+    clock.now += 10
+    assert cache.pop("b") is None
+    cache.put("c", 3)
+    cache.put("d", 4)
+    clock.now += 10
+    assert cache.purge_expired() == 2
+    assert len(cache) == 0
+
+
+def test_cache_clear_counts_and_zero_size_disables() -> None:
+    cache: TTLCache[str, int] = TTLCache(10, 5)
+    for key in "abc":
+        cache.put(key, 1)
+    assert cache.clear() == 3
+    off: TTLCache[str, int] = TTLCache(0, 5)
+    off.put("a", 1)
+    assert off.get("a") is None and len(off) == 0
+    with pytest.raises(ValueError):
+        TTLCache(-1, 5)
+    with pytest.raises(ValueError):
+        TTLCache(1, 0)
+
+
+@given(st.lists(st.tuples(st.sampled_from("abcdefgh"), st.integers()), max_size=60), st.integers(1, 5))
+def test_cache_never_exceeds_its_bound_and_returns_last_write(ops: list[tuple[str, int]], bound: int) -> None:
+    cache: TTLCache[str, int] = TTLCache(bound, 60)
+    last: dict[str, int] = {}
+    for key, value in ops:
+        cache.put(key, value)
+        last[key] = value
+        assert len(cache) <= bound
+    for key in last:
+        got = cache.get(key)
+        assert got is None or got == last[key]
+
+
+def test_normalize_query() -> None:
+    assert normalize_query("  HDB   Resale\tPrices ") == "hdb resale prices"
+
+
+# -- local-first ----------------------------------------------------------------------------------
+
+
+def test_local_first_boosts_region_items_within_the_margin() -> None:
+    # Scores 1.0 .. 0.0 in steps of 0.1: normalised they are the same numbers.
+    cands = [RankedItem(item(i, "Singapore" if i in (2, 9) else "Global"), 1.0 - i / 10) for i in range(11)]
+    results, applied = local_first(cands, "Singapore", 3, boost=0.15)
+    assert applied
+    # d2 (0.8 + 0.15 = 0.95) overtakes d1 (0.9); d9 (0.1 + 0.15) does not reach the top 3.
+    assert [r.id for r in results] == ["d0", "d2", "d1"]
+    assert results[1].score == pytest.approx(0.95)
+    assert results[1].model_score == pytest.approx(0.8)
+    assert results[1].relevance == pytest.approx(0.8)
+
+
+def test_local_first_without_region_keeps_model_order_and_scores() -> None:
+    cands = [RankedItem(item(i), 5.0 - i) for i in range(5)]
+    results, applied = local_first(cands, None, 3, boost=0.15)
+    assert not applied
+    assert [r.id for r in results] == ["d0", "d1", "d2"]
+    assert [r.score for r in results] == [5.0, 4.0, 3.0]
+
+
+def test_local_first_not_applied_when_no_candidate_is_local() -> None:
+    cands = [RankedItem(item(i, "Malaysia"), 1.0 - i / 10) for i in range(5)]
+    results, applied = local_first(cands, "Singapore", 5, boost=0.15)
+    assert not applied
+    assert [r.id for r in results] == [f"d{i}" for i in range(5)]
+    assert local_first([], "Singapore", 5, 0.15) == ([], False)
+
+
+@given(
+    st.lists(st.floats(-10, 10, allow_nan=False), min_size=1, max_size=40),
+    st.integers(1, 40),
+    st.sampled_from([None, "Singapore"]),
+)
+def test_local_first_returns_k_sorted_distinct_results(
+    scores: list[float], k: int, region: str | None
+) -> None:
+    cands = [RankedItem(item(i, "Singapore" if i % 3 == 0 else "Global"), s) for i, s in enumerate(scores)]
+    results, _ = local_first(cands, region, k, boost=0.15)
+    assert len(results) == min(k, len(scores))
+    assert len({r.id for r in results}) == len(results)
+    finals = [r.score for r in results]
+    assert finals == sorted(finals, reverse=True)
+    assert all(0.0 <= r.relevance <= 1.0 for r in results)
+
+
+# -- feedback ---------------------------------------------------------------------------------------
+
+
+def test_clicks_grade_one_for_clicked_zero_for_shown() -> None:
+    assert feedback_grades(["a", "b", "c"], None, ["b"]) == {"a": 0, "b": 1, "c": 0}
+    assert feedback_grades(["a", "b"], None, []) == {"a": 0, "b": 0}
+    with pytest.raises(InvalidFeedback, match="zzz"):
+        feedback_grades(["a", "b"], None, ["zzz"])
+
+
+def test_judgments_are_taken_as_given() -> None:
+    assert feedback_grades(["a"], {"a": 3, "x": 4}, None) == {"a": 3, "x": 4}
+
+
+def test_quality_running_figures() -> None:
+    q = Quality()
+    assert q.mean_ndcg is None and q.relevance_accuracy is None and q.ndcg_stddev is None
+    for value, relevant in [(1.0, True), (0.5, False), (0.0, False)]:
+        q.add(value, relevant)
+    assert q.mean_ndcg == pytest.approx(0.5)
+    assert q.relevance_accuracy == pytest.approx(1 / 3)
+    assert q.ndcg_stddev == pytest.approx(0.5)
+    assert q.ndcg_squares == pytest.approx(1.25)
+
+
+# -- settings ------------------------------------------------------------------------------------------
+
+
+def test_settings_from_env() -> None:
+    s = ServiceSettings.from_env(
+        {
+            "RANKOPS_MODEL": "search",
+            "RANKOPS_VERSION": "2.0.0",
+            "RANKOPS_TRACK": "canary",
+            "RANKOPS_CACHE_ENTRIES": "0",
+            "RANKOPS_GOLDEN_INTERVAL_S": "2.5",
+        }
+    )
+    assert (s.model_name, s.version, s.track, s.cache_entries, s.golden_interval_s) == (
+        "search",
+        "2.0.0",
+        "canary",
+        0,
+        2.5,
+    )
+    d = ServiceSettings.from_env({})
+    assert (d.model_name, d.version, d.track) == ("rankops", None, "stable")
+    with pytest.raises(ValueError, match="RANKOPS_CACHE_ENTRIES"):
+        ServiceSettings.from_env({"RANKOPS_CACHE_ENTRIES": "many"})
+    assert math.isfinite(d.region_boost)
