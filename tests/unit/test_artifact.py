@@ -159,3 +159,19 @@ def test_artifacts_are_immutable(art, tmp_path: Path) -> None:  # type: ignore[n
     write_artifact(f"file://{out}", overwrite=True, **kwargs)  # type: ignore[arg-type]
     reloaded = load_artifact(str(out))
     assert [r.item.id for r in reloaded.rank("rainfall", 3)] == [r.item.id for r in art.rank("rainfall", 3)]
+
+
+def test_request_path_matches_the_torch_model(art) -> None:  # type: ignore[no-untyped-def]
+    # rank() scores with a numpy copy of the network (no torch dispatch on the request path);
+    # it must agree with the torch forward used in training and batched evaluation
+    import numpy as np
+
+    queries = [g.text for g in art.golden] + ["", "zzz", "rents in sg via datamall per month"]
+    torch_scores = art.ranker.scores(queries)
+    for q, row in zip(queries, torch_scores, strict=True):
+        fast, probs = art.scorer.scores(q)
+        np.testing.assert_allclose(fast, row, atol=1e-4)
+        assert abs(float(probs.sum()) - 1) < 1e-5
+    batched = art.rank_many(queries, 5)  # >= 8 queries: the batched torch path
+    for q, row in zip(queries, batched, strict=True):
+        assert [r.score for r in row] == pytest.approx([r.score for r in art.rank(q, 5)], abs=1e-4)

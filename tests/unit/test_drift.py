@@ -99,3 +99,6 @@ def test_query_features_against_the_trained_reference() -> None:
     assert set(art.reference.categorical) == {"domain", "region"}
     gibberish = query_features(art, "zxqv blorf wuggle")
     assert gibberish["oov_fraction"] == 1.0
+    # the reference describes held-out (dev) queries, not the ones the model was fitted to
+    assert art.manifest["training_data"]["drift_reference_split"] == "dev"
+    assert art.reference.n_queries == 24

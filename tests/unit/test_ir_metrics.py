@@ -94,3 +94,22 @@ def test_agrees_with_trec_eval(data: dict) -> None:
     n = len(qrels)
     mean_ours = sum(ndcg_at_k(rank_by_score(run[q]), qrels[q], 3) for q in qrels) / n
     assert mean_ours == pytest.approx(agg[nDCG @ 3], abs=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(queries_strategy)
+def test_ties_are_broken_like_trec_eval(data: dict) -> None:
+    # scores from a tiny range, so many documents tie: rank_by_score must order them exactly as
+    # trec_eval does (score descending, then document id descending)
+    qrels = {qid: judg for qid, (judg, _, _) in data.items()}
+    run = {qid: {d: float(rnd.randint(0, 2)) for d in docs} for qid, (_, docs, rnd) in data.items()}
+    per_query = {
+        (str(m.measure), m.query_id): m.value
+        for m in ir_measures.iter_calc([nDCG @ 3, nDCG @ 10], qrels, run)
+    }
+    for qid in qrels:
+        if not any(g > 0 for g in qrels[qid].values()):
+            continue
+        ranked = rank_by_score(run[qid])
+        assert ndcg_at_k(ranked, qrels[qid], 3) == pytest.approx(per_query[("nDCG@3", qid)], abs=1e-6)
+        assert ndcg_at_k(ranked, qrels[qid], 10) == pytest.approx(per_query[("nDCG@10", qid)], abs=1e-6)

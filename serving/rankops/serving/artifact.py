@@ -27,11 +27,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import fsspec
+import numpy as np
 import torch
 
 from rankops.serving.drift import DriftReference
-from rankops.serving.features import hash_features, query_feature_strings
-from rankops.serving.model import Featurizer, ModelConfig, Ranker, RankingNet
+from rankops.serving.model import FastScorer, Featurizer, ModelConfig, Ranker, RankingNet, top_k_rows
 
 MANIFEST = "manifest.json"
 WEIGHTS = "model.pt"
@@ -103,8 +103,22 @@ class QueryAnalysis:
 
 
 def _fs(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
-    fs, path = fsspec.core.url_to_fs(uri)
+    if not uri:
+        raise ValueError("empty artifact URI")
+    try:
+        fs, path = fsspec.core.url_to_fs(uri)
+    except ImportError as exc:  # e.g. s3:// without the s3 extra installed
+        raise ValueError(f"cannot open {uri}: {exc}") from exc
     return fs, path.rstrip("/") or "/"
+
+
+def check_writable(uri: str, *, overwrite: bool = False) -> None:
+    """Fail early (before training) when ``uri`` cannot take a new artifact."""
+    fs, base = _fs(uri)
+    if fs.exists(_join(base, MANIFEST)) and not overwrite:
+        raise ArtifactExistsError(
+            f"an artifact already exists at {uri} (versions are immutable; use --force)"
+        )
 
 
 def _join(base: str, name: str) -> str:
@@ -155,24 +169,29 @@ class ModelArtifact:
             [c.description for c in catalog],
             [c.meta() for c in catalog],
         )
-        self.ranker = Ranker(net, featurizer)
+        self.ranker = Ranker(net, featurizer)  # batched torch inference (evaluation)
+        self.scorer = FastScorer(net, featurizer)  # per-query numpy inference (request path)
         self._by_id = {c.id: c for c in catalog}
 
     # -- ranking
     def rank(self, query: str, k: int) -> list[RankedItem]:
-        """Top-k catalogue items by model score (no business boosts), best first."""
-        return self.rank_many([query], k)[0]
+        """Top-k catalogue items by model score (no business boosts), best first; ties by
+        catalogue order."""
+        scores, _ = self.scorer.scores(query)
+        return [RankedItem(self.catalog[i], s) for i, s in top_k_rows(scores[None, :], k)[0]]
 
     def rank_many(self, queries: Sequence[str], k: int) -> list[list[RankedItem]]:
-        tops = self.ranker.top_k(list(queries), k)
+        """``rank`` for several queries: one batched torch pass (worth it from ~8 queries on)."""
+        queries = list(queries)
+        if len(queries) < 8:
+            return [self.rank(q, k) for q in queries]
+        tops = self.ranker.top_k(queries, k)
         return [[RankedItem(self.catalog[i], s) for i, s in row] for row in tops]
 
     def analyze(self, query: str, k: int = 10) -> QueryAnalysis:
-        scores, probs = self.ranker.infer([query])
-        row = scores[0].numpy()
-        p = probs[0]
-        d = int(torch.argmax(p))
-        top = self.ranker.top_k([query], k) if k > 0 else [[]]
+        row, p = self.scorer.scores(query)
+        d = int(np.argmax(p))
+        top = top_k_rows(row[None, :], k)
         return QueryAnalysis(
             ranked=[RankedItem(self.catalog[i], s) for i, s in top[0]],
             domain=self.config.domains[d] if self.config.domains else "",
@@ -187,23 +206,16 @@ class ModelArtifact:
     # -- query understanding
     def predict_domain(self, query: str) -> tuple[str, float]:
         """Most likely domain of the query and its softmax probability."""
-        ids, offsets = self._query_bag(query)
-        with torch.inference_mode():
-            _, logits = self.ranker.net.encode_queries(ids, offsets)
-            p = torch.softmax(logits[0], dim=0)
-        d = int(torch.argmax(p))
+        p = self.scorer.domain_probabilities(query)
+        d = int(np.argmax(p))
         return (self.config.domains[d] if self.config.domains else "", float(p[d]))
-
-    def _query_bag(self, query: str) -> tuple[torch.Tensor, torch.Tensor]:
-        ids = hash_features(query_feature_strings(query), self.config.buckets)
-        return torch.tensor(ids, dtype=torch.long), torch.zeros(1, dtype=torch.long)
 
     def detect_region(self, query: str) -> str | None:
         """Region the query names ("singapore", "sg", "s'pore" -> "Singapore"), else None."""
-        return self.ranker.featurizer.parser.parse(query)[0]
+        return self.scorer.parse(query)[0]
 
     def detect_source(self, query: str) -> str | None:
-        return self.ranker.featurizer.parser.parse(query)[1]
+        return self.scorer.parse(query)[1]
 
     def __repr__(self) -> str:
         return f"ModelArtifact(uri={self.uri!r}, version={self.version!r}, sha256={self.sha256[:12]})"
@@ -216,8 +228,8 @@ def verify_artifact(uri: str) -> list[str]:
     """Problems found (empty list = OK): missing files, size or sha256 mismatches, bad manifest."""
     try:
         fs, base = _fs(uri)
-    except Exception as exc:  # unknown protocol, missing optional dependency
-        return [f"{uri}: cannot open: {exc}"]
+    except ValueError as exc:  # unknown protocol, missing optional dependency
+        return [str(exc)]
     mpath = _join(base, MANIFEST)
     if not fs.exists(mpath):
         return [f"{MANIFEST}: missing"]

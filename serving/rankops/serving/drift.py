@@ -8,7 +8,10 @@ Features of one query (``query_features``):
     domain        predicted domain (categorical)
     region        region named in the query, or "none" (categorical)
 
-Reference (``DriftReference``, saved as ``reference_stats.json``), from the training queries:
+Reference (``DriftReference``, saved as ``reference_stats.json``), computed by ``rankops train``
+from held-out queries of the training data (the dev split; the train split only when there is no
+dev split): on the queries a model was fitted to, ``max_score`` is inflated and ``oov_fraction``
+is 0 by construction, so a reference taken from them flags ordinary live traffic as drift.
     numeric:      a sample of at most 2,000 reference values (for KS), PSI bin edges (reference
                   deciles, deduplicated; bins are (-inf, e1], (e1, e2], ..., (ek, inf)) and the
                   reference fraction per bin

@@ -14,6 +14,7 @@ score(q, d) = <Q(q), D(d)> + MLP(h(q, d))
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -238,16 +239,115 @@ class Ranker:
         """Top-k (item index, score) per query; ties broken by item index ascending."""
         if not texts:
             return []
-        scores = self.scores(texts)
-        n = scores.shape[1]
-        k = max(0, min(k, n))
-        out: list[list[tuple[int, float]]] = []
-        for row in scores:
-            if k == 0:
-                out.append([])
-                continue
-            # stable sort on -score keeps item order for ties: deterministic rankings
-            idx = np.argpartition(-row, k - 1)[:k] if k < n else np.arange(n)
-            idx = idx[np.lexsort((idx, -row[idx]))]
-            out.append([(int(i), float(row[i])) for i in idx])
+        return top_k_rows(self.scores(texts), k)
+
+
+def top_k_rows(scores: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+    """Top-k (column, score) of each row, best first; ties by column ascending."""
+    n = scores.shape[1]
+    k = max(0, min(k, n))
+    out: list[list[tuple[int, float]]] = []
+    for row in scores:
+        if k == 0:
+            out.append([])
+            continue
+        # sort by (-score, index): ties keep catalogue order, so rankings are deterministic
+        idx = np.argpartition(-row, k - 1)[:k] if k < n else np.arange(n)
+        idx = idx[np.lexsort((idx, -row[idx]))]
+        out.append([(int(i), float(row[i])) for i in idx])
+    return out
+
+
+class FastScorer:
+    """Single-query inference in numpy, for the request path.
+
+    The same arithmetic as ``RankingNet.score`` for one query (a unit test checks they agree),
+    without torch's per-operator dispatch cost: about 0.2-0.4 ms for 1,200 items on one core.
+    Everything is read-only after construction, so concurrent calls are safe.
+    """
+
+    def __init__(self, net: RankingNet, featurizer: Featurizer) -> None:
+        self.config = net.config
+        self.featurizer = featurizer
+        with torch.inference_mode():
+            ids, offsets = featurizer.item_bag()
+            self.item_vectors = net.encode_items(ids, offsets).numpy().copy()
+            self.embedding = net.embedding.weight.detach().numpy().copy()
+            self.wq = net.query_proj.weight.detach().numpy().T.copy()
+            self.bq = net.query_proj.bias.detach().numpy().copy()
+            self.wd = net.domain_head.weight.detach().numpy().T.copy()
+            self.bd = net.domain_head.bias.detach().numpy().copy()
+            first, last = net.match[0], net.match[2]
+            assert isinstance(first, nn.Linear) and isinstance(last, nn.Linear)
+            self.w1 = first.weight.detach().numpy().T.copy()  # (10, hidden)
+            self.b1 = first.bias.detach().numpy().copy()
+            self.w2 = last.weight.detach().numpy()[0].copy()  # (hidden,)
+            self.b2 = float(last.bias.detach().numpy()[0])
+        cats = featurizer.item_categoricals()
+        self.item_region = cats["region"].numpy()
+        self.item_source = cats["source"].numpy()
+        self.item_gran = cats["granularity"].numpy()
+        self.item_domain = cats["domain"].numpy()
+        self.region_parent = cats["region_parent"].numpy().astype(np.float32)
+        mt = featurizer.tfidf.matrix_t
+        self._t_indptr, self._t_indices, self._t_data = mt.indptr, mt.indices, mt.data
+        self.n_items = self.item_vectors.shape[0]
+        self._region_pos = {r: i for i, r in enumerate(self.config.regions)}
+        self._source_pos = {s: i for i, s in enumerate(self.config.sources)}
+        self._gran_pos = {g: i for i, g in enumerate(self.config.granularities)}
+        # the service asks for the domain and the ranking of the same text: memoize the
+        # query-side work (thread-safe; the arrays returned are never mutated)
+        self.pooled = functools.lru_cache(maxsize=4096)(self._pooled)
+        self.parse = functools.lru_cache(maxsize=4096)(featurizer.parser.parse)
+
+    def _pooled(self, text: str) -> np.ndarray:
+        ids = hash_features(query_feature_strings(text), self.config.buckets)
+        out: np.ndarray = self.embedding[ids].mean(axis=0)
+        out.setflags(write=False)
         return out
+
+    def domain_probabilities(self, text: str, pooled: np.ndarray | None = None) -> np.ndarray:
+        p = self.pooled(text) if pooled is None else pooled
+        logits = p @ self.wd + self.bd
+        e = np.exp(logits - logits.max())
+        return e / e.sum()
+
+    def lexical(self, text: str) -> np.ndarray:
+        out = np.zeros(self.n_items, dtype=np.float32)
+        cols, weights = self.featurizer.tfidf.query_vector(text)
+        for c, w in zip(cols.tolist(), weights.tolist(), strict=True):
+            s, e = self._t_indptr[c], self._t_indptr[c + 1]
+            if e > s:
+                out[self._t_indices[s:e]] += w * self._t_data[s:e]
+        return out
+
+    def scores(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(scores over the catalogue, domain probabilities) for one query."""
+        pooled = self.pooled(text)
+        q = pooled @ self.wq + self.bq
+        probs = self.domain_probabilities(text, pooled)
+        region, source, gran = self.parse(text)
+        qr = self._region_pos.get(region, -1) if region else -1
+        qs = self._source_pos.get(source, -1) if source else -1
+        qg = self._gran_pos.get(gran, -1) if gran else -1
+        n = self.n_items
+        h = np.zeros((n, N_MATCH_FEATURES), dtype=np.float32)
+        if qr >= 0:
+            eq = (self.item_region == qr).astype(np.float32)
+            contained = self.region_parent[qr]
+            h[:, 0] = 1.0
+            h[:, 1] = eq
+            h[:, 2] = contained
+            h[:, 3] = (1 - eq) * (1 - contained)
+        if qs >= 0:
+            eq = (self.item_source == qs).astype(np.float32)
+            h[:, 4] = eq
+            h[:, 5] = 1 - eq
+        if qg >= 0:
+            eq = (self.item_gran == qg).astype(np.float32)
+            h[:, 6] = eq
+            h[:, 7] = 1 - eq
+        h[:, 8] = self.lexical(text)
+        h[:, 9] = probs[self.item_domain]
+        hidden = np.maximum(h @ self.w1 + self.b1, 0.0)
+        return self.item_vectors @ q + hidden @ self.w2 + self.b2, probs

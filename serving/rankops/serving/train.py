@@ -26,7 +26,13 @@ from typing import Any, TextIO
 import numpy as np
 import torch
 
-from rankops.serving.artifact import CatalogItem, GoldenQuery, ModelArtifact, write_artifact
+from rankops.serving.artifact import (
+    CatalogItem,
+    GoldenQuery,
+    ModelArtifact,
+    check_writable,
+    write_artifact,
+)
 from rankops.serving.bm25 import BM25Baseline
 from rankops.serving.dataset import Dataset, DatasetError, dataset_digest, load_dataset
 from rankops.serving.drift import DriftReference, query_features
@@ -245,6 +251,7 @@ def train_command(
     def log(msg: str) -> None:
         print(msg, file=stream or sys.stderr, flush=True)
 
+    check_writable(out, overwrite=force)
     ds = load_dataset(data)
     digest, per_file = dataset_digest(data)
     log(
@@ -271,7 +278,12 @@ def train_command(
         golden=golden,
         reference=DriftReference(vocabulary=frozenset(vocab)),
     )
-    rows = [query_features(temp, text) for _, text, _ in ds.split_queries("train")]
+    # The reference describes what in-distribution traffic looks like to THIS model, so it is
+    # computed on queries the model was not fitted to (dev; train only when there is no dev):
+    # on its own training queries max_score is inflated and the OOV fraction is 0 by
+    # construction, which would raise drift alarms on perfectly ordinary live traffic.
+    ref_split = "dev" if ds.split_queries("dev") else "train"
+    rows = [query_features(temp, text) for _, text, _ in ds.split_queries(ref_split)]
     reference = DriftReference.build(rows, vocab, seed=seed)
     temp.reference = reference
 
@@ -303,6 +315,7 @@ def train_command(
             "digest": digest,
             "files": per_file,
             "golden_split": golden_split,
+            "drift_reference_split": ref_split,
         },
         extra={
             "training": {
