@@ -196,3 +196,29 @@ def test_settings_from_env() -> None:
     with pytest.raises(ValueError, match="RANKOPS_CACHE_ENTRIES"):
         ServiceSettings.from_env({"RANKOPS_CACHE_ENTRIES": "many"})
     assert math.isfinite(d.region_boost)
+
+
+# -- command line --------------------------------------------------------------------------------------
+
+
+def test_serve_without_a_model_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rankops.cli.main import main
+
+    monkeypatch.delenv("RANKOPS_MODEL_URI", raising=False)
+    assert main(["serve"]) == 2
+    assert "RANKOPS_MODEL_URI" in capsys.readouterr().err
+
+
+def test_serve_takes_the_model_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rankops.cli.main import build_parser
+
+    monkeypatch.setenv("RANKOPS_MODEL_URI", "s3://bucket/models/1.2.3")
+    args = build_parser().parse_args(["serve", "--port", "9000"])
+    assert (args.model, args.host, args.port, args.workers) == (
+        "s3://bucket/models/1.2.3",
+        "127.0.0.1",
+        9000,
+        1,
+    )

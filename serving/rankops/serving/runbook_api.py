@@ -81,7 +81,6 @@ def build_router(service: RankingService) -> APIRouter:
         }
         if service.problems:
             model["problems"] = list(service.problems)
-        cache = service.cache.stats()
         body = {
             "status": status,
             "model": service.identity.model,
@@ -89,12 +88,7 @@ def build_router(service: RankingService) -> APIRouter:
             "track": service.identity.track,
             "components": {
                 "model": model,
-                "cache": {
-                    "status": "ok",
-                    "size": cache.size,
-                    "max_entries": cache.max_entries,
-                    "hit_rate": round(cache.hit_rate, 6),
-                },
+                "cache": {"status": "ok", **service.cache_statistics()},
                 "feedback_store": {"status": "ok", "size": len(service.shown)},
                 "metrics": {"status": "ok" if service.metrics is not None else "starting"},
                 "drift": {"status": "ok" if service.drift_report is not None else "waiting"},
