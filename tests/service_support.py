@@ -1,61 +1,27 @@
-"""Support for the ranking-service tests: one tiny trained artifact per test process.
+"""Support for the ranking-service tests, on top of the model tests' tiny artifact.
 
-The dataset comes from the bundled generator (run as a script) at a small size, and the
-artifact from the real trainer (``rankops.serving.train.train_command``), so the service is
-tested against exactly what ``rankops train`` writes.
+``tests.unit._model_support`` trains one tiny artifact per test process with the real
+trainer (``rankops train`` code path); the service tests serve that same artifact.
 """
 
 from __future__ import annotations
 
 import functools
-import io
+import json
 import shutil
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-GENERATOR = REPO / "examples" / "data" / "generate_datasets.py"
-ITEMS = 240
-QUERIES = 160
+from tests.unit._model_support import tiny_artifact, tiny_dataset
 
 
-@functools.cache
-def workdir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="rankops-service-tests-"))
-
-
-@functools.cache
-def dataset() -> Path:
-    out = workdir() / "data"
-    subprocess.run(
-        [
-            sys.executable,
-            str(GENERATOR),
-            "--out",
-            str(out),
-            "--seed",
-            "5",
-            "--items",
-            str(ITEMS),
-            "--queries",
-            str(QUERIES),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return out
-
-
-@functools.cache
 def artifact() -> Path:
-    """A tiny trained artifact (never modify it: copy it with ``artifact_copy``)."""
-    from rankops.serving.train import train_command
+    """The tiny trained artifact (never modify it: copy it with ``artifact_copy``)."""
+    return tiny_artifact()
 
-    out = workdir() / "model"
-    train_command(str(dataset()), str(out), "0.3.0", epochs=3, seed=3, stream=io.StringIO())
-    return out
+
+@functools.cache
+def artifact_version() -> str:
+    return str(json.loads((artifact() / "manifest.json").read_text(encoding="utf-8"))["version"])
 
 
 def artifact_copy(dest: Path) -> Path:
@@ -64,7 +30,5 @@ def artifact_copy(dest: Path) -> Path:
 
 
 def dataset_queries() -> list[str]:
-    import json
-
-    lines = (dataset() / "queries.jsonl").read_text(encoding="utf-8").splitlines()
+    lines = (tiny_dataset() / "queries.jsonl").read_text(encoding="utf-8").splitlines()
     return [json.loads(line)["text"] for line in lines if line.strip()]

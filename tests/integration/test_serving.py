@@ -25,7 +25,14 @@ from tests import service_support
 from tests.integration.harness import Prometheus, free_port, http_json, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-IDENTITY = {"model": "search-it", "version": "0.3.0", "track": "canary"}
+MODEL, TRACK = "search-it", "canary"
+
+
+def identity() -> dict[str, str]:
+    """The labels every series must carry (the version is the artifact manifest's)."""
+    return {"model": MODEL, "version": service_support.artifact_version(), "track": TRACK}
+
+
 # Labels a series may carry besides the identity, by metric family.
 EXTRA_LABELS = {
     "rankops_requests": {"code"},
@@ -102,7 +109,7 @@ class Server:
 
 @contextlib.contextmanager
 def serving(model: Path, tmp: Path, **env: str) -> Iterator[Server]:
-    base = {"RANKOPS_MODEL": IDENTITY["model"], "RANKOPS_TRACK": IDENTITY["track"]}
+    base = {"RANKOPS_MODEL": MODEL, "RANKOPS_TRACK": TRACK}
     server = Server(model, {**base, **env}, tmp / f"serve-{time.monotonic_ns()}.log")
     try:
         yield server
@@ -129,13 +136,14 @@ def test_metrics_exist_from_zero_with_the_identity_labels(model: Path, tmp_path:
             assert name in families, name
             assert all(s.value == 0 for s in families[name] if not s.name.endswith("_created")), name
         # every rankops series carries exactly the identity plus its own labels
+        wanted = identity()
         for name, samples in families.items():
             if not name.startswith("rankops_"):
                 continue
             for s in samples:
-                assert {k: s.labels[k] for k in IDENTITY} == IDENTITY, (name, s.labels)
+                assert {k: s.labels[k] for k in wanted} == wanted, (name, s.labels)
                 extra = EXTRA_LABELS.get(name.removesuffix("_created"), set())
-                assert set(s.labels) - set(IDENTITY) <= extra, (name, s.labels)
+                assert set(s.labels) - set(wanted) <= extra, (name, s.labels)
         for q in service_support.dataset_queries()[:10]:
             status = http_json(f"{server.url}/v1/rank", {"query": q, "k": 3})
             assert len(status["results"]) == 3
@@ -210,7 +218,7 @@ def test_prometheus_sees_increase_of_ndcg_from_the_first_feedback(model: Path, t
                     body["clicks"] = clicks
                 fb = http_json(f"{server.url}/v1/feedback", body)
                 assert fb["ndcg_at_3"] == pytest.approx(v)
-            selector = '{model="search-it",track="canary",version="0.3.0"}'
+            selector = "{" + ",".join(f'{k}="{v}"' for k, v in identity().items()) + "}"
 
             def scraped_all() -> bool:
                 r = prometheus.query(f"rankops_ndcg_at_3_count{selector}")["data"]["result"]

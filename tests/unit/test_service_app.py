@@ -104,7 +104,7 @@ def test_probes_and_model_info(client: TestClient, model_dir: Path) -> None:
     manifest_bytes = (model_dir / "manifest.json").read_bytes()
     manifest = json.loads(manifest_bytes)
     model = client.get("/v1/model").json()
-    assert model["version"] == manifest["version"] == "0.3.0"  # RANKOPS_VERSION unset: the manifest's
+    assert model["version"] == manifest["version"]  # RANKOPS_VERSION unset: the manifest's
     assert model["track"] == "canary" and model["model"] == "search"
     assert model["uri"] == str(model_dir)
     assert model["sha256"] == load_artifact(str(model_dir)).sha256
@@ -197,7 +197,8 @@ def test_missing_artifact_fails_with_the_reason(tmp_path: Path) -> None:
 def test_rank_response_shape(client: TestClient) -> None:
     body = rank(client, "hdb resale prices", k=7)
     assert re.fullmatch(r"[0-9a-f]{32}", body["request_id"])
-    assert (body["model"], body["version"], body["track"]) == ("search", "0.3.0", "canary")
+    version = service_support.artifact_version()
+    assert (body["model"], body["version"], body["track"]) == ("search", version, "canary")
     assert len(body["results"]) == 7
     assert all(set(r) == {"id", "title", "source", "score"} for r in body["results"])
     scores = [r["score"] for r in body["results"]]
@@ -441,7 +442,7 @@ def test_every_series_carries_the_identity_labels(client: TestClient) -> None:
         assert name in m, name
         for sample in m[name]:
             assert sample.labels["model"] == "search", name
-            assert sample.labels["version"] == "0.3.0", name
+            assert sample.labels["version"] == service_support.artifact_version(), name
             assert sample.labels["track"] == "canary", name
     assert {s.labels["result"] for s in m["rankops_cache_requests_total"]} == {"hit", "miss"}
     buckets = sorted(float(s.labels["le"]) for s in m["rankops_request_duration_seconds_bucket"])
