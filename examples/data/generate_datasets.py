@@ -724,6 +724,8 @@ DEFAULT_GRANULARITIES = ["monthly", "quarterly", "annual"]
 # topics that mostly exist only for Singapore (HDB, BTO, COE, planning areas)
 SINGAPORE_ONLY = {"hdb_resale", "bto_supply", "coe", "planning_area_pop"}
 
+# share of queries written with the catalogue's own words (keyword search) rather than a paraphrase
+KEYWORD_SHARE = 0.35
 QUERY_PREFIXES = [
     "",
     "",
@@ -905,11 +907,70 @@ def typo(rng: np.random.Generator, word: str) -> str:
     return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
 
 
+# short keyword searches people type for a topic (besides words of the official titles)
+TOPIC_KEYWORDS: dict[str, list[str]] = {
+    "hdb_resale": ["housing prices", "hdb prices", "resale prices", "hdb resale", "flat prices"],
+    "rental": ["rents", "rental prices", "condo rent", "rental market"],
+    "bto_supply": ["bto", "bto launches", "new flats", "housing supply"],
+    "property_index": ["property prices", "condo prices", "property market", "home prices index"],
+    "bus_ridership": ["bus ridership", "bus passengers", "bus usage"],
+    "mrt_ridership": ["mrt ridership", "train ridership", "mrt passengers", "subway ridership"],
+    "traffic_incidents": ["traffic accidents", "road accidents", "accidents", "road safety"],
+    "carpark": ["carpark", "parking", "car park lots", "parking availability"],
+    "coe": ["coe prices", "coe", "coe premium", "car quota prices"],
+    "hospital_admissions": ["hospital admissions", "bed occupancy", "hospital beds"],
+    "dengue": ["dengue", "dengue cases", "dengue clusters"],
+    "life_expectancy": ["life expectancy", "mortality", "death rates"],
+    "healthcare_costs": ["healthcare costs", "medical costs", "health spending", "hospital bills"],
+    "gdp": ["gdp", "gdp growth", "economic growth", "economy size"],
+    "cpi": ["inflation", "cpi", "consumer prices", "cost of living"],
+    "trade": ["exports", "imports", "trade", "trade statistics"],
+    "retail_sales": ["retail sales", "shopping spend", "f&b sales"],
+    "air_quality": ["air quality", "haze", "air pollution", "psi"],
+    "rainfall": ["rainfall", "rain", "weather records"],
+    "recycling": ["recycling", "waste", "recycling rate", "landfill"],
+    "emissions": ["emissions", "carbon emissions", "co2", "greenhouse gases"],
+    "school_enrolment": ["school enrolment", "students", "enrolment"],
+    "university_graduates": ["graduate salaries", "graduate employment", "university graduates"],
+    "schools_directory": ["list of schools", "school locations", "schools"],
+    "population_estimates": ["population", "population size", "residents"],
+    "births_deaths": ["births", "fertility rate", "birth rate"],
+    "planning_area_pop": ["population by town", "population density", "residents by area"],
+    "migration": ["migration", "immigration", "migrants"],
+    "unemployment": ["unemployment", "unemployment rate", "jobless rate"],
+    "wages": ["wages", "salaries", "income", "salary by occupation"],
+    "job_vacancies": ["job vacancies", "vacancies", "job openings"],
+    "visitor_arrivals": ["tourist arrivals", "tourism", "visitor arrivals", "tourists"],
+    "hotel_occupancy": ["hotel occupancy", "hotel rates", "hotels"],
+    "electricity": ["electricity consumption", "electricity", "power usage"],
+    "fuel_prices": ["petrol prices", "fuel prices", "diesel prices"],
+    "solar": ["solar", "solar capacity", "renewables"],
+}
+
+
+def keyword_phrase(rng: np.random.Generator, topic: str) -> str:
+    """A searcher types keywords: common short forms ("coe prices") or a few words of the
+    official name ("coe bidding results")."""
+    if rng.random() < 0.5:
+        return choice(rng, TOPIC_KEYWORDS[topic])
+    words = [
+        w
+        for w in re.findall(r"[a-z0-9.'-]+", choice(rng, TOPICS[topic][1]).lower())
+        if w not in ("and", "of", "by")
+    ]
+    if len(words) > 2 and rng.random() < 0.4:
+        del words[int(rng.integers(len(words)))]
+    return " ".join(words)
+
+
 def render_query(rng: np.random.Generator, intent: Intent) -> str:
-    phrase = choice(rng, TOPICS[intent.topic][3])
-    for key, alts in SYNONYMS.items():
-        if key in phrase and rng.random() < 0.4:
-            phrase = phrase.replace(key, choice(rng, alts), 1)
+    if rng.random() < KEYWORD_SHARE:
+        phrase = keyword_phrase(rng, intent.topic)
+    else:
+        phrase = choice(rng, TOPICS[intent.topic][3])
+        for key, alts in SYNONYMS.items():
+            if key in phrase and rng.random() < 0.4:
+                phrase = phrase.replace(key, choice(rng, alts), 1)
     parts = [choice(rng, QUERY_PREFIXES)]
     if intent.granularity is not None and rng.random() < 0.5:
         parts.append(choice(rng, GRANULARITIES[intent.granularity][1]))

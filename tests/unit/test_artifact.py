@@ -87,7 +87,14 @@ def test_rank_api(art) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_query_understanding(art) -> None:  # type: ignore[no-untyped-def]
-    for q in ("rents in singapore", "sg rents", "s'pore rents", "SINGAPORE's rents", "rents (sg)"):
+    for q in (
+        "rents in singapore",
+        "sg rents",
+        "s'pore rents",
+        "S\u2019pore rents",
+        "SINGAPORE's rents",
+        "rents (sg)",
+    ):
         assert art.detect_region(q) == "Singapore", q
     assert art.detect_region("rents in asean countries") == "ASEAN"
     assert art.detect_region("gdp from world bank") is None  # a publisher, not a region

@@ -77,7 +77,7 @@ def register_train(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--data", required=True, help="dataset directory in BEIR layout")
     p.add_argument("--out", required=True, help="artifact URI to write (path, file://, s3://...)")
     p.add_argument("--version", required=True, help="model version (semver, e.g. 1.0.0)")
-    p.add_argument("--epochs", type=_positive_int, default=None, help="training epochs (default: 20)")
+    p.add_argument("--epochs", type=_positive_int, default=None, help="training epochs (default: 25)")
     p.add_argument("--seed", type=int, default=13, help="random seed (default: %(default)s)")
     p.add_argument("--parent-version", default=None, help="version this one was derived from")
     p.add_argument(

@@ -76,8 +76,12 @@ GRANULARITY_PHRASES: dict[str, tuple[str, ...]] = {
 }
 
 
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'"})
+
+
 def tokenize(text: str) -> list[str]:
-    return TOKEN_RE.findall(text.lower())
+    """Lower-case word tokens; typographic apostrophes count as "'" (S\u2019pore = s'pore)."""
+    return TOKEN_RE.findall(text.lower().translate(_APOSTROPHES))
 
 
 def normalize_phrase(text: str) -> str:

@@ -94,7 +94,7 @@ def import_mapping_file(
     if not path.is_file():
         raise FileNotFoundError(f"mapping file not found: {path}")
     return import_mapping(
-        parse_mapping(path.read_text(encoding="utf-8"), str(path)),
+        parse_mapping(path.read_text(encoding="utf-8-sig"), str(path)),
         data,
         split=split,
         per_source=per_source,

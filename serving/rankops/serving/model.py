@@ -41,7 +41,7 @@ class ModelConfig:
     """Architecture and vocabularies; saved as ``model_config.json`` next to the weights."""
 
     buckets: int = 1 << 15
-    dim: int = 48
+    dim: int = 64
     hidden: int = 16
     domains: list[str] = field(default_factory=list)
     regions: list[str] = field(default_factory=list)
