@@ -206,7 +206,8 @@ class Ranking:
 
     @classmethod
     def of(cls, results: Sequence[Result], routing: Routing) -> Ranking:
-        body = json.dumps({"results": [r.as_dict() for r in results], "routing": routing.as_dict()})
+        payload = {"results": [r.as_dict() for r in results], "routing": routing.as_dict()}
+        body = json.dumps(payload, separators=(",", ":"))
         return cls(tuple(results), routing, body[1:-1].encode())
 
 
