@@ -8,10 +8,13 @@ drops 30% of a query's hashed n-grams at random (feature dropout), so the model 
 one memorised phrase. Optimiser: AdamW (fused), lr 0.01. The epoch with the best dev NDCG@3 is
 kept (the last one when there is no dev split).
 
-Determinism: one seed drives torch and numpy, CPU only, a fixed number of torch threads
-(RANKOPS_TORCH_THREADS, default 1) and deterministic algorithms, so the same data, seed and
-thread count give byte-identical weights. One thread is the default: on a
-shared 2-core machine, OpenMP threads fighting other processes make training 10x slower.
+Determinism: one seed drives torch and numpy, CPU only and a fixed number of torch threads
+(RANKOPS_TORCH_THREADS, default 1), so the same data, seed and thread count give
+byte-identical weights (a unit test trains twice and compares sha256). The CPU kernels used
+here are deterministic; ``torch.use_deterministic_algorithms`` is not called, because it
+imports torch's compiler stack (+3 s) and flips a process-wide switch. One thread is the
+default: on a shared 2-core machine, OpenMP threads fighting other processes make training
+up to 10x slower, and the model is too small to gain from more.
 """
 
 from __future__ import annotations
@@ -121,7 +124,6 @@ def train_model(ds: Dataset, opts: TrainOptions, log: Callable[[str], None] | No
     started = time.perf_counter()
     set_threads(opts.threads)
     torch.manual_seed(opts.seed)
-    torch.use_deterministic_algorithms(True)
     rng = np.random.default_rng(opts.seed)
     catalog = catalog_from_dataset(ds)
     ids = [c.id for c in catalog]
