@@ -1,0 +1,239 @@
+"""A minimal async Kubernetes API client over aiohttp, and the idempotent children applier.
+
+Why not kopf's internal client or the official ``kubernetes`` package: kopf's API client is
+private (``kopf._cogs``), and the sync official client would need a thread and its own
+credential chain. This client takes the very ``kopf.ConnectionInfo`` that the operator's
+``@kopf.on.login`` handler returns (emulator URL, service account or kubeconfig), so the
+operator and its writes always talk to the same API server with the same credentials:
+``as_http_headers()`` and ``as_ssl_context()`` are kopf's public helpers for exactly that.
+
+Only JSON and merge patches are used (``application/merge-patch+json``), which every API
+server and the sandbox emulator understand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import aiohttp
+import kopf
+
+logger = logging.getLogger(__name__)
+
+JSON = dict[str, Any]
+
+# (group, version, plural) of the kinds the operator reads or writes.
+KINDS: dict[str, tuple[str, str, str]] = {
+    "RankingModel": ("rankops.dev", "v1alpha1", "rankingmodels"),
+    "QualitySLO": ("rankops.dev", "v1alpha1", "qualityslos"),
+    "MaintenanceWindow": ("rankops.dev", "v1alpha1", "maintenancewindows"),
+    "Deployment": ("apps", "v1", "deployments"),
+    "Service": ("", "v1", "services"),
+    "HTTPRoute": ("gateway.networking.k8s.io", "v1", "httproutes"),
+    "Job": ("batch", "v1", "jobs"),
+    "Event": ("", "v1", "events"),
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, body: Any = None) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+        self.body = body
+
+
+def resource_path(
+    kind: str,
+    namespace: str | None,
+    name: str | None = None,
+    sub: str | None = None,
+    api_version: str | None = None,
+) -> str:
+    group, version, plural = KINDS[kind]
+    if api_version:  # honour the object's own apiVersion (e.g. gateway v1beta1)
+        group, _, version = api_version.rpartition("/")
+    base = f"/apis/{group}/{version}" if group else f"/api/{version}"
+    path = base
+    if namespace:
+        path += f"/namespaces/{quote(namespace)}"
+    path += f"/{plural}"
+    if name:
+        path += f"/{quote(name)}"
+    if sub:
+        path += f"/{sub}"
+    return path
+
+
+class KubeClient:
+    """Async JSON client for the few calls the shell makes. Counts its own writes (for tests)."""
+
+    def __init__(
+        self,
+        credentials: Callable[[], kopf.ConnectionInfo | Awaitable[kopf.ConnectionInfo | None] | None],
+        *,
+        timeout: float = 10.0,
+    ) -> None:
+        self._credentials = credentials
+        self._timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+        self._info: kopf.ConnectionInfo | None = None
+        self._lock = asyncio.Lock()
+        self.writes = 0
+
+    async def _connect(self, *, refresh: bool = False) -> tuple[aiohttp.ClientSession, kopf.ConnectionInfo]:
+        async with self._lock:
+            if self._session is not None and self._info is not None and not refresh:
+                return self._session, self._info
+            info = self._credentials()
+            if asyncio.iscoroutine(info) or isinstance(info, Awaitable):
+                info = await info
+            if info is None:
+                raise ApiError(0, "no Kubernetes credentials available (the operator has not logged in)")
+            if self._session is not None:
+                await self._session.close()
+            connector = None
+            if info.server.startswith("https:"):
+                connector = aiohttp.TCPConnector(ssl=info.as_ssl_context())
+            self._session = aiohttp.ClientSession(
+                base_url=None,
+                connector=connector,
+                headers={"Accept": "application/json", **info.as_http_headers()},
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+            )
+            self._info = info
+            return self._session, info
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def request(
+        self, method: str, path: str, body: Any = None, *, content_type: str = "application/json"
+    ) -> Any:
+        for attempt in range(2):
+            session, info = await self._connect(refresh=attempt > 0)
+            data = None if body is None else json.dumps(body)
+            headers = {"Content-Type": content_type} if body is not None else {}
+            url = info.server.rstrip("/") + path
+            async with session.request(method, url, data=data, headers=headers) as response:
+                text = await response.text()
+                if response.status == 401 and attempt == 0:
+                    continue  # credentials may have rotated: re-login once
+                try:
+                    payload = json.loads(text) if text else None
+                except ValueError:
+                    payload = text
+                if response.status >= 400:
+                    message = payload.get("message") if isinstance(payload, dict) else None
+                    raise ApiError(response.status, f"{method} {path}: {message or text[:200]}", payload)
+                if method != "GET":
+                    self.writes += 1
+                return payload
+        raise AssertionError("unreachable")
+
+    async def get(self, path: str) -> JSON | None:
+        try:
+            result: JSON = await self.request("GET", path)
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return result
+
+    async def create(self, path: str, body: JSON) -> JSON:
+        result: JSON = await self.request("POST", path, body)
+        return result
+
+    async def merge_patch(self, path: str, patch: JSON) -> JSON:
+        result: JSON = await self.request("PATCH", path, patch, content_type="application/merge-patch+json")
+        return result
+
+    async def delete(self, path: str) -> None:
+        try:
+            await self.request("DELETE", path)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+
+
+class NeedsUpdate(Protocol):
+    def __call__(self, desired: Mapping[str, Any], actual: Mapping[str, Any]) -> bool: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Applied:
+    kind: str
+    name: str
+    action: str  # created | updated | unchanged
+    object: JSON
+
+
+def default_needs_update(desired: Mapping[str, Any], actual: Mapping[str, Any]) -> bool:
+    """Fallback semantic comparison: every field the operator sets must already hold."""
+
+    def contains(want: Any, have: Any) -> bool:
+        if isinstance(want, Mapping):
+            return isinstance(have, Mapping) and all(contains(v, have.get(k)) for k, v in want.items())
+        if isinstance(want, list):
+            return (
+                isinstance(have, list)
+                and len(want) == len(have)
+                and all(contains(w, h) for w, h in zip(want, have, strict=True))
+            )
+        return bool(want == have)
+
+    meta_want = {
+        k: desired.get("metadata", {}).get(k)
+        for k in ("labels", "annotations", "ownerReferences")
+        if desired.get("metadata", {}).get(k) is not None
+    }
+    body_want = {k: v for k, v in desired.items() if k not in ("metadata", "apiVersion", "kind", "status")}
+    return not (contains(meta_want, actual.get("metadata", {})) and contains(body_want, actual))
+
+
+class ChildrenApplier:
+    """Create absent children; patch only those that ``needs_update`` says differ; else no write."""
+
+    def __init__(self, client: KubeClient, needs_update: NeedsUpdate = default_needs_update) -> None:
+        self.client = client
+        self.needs_update = needs_update
+
+    async def apply(self, desired: JSON) -> Applied:
+        kind = desired["kind"]
+        meta = desired["metadata"]
+        namespace, name = meta.get("namespace"), meta["name"]
+        path = resource_path(kind, namespace, name, api_version=desired.get("apiVersion"))
+        actual = await self.client.get(path)
+        if actual is None:
+            collection = resource_path(kind, namespace, api_version=desired.get("apiVersion"))
+            try:
+                created = await self.client.create(collection, desired)
+            except ApiError as exc:
+                if exc.status != 409:
+                    raise
+                actual = await self.client.get(path)  # lost a race with ourselves: compare again
+                if actual is None:
+                    raise
+            else:
+                return Applied(kind, name, "created", created)
+        if not self.needs_update(desired, actual):
+            return Applied(kind, name, "unchanged", actual)
+        patch = {k: v for k, v in desired.items() if k not in ("apiVersion", "kind", "status")}
+        patch["metadata"] = {
+            k: v for k, v in meta.items() if k in ("labels", "annotations", "ownerReferences")
+        }
+        updated = await self.client.merge_patch(path, patch)
+        return Applied(kind, name, "updated", updated)
+
+    async def apply_all(self, desired: Sequence[JSON]) -> list[Applied]:
+        return [await self.apply(obj) for obj in desired]
+
+    async def delete(self, kind: str, namespace: str, name: str) -> None:
+        await self.client.delete(resource_path(kind, namespace, name))

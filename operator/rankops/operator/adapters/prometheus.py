@@ -1,0 +1,238 @@
+"""Prometheus adapter: the ``MetricsSource`` protocol and its HTTP API implementation.
+
+The judge in the core never sees Prometheus: the shell asks a ``MetricsSource`` for per-track
+numbers (instant queries built by ``core.promql``) or summary statistics (the judge's
+``TrackSummary``: n, sum, sum of squares over a window) and hands those over.
+Tests substitute :class:`StaticMetricsSource`; the operator uses :class:`PrometheusMetricsSource`.
+
+Errors are never silently turned into "no data": an unreachable or failing Prometheus raises
+:class:`MetricsUnavailable` with the cause, while an empty result vector is ``None`` (no data).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+import aiohttp
+
+from rankops.operator.core.judge import TrackSummary
+from rankops.operator.core.models import DEFAULT_BREACH, DEFAULT_TARGET, Objective
+from rankops.operator.core.promql import objective_queries
+
+__all__ = [
+    "MetricsSource",
+    "MetricsUnavailable",
+    "PrometheusMetricsSource",
+    "StaticMetricsSource",
+    "TrackSummary",
+    "parse_scalar_response",
+    "summary_from_sums",
+    "summary_queries",
+]
+
+
+class MetricsUnavailable(Exception):
+    """The metrics backend could not answer; ``cause`` says why in one word, message in detail."""
+
+    def __init__(self, message: str, *, cause: str) -> None:
+        super().__init__(message)
+        self.cause = cause  # connection | timeout | http | prometheus | result
+
+
+@runtime_checkable
+class MetricsSource(Protocol):
+    async def query(self, promql: str, at: datetime | None = None) -> float | None:
+        """One instant query reduced to a scalar; ``None`` when the result is empty (no data)."""
+        ...
+
+    async def track_summary(
+        self, model: str, track: str, version: str, window_seconds: float
+    ) -> TrackSummary | None:
+        """NDCG@3 summary of one track over the last window; ``None`` when there is no data."""
+        ...
+
+
+_NDCG_OBJECTIVE = Objective(
+    name="ndcg_at_3", metric="ndcg_at_3", target=DEFAULT_TARGET, breach=DEFAULT_BREACH
+)
+
+
+def summary_queries(model: str, track: str, version: str, window_seconds: float) -> dict[str, str]:
+    """The three PromQL expressions (sum, squares, count) of one track over a window (``core.promql``)."""
+    q = objective_queries(_NDCG_OBJECTIVE, model=model, track=track, version=version, window_s=window_seconds)
+    assert q.count and q.total and q.squares
+    return {"sum": q.total, "squares": q.squares, "count": q.count}
+
+
+def summary_from_sums(total: float | None, squares: float | None, count: float | None) -> TrackSummary | None:
+    """The judge's ``TrackSummary`` from window increases; ``None`` when the window holds no sample."""
+    return TrackSummary.from_increases(count, total, squares)
+
+
+def parse_scalar_response(payload: Any) -> float | None:
+    """Reduce a ``/api/v1/query`` JSON answer to one float, or ``None`` when empty.
+
+    Raises ``MetricsUnavailable`` for ``status: error`` or a result type this adapter does not
+    reduce (a vector of several series, a matrix, a string).
+    """
+    if not isinstance(payload, dict):
+        raise MetricsUnavailable(f"unexpected answer from Prometheus: {payload!r:.200}", cause="result")
+    if payload.get("status") != "success":
+        etype = payload.get("errorType", "unknown")
+        error = payload.get("error", "no error message")
+        raise MetricsUnavailable(f"Prometheus query failed: {etype}: {error}", cause="prometheus")
+    data = payload.get("data") or {}
+    rtype = data.get("resultType")
+    result: Any = data.get("result")
+    if rtype == "scalar" and isinstance(result, list) and len(result) == 2:
+        return _to_float(result[1])
+    if rtype == "vector":
+        if not result:
+            return None
+        if len(result) > 1:
+            labels = [series.get("metric", {}) for series in result[:3]]
+            raise MetricsUnavailable(
+                f"expected one series, got {len(result)} (first: {labels}); aggregate with sum()",
+                cause="result",
+            )
+        return _to_float(result[0]["value"][1])
+    raise MetricsUnavailable(f"unexpected Prometheus result type {rtype!r}", cause="result")
+
+
+def _to_float(text: Any) -> float | None:
+    value = float(text)  # Prometheus encodes samples as strings, including "NaN" and "+Inf"
+    return None if math.isnan(value) else value
+
+
+class PrometheusMetricsSource:
+    """``MetricsSource`` over the Prometheus HTTP API (``GET /api/v1/query``)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        timeout: float = 5.0,
+        *,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._session = session
+        self._own_session = session is None
+
+    async def close(self) -> None:
+        if self._session is not None and self._own_session:
+            await self._session.close()
+        self._session = None
+
+    async def __aenter__(self) -> PrometheusMetricsSource:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+            self._own_session = True
+        return self._session
+
+    async def query(self, promql: str, at: datetime | None = None) -> float | None:
+        return parse_scalar_response(await self.query_raw(promql, at))
+
+    async def query_raw(self, promql: str, at: datetime | None = None) -> Any:
+        """The decoded JSON of one instant query (``status: error`` bodies are returned too)."""
+        params = {"query": promql, "timeout": f"{self.timeout:g}"}  # float seconds: 0.5, 2
+        if at is not None:
+            params["time"] = f"{at.timestamp():.3f}"
+        url = f"{self.base_url}/api/v1/query"
+        try:
+            async with self._get_session().get(
+                url, params=params, timeout=aiohttp.ClientTimeout(total=self.timeout)
+            ) as response:
+                # Prometheus answers 400/422/503 with a JSON error body: keep its errorType/error.
+                try:
+                    payload = await response.json(content_type=None)
+                except (ValueError, aiohttp.ContentTypeError):
+                    payload = None
+                if response.status >= 400:
+                    if isinstance(payload, dict) and payload.get("status") == "error":
+                        return payload
+                    raise MetricsUnavailable(
+                        f"Prometheus answered HTTP {response.status} {response.reason} for {url}",
+                        cause="http",
+                    )
+                if payload is None:
+                    raise MetricsUnavailable(f"Prometheus answered non-JSON content at {url}", cause="result")
+                return payload
+        except MetricsUnavailable:
+            raise
+        except TimeoutError as exc:
+            raise MetricsUnavailable(
+                f"Prometheus at {self.base_url} did not answer within {self.timeout}s", cause="timeout"
+            ) from exc
+        except aiohttp.ClientConnectionError as exc:
+            raise MetricsUnavailable(
+                f"cannot connect to Prometheus at {self.base_url}: {exc}", cause="connection"
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise MetricsUnavailable(f"Prometheus request failed: {exc}", cause="http") from exc
+
+    async def track_summary(
+        self, model: str, track: str, version: str, window_seconds: float
+    ) -> TrackSummary | None:
+        queries = summary_queries(model, track, version, window_seconds)
+        total, squares, count = await asyncio.gather(
+            self.query(queries["sum"]), self.query(queries["squares"]), self.query(queries["count"])
+        )
+        return summary_from_sums(total, squares, count)
+
+
+_SUMMARY_QUERY = re.compile(r"rankops_ndcg_at_3_(?P<part>count|sum|squares_sum_total)\{(?P<labels>[^}]*)\}")
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+class StaticMetricsSource:
+    """In-memory ``MetricsSource`` for tests: fixed summaries per (model, track, version)."""
+
+    def __init__(
+        self,
+        summaries: Mapping[tuple[str, str, str], TrackSummary | None] | None = None,
+        *,
+        error: MetricsUnavailable | None = None,
+    ) -> None:
+        self.summaries: dict[tuple[str, str, str], TrackSummary | None] = dict(summaries or {})
+        self.values: dict[str, float | None] = {}
+        self.error = error
+        self.calls: list[tuple[str, ...]] = []
+
+    async def query(self, promql: str, at: datetime | None = None) -> float | None:
+        """``values[promql]`` if set, else the NDCG summary queries of ``core.promql`` from ``summaries``."""
+        self.calls.append(("query", promql))
+        if self.error is not None:
+            raise self.error
+        if promql in self.values:
+            return self.values[promql]
+        match = _SUMMARY_QUERY.search(promql)
+        if match is None:
+            return None
+        labels = dict(_LABEL.findall(match.group("labels")))
+        summary = self.summaries.get(
+            (labels.get("model", ""), labels.get("track", ""), labels.get("version", ""))
+        )
+        if summary is None:
+            return None
+        part = match.group("part")
+        return summary.n if part == "count" else summary.total if part == "sum" else summary.squares_total
+
+    async def track_summary(
+        self, model: str, track: str, version: str, window_seconds: float
+    ) -> TrackSummary | None:
+        self.calls.append(("track_summary", model, track, version))
+        if self.error is not None:
+            raise self.error
+        return self.summaries.get((model, track, version))

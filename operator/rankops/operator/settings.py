@@ -1,0 +1,67 @@
+"""Operator configuration, read from the environment (the CLI flags set the same variables).
+
+- ``RANKOPS_APISERVER_URL`` (unset): talk to this API server without credentials (emulator,
+  ``kubectl proxy``); unset: in-cluster service account, else kubeconfig.
+- ``RANKOPS_PROMETHEUS_URL`` (``http://prometheus-operated.monitoring.svc:9090``): Prometheus
+  HTTP API base URL.
+- ``RANKOPS_PROMETHEUS_TIMEOUT`` (``5``): seconds per Prometheus query.
+- ``RANKOPS_ANALYSIS_INTERVAL`` (unset): override every RankingModel's
+  ``spec.rollout.analysis.interval`` (seconds).
+- ``RANKOPS_RESYNC_INTERVAL`` (``60``): reconcile every model at least this often (repairs
+  drifted children); the plan's own requeue times come first.
+- ``RANKOPS_WATCH_TIMEOUT`` (``300``): kopf ``watching.server_timeout`` in seconds; short in tests.
+- ``RANKOPS_EVENTS_LEVEL`` (``WARNING``): kopf log records at or above this level are also
+  posted as Events (the rollout's own Events are always posted).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Mapping
+
+DEFAULT_PROMETHEUS_URL = "http://prometheus-operated.monitoring.svc:9090"
+
+
+@dataclasses.dataclass(frozen=True)
+class OperatorConfig:
+    apiserver_url: str | None = None
+    prometheus_url: str = DEFAULT_PROMETHEUS_URL
+    prometheus_timeout: float = 5.0
+    analysis_interval: float | None = None
+    watch_timeout: float = 300.0
+    resync_interval: float = 60.0
+    min_requeue: float = 0.05
+    settle_requeue: float = 0.1
+    events_level: int = logging.WARNING
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorConfig:
+        env = os.environ if env is None else env
+
+        def number(name: str, default: float | None) -> float | None:
+            raw = env.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                value = float(raw.rstrip("s"))
+            except ValueError as exc:
+                raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from exc
+            if value <= 0:
+                raise ValueError(f"{name} must be positive, got {raw!r}")
+            return value
+
+        level_name = env.get("RANKOPS_EVENTS_LEVEL", "WARNING").upper()
+        level = logging.getLevelName(level_name)
+        if not isinstance(level, int):
+            raise ValueError(f"RANKOPS_EVENTS_LEVEL: unknown level {level_name!r}")
+        return cls(
+            apiserver_url=env.get("RANKOPS_APISERVER_URL") or None,
+            prometheus_url=env.get("RANKOPS_PROMETHEUS_URL") or DEFAULT_PROMETHEUS_URL,
+            prometheus_timeout=number("RANKOPS_PROMETHEUS_TIMEOUT", 5.0) or 5.0,
+            analysis_interval=number("RANKOPS_ANALYSIS_INTERVAL", None),
+            watch_timeout=number("RANKOPS_WATCH_TIMEOUT", 300.0) or 300.0,
+            resync_interval=number("RANKOPS_RESYNC_INTERVAL", 60.0) or 60.0,
+            events_level=level,
+        )

@@ -1,0 +1,41 @@
+"""The Prometheus adapter against the real Prometheus scraping the exporter processes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from rankops.operator.adapters.prometheus import MetricsUnavailable, PrometheusMetricsSource
+
+pytestmark = [pytest.mark.prometheus, pytest.mark.timeout(60)]
+
+
+async def test_track_summary_from_real_prometheus(stack: Any, model_name: str) -> None:
+    stack.use(model_name, "1.0.0", "1.1.0", stable_mean=0.8, canary_mean=0.6, sd=0.05, rate=50)
+    await asyncio.sleep(3.5)  # a few scrapes of the relabelled series
+    async with PrometheusMetricsSource(stack.url, timeout=2) as source:
+        stable = await source.track_summary(model_name, "stable", "1.0.0", 10)
+        canary = await source.track_summary(model_name, "canary", "1.1.0", 10)
+        other = await source.track_summary(model_name, "canary", "9.9.9", 10)
+        up = await source.query('count(up{job="rankops"} == 1)')
+    assert stable is not None and canary is not None
+    assert stable.n > 30 and canary.n > 30
+    assert stable.mean == pytest.approx(0.8, abs=0.03) and canary.mean == pytest.approx(0.6, abs=0.03)
+    assert 0.02**2 < stable.variance < 0.08**2
+    assert other is None, "a version nobody exports is no data"
+    assert up == 2
+
+
+async def test_bad_promql_is_reported_with_prometheus_error(stack: Any) -> None:
+    async with PrometheusMetricsSource(stack.url, timeout=2) as source:
+        with pytest.raises(MetricsUnavailable, match="bad_data") as info:
+            await source.query("sum(rate(")
+    assert info.value.cause == "prometheus"
+
+
+async def test_vector_of_several_series_is_rejected(stack: Any) -> None:
+    async with PrometheusMetricsSource(stack.url, timeout=2) as source:
+        with pytest.raises(MetricsUnavailable, match="expected one series"):
+            await source.query('up{job="rankops"}')

@@ -1,0 +1,242 @@
+"""The operator shell without kopf: ``Reconciler`` against the sandbox API server (in this loop),
+an in-memory ``MetricsSource`` and a fake clock. kopf wiring is covered by tests/integration."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from rankops.operator.adapters.kube import KubeClient, resource_path
+from rankops.operator.adapters.prometheus import MetricsUnavailable, StaticMetricsSource, TrackSummary
+from rankops.operator.core.planner import Event
+from rankops.operator.handlers import connection_info
+from rankops.operator.reconciler import Reconciler, deployment_ready
+from rankops.operator.settings import OperatorConfig
+from tests.integration.harness import crd_manifests
+
+NS = "default"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def good(n: float = 500, mean: float = 0.8, sd: float = 0.05) -> TrackSummary:
+    # total and sum of squares of n samples with this mean and (sample) sd
+    return TrackSummary(n=n, total=n * mean, squares_total=(n - 1) * sd * sd + n * mean * mean)
+
+
+def model(name: str = "m", version: str = "1.0.0") -> dict[str, Any]:
+    return {
+        "apiVersion": "rankops.dev/v1alpha1",
+        "kind": "RankingModel",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "model": {"version": version, "uri": f"file:///models/{version}"},
+            "serving": {"image": "rankops/serving:test", "replicas": 2},
+            "rollout": {
+                "steps": [{"weight": 50}, {"weight": 100}],
+                "analysis": {"sloRef": {"name": "ndcg"}, "interval": "1s", "failureLimit": 1},
+            },
+        },
+    }
+
+
+SLO = {
+    "apiVersion": "rankops.dev/v1alpha1",
+    "kind": "QualitySLO",
+    "metadata": {"name": "ndcg", "namespace": NS},
+    "spec": {"objectives": [{"name": "ndcg", "metric": "ndcg_at_3", "window": "10s"}]},
+}
+
+
+class Harness:
+    def __init__(self, api: Any) -> None:
+        self.api = api
+        self.clock = Clock()
+        self.metrics = StaticMetricsSource()
+        self.events: list[Event] = []
+        self.kube = KubeClient(lambda: connection_info())
+        self.reconciler = Reconciler(
+            self.kube, self.metrics, clock=self.clock, post_event=lambda obj, ev: self.events.append(ev)
+        )
+
+    async def reconcile(self, name: str = "m") -> Any:
+        result = await self.reconciler.reconcile(NS, name)
+        await self.api.settle()  # let the kubelet stand-in mark Deployments ready
+        return result
+
+    def status(self, name: str = "m") -> dict[str, Any]:
+        return dict(self.api.get_object("rankingmodels", name, NS).get("status") or {})
+
+    def set_version(self, version: str, name: str = "m") -> None:
+        obj = self.api.get_object("rankingmodels", name, NS)
+        obj["spec"]["model"].update(version=version, uri=f"file:///models/{version}")
+        self.api.apply_object(obj)
+
+
+@pytest.fixture
+async def h(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Harness]:
+    from rankops.sandbox.apiserver import SandboxAPIServer
+
+    async with SandboxAPIServer(crds=crd_manifests(), simulate_workloads=True, workload_delay=0.0) as api:
+        monkeypatch.setenv("RANKOPS_APISERVER_URL", api.url)
+        harness = Harness(api)
+        api.create(SLO)
+        try:
+            yield harness
+        finally:
+            await harness.kube.close()
+
+
+async def healthy(h: Harness) -> None:
+    h.api.create(model())
+    await h.reconcile()
+    await h.reconcile()
+    assert h.status()["phase"] == "Healthy"
+
+
+async def test_first_reconcile_creates_children_and_status(h: Harness) -> None:
+    h.api.create(model())
+    result = await h.reconcile()
+    assert result.children_written == 5 and result.status_written
+    names = sorted(d["metadata"]["name"] for d in h.api.list_objects("deployments", NS))
+    assert names == ["m-canary", "m-stable"]
+    assert sorted(s["metadata"]["name"] for s in h.api.list_objects("services", NS)) == [
+        "m",
+        "m-canary",
+        "m-stable",
+    ]
+    status = h.status()
+    assert status["stableVersion"] == "1.0.0" and status["observedGeneration"] == 1
+
+
+async def test_second_reconcile_without_changes_makes_no_writes(h: Harness) -> None:
+    await healthy(h)
+    writes_before = h.kube.writes
+    for _ in range(3):
+        h.clock.advance(5)
+        result = await h.reconcile()
+        assert result.children_written == 0 and not result.status_written
+    assert h.kube.writes == writes_before
+
+
+async def test_drifted_child_is_repaired_with_one_patch(h: Harness) -> None:
+    await healthy(h)
+    dep = h.api.get_object("deployments", "m-stable", NS)
+    dep["spec"]["replicas"] = 7
+    h.api.apply_object(dep)
+    result = await h.reconcile()
+    assert result.children_written == 1
+    assert h.api.get_object("deployments", "m-stable", NS)["spec"]["replicas"] == 2
+
+
+async def test_good_canary_is_promoted(h: Harness) -> None:
+    await healthy(h)
+    h.metrics.summaries = {("m", "stable", "1.0.0"): good(), ("m", "canary", "1.1.0"): good()}
+    h.set_version("1.1.0")
+    for _ in range(10):
+        await h.reconcile()
+        h.clock.advance(1.1)
+        if h.status().get("stableVersion") == "1.1.0":
+            break
+    status = h.status()
+    assert status["stableVersion"] == "1.1.0" and "canaryVersion" not in status
+    reasons = [e.reason for e in h.events]
+    assert reasons.count("Promoted") == 1 and "AnalysisPassed" in reasons
+
+
+async def test_bad_canary_is_rolled_back_and_spec_untouched(h: Harness) -> None:
+    await healthy(h)
+    h.metrics.summaries = {("m", "stable", "1.0.0"): good(), ("m", "canary", "1.1.0"): good(mean=0.4)}
+    h.set_version("1.1.0")
+    for _ in range(5):
+        await h.reconcile()
+        h.clock.advance(1.1)
+    status = h.status()
+    assert status["phase"] == "RolledBack" and status["canaryWeight"] == 0
+    assert status["lastAnalysis"]["reason"] == "BreachedFloor"
+    assert h.api.get_object("rankingmodels", "m", NS)["spec"]["model"]["version"] == "1.1.0"
+    assert h.api.get_object("deployments", "m-canary", NS)["spec"]["replicas"] == 0
+
+
+async def test_metrics_unavailable_pauses(h: Harness) -> None:
+    await healthy(h)
+    h.metrics.error = MetricsUnavailable(
+        "cannot connect to Prometheus at http://x: refused", cause="connection"
+    )
+    h.set_version("1.1.0")
+    for _ in range(4):
+        await h.reconcile()
+        h.clock.advance(1.1)
+    status = h.status()
+    assert status["phase"] == "Paused" and status["pauseReason"] == "MetricsUnavailable"
+    assert "cannot connect" in status["lastAnalysis"]["message"]
+
+
+async def test_missing_slo_pauses_with_reason(h: Harness) -> None:
+    await healthy(h)
+    h.api.delete_object("qualityslos", "ndcg", NS)
+    h.set_version("1.1.0")
+    for _ in range(3):
+        await h.reconcile()
+        h.clock.advance(1.1)
+    status = h.status()
+    assert status["phase"] == "Paused" and status["lastAnalysis"]["reason"] == "SLONotFound"
+
+
+async def test_missing_model_is_a_no_op(h: Harness) -> None:
+    result = await h.reconcile("absent")
+    assert result.plan is None and h.kube.writes == 0
+
+
+async def test_status_goes_to_the_status_subresource(h: Harness) -> None:
+    h.api.create(model())
+    await h.reconcile()
+    paths = [str(r.url.path) for r in list(h.api) if str(getattr(r.method, "value", r.method)) == "PATCH"]
+    assert resource_path("RankingModel", NS, "m", "status") in paths
+
+
+def test_deployment_ready() -> None:
+    dep = {
+        "metadata": {"generation": 2},
+        "spec": {"replicas": 2},
+        "status": {"observedGeneration": 2, "updatedReplicas": 2, "readyReplicas": 2, "availableReplicas": 2},
+    }
+    assert deployment_ready(dep)
+    assert not deployment_ready(None)
+    assert not deployment_ready({**dep, "status": {**dep["status"], "observedGeneration": 1}})
+    assert not deployment_ready({**dep, "status": {**dep["status"], "readyReplicas": 1}})
+    assert deployment_ready({"metadata": {}, "spec": {"replicas": 0}, "status": {}})
+
+
+def test_config_from_env() -> None:
+    config = OperatorConfig.from_env(
+        {
+            "RANKOPS_PROMETHEUS_URL": "http://p:9090",
+            "RANKOPS_ANALYSIS_INTERVAL": "2s",
+            "RANKOPS_EVENTS_LEVEL": "info",
+        }
+    )
+    assert config.prometheus_url == "http://p:9090" and config.analysis_interval == 2.0
+    assert config.apiserver_url is None and config.events_level == 20
+    with pytest.raises(ValueError, match="RANKOPS_RESYNC_INTERVAL"):
+        OperatorConfig.from_env({"RANKOPS_RESYNC_INTERVAL": "soon"})
+    with pytest.raises(ValueError, match="positive"):
+        OperatorConfig.from_env({"RANKOPS_PROMETHEUS_TIMEOUT": "0"})
+
+
+def test_connection_info_from_apiserver_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RANKOPS_APISERVER_URL", "http://127.0.0.1:1234")
+    info = connection_info()
+    assert info is not None and info.server == "http://127.0.0.1:1234"

@@ -1,0 +1,239 @@
+"""PrometheusMetricsSource against a tiny aiohttp server serving canned Prometheus answers."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from rankops.operator.adapters.prometheus import (
+    MetricsSource,
+    MetricsUnavailable,
+    PrometheusMetricsSource,
+    StaticMetricsSource,
+    TrackSummary,
+    parse_scalar_response,
+    summary_from_sums,
+    summary_queries,
+)
+
+
+def vector(*values: float, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "status": "success",
+        "data": {
+            "resultType": "vector",
+            "result": [{"metric": labels or {}, "value": [1700000000.0, str(v)]} for v in values],
+        },
+    }
+
+
+Responder = Callable[[web.Request], Any]
+
+
+@pytest.fixture
+async def prom() -> AsyncIterator[tuple[str, list[Responder], list[dict[str, str]]]]:
+    """A fake Prometheus: the test pushes responders; each request is recorded."""
+    responders: list[Responder] = []
+    seen: list[dict[str, str]] = []
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        seen.append(dict(request.query))
+        responder = responders[0] if len(responders) == 1 else responders.pop(0)
+        result = responder(request)
+        if asyncio.iscoroutine(result):
+            result = await result
+        if isinstance(result, web.StreamResponse):
+            return result
+        return web.json_response(result)
+
+    app = web.Application()
+    app.router.add_get("/api/v1/query", handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/"), responders, seen
+    finally:
+        await server.close()
+
+
+async def test_scalar_from_single_series_vector(prom: Any) -> None:
+    url, responders, seen = prom
+    responders.append(lambda r: vector(0.75))
+    async with PrometheusMetricsSource(url, timeout=2) as source:
+        assert await source.query("up") == 0.75
+    assert seen[0]["query"] == "up"
+
+
+async def test_empty_vector_is_no_data(prom: Any) -> None:
+    url, responders, _ = prom
+    responders.append(lambda r: vector())
+    async with PrometheusMetricsSource(url) as source:
+        assert await source.query("absent_metric") is None
+
+
+async def test_nan_is_no_data(prom: Any) -> None:
+    url, responders, _ = prom
+    responders.append(lambda r: vector(float("nan")))
+    async with PrometheusMetricsSource(url) as source:
+        assert await source.query("0/0") is None
+
+
+async def test_scalar_result_type(prom: Any) -> None:
+    url, responders, _ = prom
+    responders.append(lambda r: {"status": "success", "data": {"resultType": "scalar", "result": [1, "3"]}})
+    async with PrometheusMetricsSource(url) as source:
+        assert await source.query("3") == 3.0
+
+
+async def test_prometheus_error_status_keeps_error_type(prom: Any) -> None:
+    url, responders, _ = prom
+    body = {"status": "error", "errorType": "bad_data", "error": "parse error at char 5"}
+    responders.append(lambda r: web.json_response(body, status=400))
+    async with PrometheusMetricsSource(url) as source:
+        with pytest.raises(MetricsUnavailable, match="bad_data: parse error at char 5") as info:
+            await source.query("sum(")
+    assert info.value.cause == "prometheus"
+
+
+async def test_http_error_without_prometheus_body(prom: Any) -> None:
+    url, responders, _ = prom
+    responders.append(lambda r: web.Response(status=502, text="bad gateway"))
+    async with PrometheusMetricsSource(url) as source:
+        with pytest.raises(MetricsUnavailable, match="HTTP 502") as info:
+            await source.query("up")
+    assert info.value.cause == "http"
+
+
+async def test_non_json_success_is_an_error(prom: Any) -> None:
+    url, responders, _ = prom
+    responders.append(lambda r: web.Response(status=200, text="<html>login</html>"))
+    async with PrometheusMetricsSource(url) as source:
+        with pytest.raises(MetricsUnavailable, match="non-JSON"):
+            await source.query("up")
+
+
+async def test_multiple_series_is_an_error(prom: Any) -> None:
+    url, responders, _ = prom
+    responders.append(lambda r: vector(1, 2))
+    async with PrometheusMetricsSource(url) as source:
+        with pytest.raises(MetricsUnavailable, match="expected one series, got 2") as info:
+            await source.query("up")
+    assert info.value.cause == "result"
+
+
+async def test_matrix_is_an_error(prom: Any) -> None:
+    url, responders, _ = prom
+    responders.append(lambda r: {"status": "success", "data": {"resultType": "matrix", "result": []}})
+    async with PrometheusMetricsSource(url) as source:
+        with pytest.raises(MetricsUnavailable, match="result type 'matrix'"):
+            await source.query("up[5m]")
+
+
+async def test_timeout(prom: Any) -> None:
+    url, responders, _ = prom
+
+    async def slow(request: web.Request) -> dict[str, Any]:
+        await asyncio.sleep(2)
+        return vector(1)
+
+    responders.append(slow)
+    async with PrometheusMetricsSource(url, timeout=0.2) as source:
+        with pytest.raises(MetricsUnavailable, match=r"did not answer within 0.2s") as info:
+            await source.query("up")
+    assert info.value.cause == "timeout"
+
+
+async def test_connection_refused() -> None:
+    with socket.socket() as sock:  # a port that nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    async with PrometheusMetricsSource(f"http://127.0.0.1:{port}", timeout=2) as source:
+        with pytest.raises(MetricsUnavailable, match="cannot connect to Prometheus") as info:
+            await source.query("up")
+    assert info.value.cause == "connection"
+
+
+async def test_evaluation_time_is_passed(prom: Any) -> None:
+    from datetime import UTC, datetime
+
+    url, responders, seen = prom
+    responders.append(lambda r: vector(1))
+    async with PrometheusMetricsSource(url) as source:
+        await source.query("up", at=datetime(2026, 1, 1, tzinfo=UTC))
+    assert float(seen[0]["time"]) == datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+
+
+async def test_track_summary_from_three_queries(prom: Any) -> None:
+    url, responders, seen = prom
+    # n=4 samples 0.5, 0.7, 0.9, 0.7: sum 2.8, squares 2.04 -> mean 0.7, variance 0.02667
+    answers = {
+        "rankops_ndcg_at_3_sum": 2.8,
+        "rankops_ndcg_at_3_squares_sum_total": 2.04,
+        "rankops_ndcg_at_3_count": 4.0,
+    }
+
+    def by_metric(request: web.Request) -> dict[str, Any]:
+        query = request.query["query"]
+        for metric, value in answers.items():
+            if f"({metric}{{" in query:
+                return vector(value)
+        raise AssertionError(query)
+
+    responders.append(by_metric)
+    async with PrometheusMetricsSource(url) as source:
+        summary = await source.track_summary("m", "canary", "1.1.0", 10)
+    assert summary is not None
+    assert summary.n == 4
+    assert summary.mean == pytest.approx(0.7)
+    assert summary.variance == pytest.approx(0.08 / 3)
+    assert summary.total == pytest.approx(2.8) and summary.squares_total == pytest.approx(2.04)
+    assert all(
+        'model="m"' in s["query"] and 'track="canary"' in s["query"] and "[10s]" in s["query"] for s in seen
+    )
+
+
+async def test_track_summary_no_data(prom: Any) -> None:
+    url, responders, _ = prom
+    responders.append(lambda r: vector())
+    async with PrometheusMetricsSource(url) as source:
+        assert await source.track_summary("m", "canary", "1.1.0", 10) is None
+
+
+def test_summary_queries_escape_and_window() -> None:
+    q = summary_queries('m"x', "stable", "1.0.0", 7.5)
+    assert (
+        q["count"]
+        == 'sum(increase(rankops_ndcg_at_3_count{model="m\\"x",track="stable",version="1.0.0"}[8s]))'
+    )
+    assert "rankops_ndcg_at_3_squares_sum_total{" in q["squares"] and "rankops_ndcg_at_3_sum{" in q["sum"]
+
+
+def test_summary_from_sums_edge_cases() -> None:
+    assert summary_from_sums(0, 0, 0) is None
+    assert summary_from_sums(None, 0.64, 1) is None
+    one = summary_from_sums(0.8, 0.64, 1)
+    assert one == TrackSummary(n=1, total=0.8, squares_total=0.64)
+    # rounding can make the variance slightly negative: clamped at zero
+    clamped = summary_from_sums(2.0, 0.9999999, 4)
+    assert clamped is not None and clamped.variance == 0.0
+
+
+def test_parse_rejects_garbage() -> None:
+    with pytest.raises(MetricsUnavailable):
+        parse_scalar_response(["not", "a", "dict"])
+
+
+async def test_static_source_satisfies_protocol() -> None:
+    source = StaticMetricsSource({("m", "stable", "1"): TrackSummary(100, 80.0, 64.5)})
+    assert isinstance(source, MetricsSource)
+    assert await source.track_summary("m", "stable", "1", 10) == TrackSummary(100, 80.0, 64.5)
+    assert await source.track_summary("m", "canary", "2", 10) is None
+    source.error = MetricsUnavailable("down", cause="connection")
+    with pytest.raises(MetricsUnavailable):
+        await source.query("up")
