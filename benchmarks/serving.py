@@ -154,7 +154,7 @@ def running_server(uri: str, *, cache: bool, log_path: Path) -> Iterator[str]:
     cmd += ["--port", str(port), "--log-level", "warning"]
     if not cache:
         cmd.append("--no-cache")
-    env = {**os.environ, "RANKOPS_TRACK": "bench", "RANKOPS_DRIFT_INTERVAL_S": "5"}
+    env = {**os.environ, "RANKOPS_TRACK": "bench"}
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:

@@ -4,10 +4,11 @@
 readiness), the result cache, the store of shown results that feedback is matched against,
 the running quality figures and the metrics. ``rankops.serving.app`` only maps HTTP onto it.
 
-Everything here runs on the event loop thread except the slow model jobs (loading,
-``golden_ndcg``, ``observe_queries``, ``drift_gauges``), which run in worker threads and touch
-no state of the service. Scoring one query (``_score``, one forward pass) runs inline by
-default: see ``ServiceSettings.score_inline``.
+Everything here runs on the event loop thread except loading the artifact (a worker thread,
+before any traffic). Scoring one query (``_score``, one forward pass) runs inline by default:
+see ``ServiceSettings.score_inline``. The periodic jobs (golden NDCG, drift features) also run
+on the loop, ``JOB_SLICE`` queries per turn: a request waits behind at most one slice, where a
+worker thread would trade the GIL with the loop and stall requests by the switch interval.
 
 Rules this module implements (documented in the API too):
 
@@ -61,6 +62,7 @@ log = logging.getLogger(__name__)
 
 NDCG_K = 3
 RELEVANT_GRADE = 2
+JOB_SLICE = 8  # queries the periodic jobs score per event-loop turn (a few ms)
 
 
 @dataclass(frozen=True)
@@ -424,7 +426,7 @@ class RankingService:
     async def _activate(self, artifact: ModelArtifact) -> None:
         assert self.metrics is not None
         self.artifact = artifact
-        self.golden_ndcg = await run_in_threadpool(golden_ndcg, artifact)
+        self.golden_ndcg = await golden_ndcg(artifact)
         self.metrics.golden_ndcg.set(self.golden_ndcg)
         self.metrics.set_model(artifact.sha256)
         self._drift_monitor = new_drift_monitor(artifact, self.settings.drift_window)
@@ -557,7 +559,7 @@ class RankingService:
 
     async def refresh_golden(self) -> None:
         artifact = self._require_model()
-        value = await run_in_threadpool(golden_ndcg, artifact)
+        value = await golden_ndcg(artifact)
         self.golden_ndcg = value
         assert self.metrics is not None
         self.metrics.golden_ndcg.set(value)
@@ -570,9 +572,11 @@ class RankingService:
         self._drift_pending.clear()
         monitor = self._drift_monitor
         assert monitor is not None
-        if queries:
-            await run_in_threadpool(observe_queries, monitor, artifact, queries)
-        report, psi, pvalues = await run_in_threadpool(drift_gauges, monitor, self.settings.drift_min_samples)
+        for start in range(0, len(queries), JOB_SLICE):
+            for query in queries[start : start + JOB_SLICE]:
+                monitor.observe(query_features(artifact, query))
+            await asyncio.sleep(0)  # let waiting requests in between slices
+        report, psi, pvalues = drift_gauges(monitor, self.settings.drift_min_samples)
         if report is not None:
             self.drift_report = report
             assert self.metrics is not None
@@ -599,16 +603,20 @@ def read_manifest_version(uri: str) -> str | None:
     return str(version) if version else None
 
 
-def golden_ndcg(artifact: ModelArtifact) -> float:
-    """Mean NDCG@3 of the artifact's model on its own golden set."""
+async def golden_ndcg(artifact: ModelArtifact) -> float:
+    """Mean NDCG@3 of the artifact's model on its own golden set (``JOB_SLICE`` per loop turn)."""
     golden = artifact.golden
     if not golden:
         return math.nan
-    rankings = artifact.rank_many([g.text for g in golden], NDCG_K)
-    values = [
-        ndcg_at_k([r.item.id for r in ranked], g.judgments, NDCG_K)
-        for g, ranked in zip(golden, rankings, strict=True)
-    ]
+    values: list[float] = []
+    for start in range(0, len(golden), JOB_SLICE):
+        part = golden[start : start + JOB_SLICE]
+        rankings = artifact.rank_many([g.text for g in part], NDCG_K)
+        values += [
+            ndcg_at_k([r.item.id for r in ranked], g.judgments, NDCG_K)
+            for g, ranked in zip(part, rankings, strict=True)
+        ]
+        await asyncio.sleep(0)
     return float(sum(values) / len(values))
 
 
@@ -620,11 +628,6 @@ def drift_tests(artifact: ModelArtifact) -> dict[str, str]:
     """feature -> the test that judges it (KS for numeric features, chi-square for categories)."""
     reference = artifact.reference
     return {**dict.fromkeys(reference.numeric, "ks"), **dict.fromkeys(reference.categorical, "chi2")}
-
-
-def observe_queries(monitor: DriftMonitor, artifact: ModelArtifact, queries: Sequence[str]) -> None:
-    for query in queries:
-        monitor.observe(query_features(artifact, query))
 
 
 def drift_gauges(
