@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import os
 import random
 import shutil
@@ -266,6 +267,40 @@ async def scrape_cache_stats(base: str) -> dict[str, Any]:
         return dict(await r.json())
 
 
+async def scrape_latency_buckets(base: str) -> dict[float, float]:
+    """upper bound -> cumulative count of the server's rankops_request_duration_seconds."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with aiohttp.ClientSession() as session, session.get(f"{base}/metrics") as r:
+        text = await r.text()
+    return {
+        float(sample.labels["le"]): sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "rankops_request_duration_seconds"
+        for sample in family.samples
+        if sample.name.endswith("_bucket")
+    }
+
+
+def histogram_quantile(q: float, before: dict[float, float], after: dict[float, float]) -> float:
+    """Prometheus-style quantile (linear within a bucket) of the observations between scrapes, ms."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = counts[-1] if counts else 0.0
+    if total <= 0:
+        return float("nan")
+    rank = q * total
+    lower, below = 0.0, 0.0
+    for bound, cumulative in zip(bounds, counts, strict=True):
+        if cumulative >= rank:
+            if math.isinf(bound):
+                return lower * 1000
+            inside = cumulative - below
+            return (lower + (bound - lower) * ((rank - below) / inside if inside else 1.0)) * 1000
+        lower, below = bound, cumulative
+    return lower * 1000
+
+
 async def run_phase(
     uri: str, phase: str, args: argparse.Namespace, queries: Sequence[str], workdir: Path
 ) -> list[dict[str, Any]]:
@@ -283,6 +318,7 @@ async def run_phase(
             runs.insert(0, ("cold-c1", 1, args.serial_requests))
         for name, concurrency, count in runs:
             before = await scrape_cache_stats(base)
+            buckets_before = await scrape_latency_buckets(base)
             result = await drive(
                 base,
                 stream,
@@ -293,6 +329,11 @@ async def run_phase(
                 timed=True,
             )
             after = await scrape_cache_stats(base)
+            buckets_after = await scrape_latency_buckets(base)
+            for q in (50, 95, 99):
+                result[f"server_p{q}_ms"] = round(
+                    histogram_quantile(q / 100, buckets_before, buckets_after), 3
+                )
             hits = after["hits"] - before["hits"]
             lookups = hits + after["misses"] - before["misses"]
             result["server_cache_hit_rate"] = round(hits / lookups, 4) if lookups else 0.0
@@ -382,8 +423,21 @@ def run(args: argparse.Namespace) -> int:
         f" (p95 {bare['bare_rank_p95_ms']:.3f}),"
         f" service scoring step p50 {bare['bare_service_scoring_p50_ms']:.3f} ms"
     )
-    columns = ("phase", "clients", "ok", "err", "req/s", "p50ms", "p95ms", "p99ms", "max", "hit%", "e2e/bare")
-    widths = (8, 7, 6, 4, 8, 7, 7, 7, 7, 5, 8)
+    columns = (
+        "phase",
+        "clients",
+        "ok",
+        "err",
+        "req/s",
+        "p50ms",
+        "p95ms",
+        "p99ms",
+        "max",
+        "srv95",
+        "hit%",
+        "e2e/bare",
+    )
+    widths = (8, 7, 6, 4, 8, 7, 7, 7, 7, 7, 5, 8)
     print(
         " ".join(
             f"{c:{'<' if i == 0 else '>'}{w}}" for i, (c, w) in enumerate(zip(columns, widths, strict=True))
@@ -397,14 +451,15 @@ def run(args: argparse.Namespace) -> int:
             f"{ph['requests_ok']:>6}",
             f"{ph['error_count']:>4}",
             f"{ph['requests_per_s']:>8.1f}",
-            *(f"{ph[key]:>7.2f}" for key in ("p50_ms", "p95_ms", "p99_ms", "max_ms")),
+            *(f"{ph[key]:>7.2f}" for key in ("p50_ms", "p95_ms", "p99_ms", "max_ms", "server_p95_ms")),
             f"{100 * ph['server_cache_hit_rate']:>5.1f}",
             f"{ph['ratio_p50_to_bare_rank_p50']:>8.2f}",
         )
         print(" ".join(cells))
         if ph["errors"]:
             print(f"         errors: {ph['errors']}")
-    print("client-side latency over loopback; target: p95 < 25 ms at 16 clients")
+    print("client-side latency over loopback (srv95: server-side p95 from its own histogram, in ms);")
+    print("target: p95 < 25 ms at 16 clients")
     print(f"load average (1, 5, 15 min) after the run: {os.getloadavg()}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")

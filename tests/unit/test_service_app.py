@@ -553,3 +553,21 @@ async def test_golden_refresh_recomputes_the_gauge(model_dir: Path) -> None:
         assert service.metrics.golden_ndcg._value.get() == pytest.approx(service.golden_ndcg)
     finally:
         await service.stop()
+
+
+def test_an_artifact_without_golden_queries_serves_without_a_golden_figure(tmp_path: Path) -> None:
+    import hashlib
+
+    model = service_support.artifact_copy(tmp_path / "model")
+    (model / "golden.jsonl").write_bytes(b"")
+    manifest = json.loads((model / "manifest.json").read_text())
+    manifest["files"]["golden.jsonl"] = {"sha256": hashlib.sha256(b"").hexdigest(), "size": 0}
+    (model / "manifest.json").write_text(json.dumps(manifest))
+    app = create_app(str(model), settings())
+    with TestClient(app) as c:
+        wait_status(c, "/readyz", "ready")
+        assert c.get("/v1/model").json()["golden_ndcg_at_3"] is None
+        current = c.get("/api/v2/quality/metrics").json()["current_metrics"]
+        assert current["overall_ndcg_at_3"] is None and current["ndcg_source"] == "none"
+        assert c.get("/api/v2/health").status_code == 200
+        assert math.isnan(value(c, "rankops_golden_ndcg_at_3"))

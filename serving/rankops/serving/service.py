@@ -426,8 +426,7 @@ class RankingService:
     async def _activate(self, artifact: ModelArtifact) -> None:
         assert self.metrics is not None
         self.artifact = artifact
-        self.golden_ndcg = await golden_ndcg(artifact)
-        self.metrics.golden_ndcg.set(self.golden_ndcg)
+        await self._update_golden(artifact)
         self.metrics.set_model(artifact.sha256)
         self._drift_monitor = new_drift_monitor(artifact, self.settings.drift_window)
         self.metrics.init_drift(drift_tests(artifact))
@@ -437,7 +436,7 @@ class RankingService:
         self.metrics.ready.set(1)
         self._settled.set()
         log.info(
-            "serving %s version %s (sha256 %s), golden NDCG@3 %.4f",
+            "serving %s version %s (sha256 %s), golden NDCG@3 %s",
             self.model_uri,
             artifact.version,
             artifact.sha256,
@@ -557,12 +556,14 @@ class RankingService:
 
     # -- periodic jobs ------------------------------------------------------------------
 
-    async def refresh_golden(self) -> None:
-        artifact = self._require_model()
+    async def _update_golden(self, artifact: ModelArtifact) -> None:
         value = await golden_ndcg(artifact)
-        self.golden_ndcg = value
+        self.golden_ndcg = value if math.isfinite(value) else None  # an empty golden set: no figure
         assert self.metrics is not None
         self.metrics.golden_ndcg.set(value)
+
+    async def refresh_golden(self) -> None:
+        await self._update_golden(self._require_model())
         self.shown.purge_expired()
         self.cache.purge_expired()
 
