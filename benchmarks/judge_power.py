@@ -7,6 +7,10 @@ Prints, per scenario (labelled traffic rate, rollout steps) and true effect
 the promotion rate (with its binomial standard error), the rollback rate, mean looks and
 mean rollout duration. Rows with effect <= -margin are false promotions and must stay <= alpha;
 the "naive" rows judge every look at the full alpha, showing why the looks are corrected.
+"looks" are tested looks; "short" are looks the judge could not test for lack of samples
+(n < minSamples), which count toward no limit; "no data" is the share of rollouts given up
+(NoAnalysisData) for want of samples within progressDeadline. The "old rule" rows count looks
+short of samples as Inconclusive, as the planner did before.
 """
 
 from __future__ import annotations
@@ -37,6 +41,11 @@ def main() -> None:
         ("50 req/s, steps 20/100", replace(base, steps=(20, 100))),
         ("200 req/s, steps 10/25/50/100", replace(base, feedback_per_second=200.0)),
         ("10 req/s, steps 10/25/50/100", replace(base, feedback_per_second=10.0)),
+        ("5 req/s, steps 10/25/50/100", replace(base, feedback_per_second=5.0)),
+        (
+            "5 req/s, steps 10/25/50/100, old rule",
+            replace(base, feedback_per_second=5.0, count_untested_looks=True),
+        ),
         (
             "50 req/s, steps 20/100, naive alpha per look",
             replace(base, steps=(20, 100), correct_for_looks=False),
@@ -48,7 +57,7 @@ def main() -> None:
         f"{args.rollouts} rollouts per row\n"
     )
     header = f"{'scenario':<46} {'effect':>7} {'promoted':>9} {'+-se':>6} "
-    header += f"{'rolled back':>11} {'looks':>6} {'secs':>6}"
+    header += f"{'rolled back':>11} {'no data':>7} {'looks':>6} {'short':>6} {'secs':>6}"
     print(header)
     print("-" * len(header))
     started = time.perf_counter()
@@ -59,7 +68,8 @@ def main() -> None:
             print(
                 f"{name:<46} {effect:>+7.2f} {r.promotion_rate:>9.3f} "
                 f"{r.standard_error(r.promotion_rate):>6.3f} "
-                f"{r.rollback_rate:>11.3f} {r.mean_looks:>6.2f} {r.mean_duration_s:>6.0f}{flag}"
+                f"{r.rollback_rate:>11.3f} {r.no_analysis_data / r.rollouts:>7.3f} {r.mean_looks:>6.2f} "
+                f"{r.mean_untested_looks:>6.2f} {r.mean_duration_s:>6.0f}{flag}"
             )
         print()
     print(f"({time.perf_counter() - started:.0f}s)")

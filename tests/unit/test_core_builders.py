@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import copy
+from fractions import Fraction
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from fractions import Fraction
-
-import pytest
 
 from rankops.operator.core.builders import (
     build_children,
@@ -334,13 +332,15 @@ def test_needs_update_compares_resource_quantities_by_value() -> None:
 
 
 def test_quantity_normalisation_only_where_quantities_live() -> None:
-    assert needs_update({"env": [{"name": "RATIO", "value": "0.5"}]}, {"env": [{"name": "RATIO", "value": "500m"}]})
+    assert needs_update(
+        {"env": [{"name": "RATIO", "value": "0.5"}]}, {"env": [{"name": "RATIO", "value": "500m"}]}
+    )
     assert needs_update({"image": "1"}, {"image": "1000m"})
     assert not needs_update({"emptyDir": {"sizeLimit": "1Gi"}}, {"emptyDir": {"sizeLimit": "1024Mi"}})
 
 
 def test_needs_update_ignores_empty_values_the_server_drops() -> None:
-    desired = {
+    desired: dict[str, Any] = {
         "env": [{"name": "EMPTY", "value": ""}],
         "resources": {"limits": {}},
         "annotations": {},
@@ -355,12 +355,23 @@ def test_needs_update_ignores_empty_values_the_server_drops() -> None:
     assert needs_update({"env": [{"name": "A"}]}, {"env": [{"name": "A"}, {"name": "B"}]})
 
 
-_MULTIPLES = [("", 10**9), ("m", 10**6), ("u", 10**3), ("n", 1), ("k", 10**12), ("Ki", 1024 * 10**9), ("Mi", 1024**2 * 10**9)]
+_MULTIPLES = [
+    ("", 10**9),
+    ("m", 10**6),
+    ("u", 10**3),
+    ("n", 1),
+    ("k", 10**12),
+    ("Ki", 1024 * 10**9),
+    ("Mi", 1024**2 * 10**9),
+]
 
 
 def _renderings(nanos: int) -> list[str | int]:
     """Every way to write ``nanos`` nano-units that the API server (or a user) might use."""
-    out: list[str | int] = [f"{nanos}e-9", str(Fraction(nanos, 10**9).numerator) if nanos % 10**9 == 0 else f"{nanos / 10**9:.9f}"]
+    out: list[str | int] = [
+        f"{nanos}e-9",
+        str(Fraction(nanos, 10**9).numerator) if nanos % 10**9 == 0 else f"{nanos / 10**9:.9f}",
+    ]
     for suffix, unit in _MULTIPLES:
         if nanos % unit == 0:
             out.append(f"{nanos // unit}{suffix}")

@@ -430,7 +430,9 @@ def test_a_tested_objective_makes_the_look_count() -> None:
 
 def test_insufficient_data_never_with_fail_pass_or_outage() -> None:
     few = ObjectiveData(canary=summary(0.7, 0.2, 10), stable=summary(0.7, 0.2, 10))
-    assert not judge([NDCG, GOLDEN], {"ndcg": few, "golden": ObjectiveData(canary_value=0.5)}).insufficient_data
+    assert not judge(
+        [NDCG, GOLDEN], {"ndcg": few, "golden": ObjectiveData(canary_value=0.5)}
+    ).insufficient_data
     assert not judge(
         [NDCG, GOLDEN], {"ndcg": few, "golden": ObjectiveData(error="timeout")}
     ).insufficient_data

@@ -354,7 +354,10 @@ def test_no_analysis_data_without_auto_rollback_pauses_until_retry() -> None:
         d.advance(30, "insufficient")
     s = d.status
     assert s["phase"] == "Paused" and s["pauseReason"] == "NoAnalysisData" and s["canaryWeight"] == 10
-    assert condition(s, "Degraded")["status"] == "True" and condition(s, "Degraded")["reason"] == "NoAnalysisData"
+    assert (
+        condition(s, "Degraded")["status"] == "True"
+        and condition(s, "Degraded")["reason"] == "NoAnalysisData"
+    )
     assert d.advance(600, "insufficient").analysis is None  # halted: waits for a person
     assert d.status["phase"] == "Paused"
     d.annotations[RETRY_ANNOTATION] = "1"
@@ -953,6 +956,9 @@ def test_status_validates_against_the_crd() -> None:
     crd = yaml.safe_load((ROOT / "crds" / "rankingmodels.yaml").read_text())
     d = started()
     statuses = [d.status]
+    d.advance(30, "insufficient")
+    statuses.append(d.status)
+    assert "waitingForSamplesSince" in d.status and d.status["lastAnalysis"]["insufficientData"]
     d.advance(30, FAIL)
     statuses.append(d.status)
     d.advance(30, "unavailable")
@@ -1101,6 +1107,7 @@ def test_invariants_over_arbitrary_histories(ops: list[tuple[str, Any]], auto_ro
             and new["history"] != old.get("history")
         ) or (new.get("pauseReason") == "NoAnalysisData" and old.get("pauseReason") != "NoAnalysisData"):
             ready = parse_time(old["stepReadyAt"])
+            assert ready is not None
             assert (now - ready).total_seconds() >= parsed.rollout.progress_deadline_s
         # Weights stay within 0..100 and follow the step list.
         assert 0 <= new["canaryWeight"] <= 100

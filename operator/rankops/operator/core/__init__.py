@@ -5,12 +5,14 @@ Modules (each documents its public API in its docstring):
 - ``models``: ``parse_ranking_model_spec``, ``parse_quality_slo_spec`` -> typed specs;
   ``SpecError(path, message)``.
 - ``judge``: ``judge(objectives, data, *, look, planned_looks, now, min_samples) -> Verdict``
-  from ``TrackSummary``/``ObjectiveData``; the repeated-looks method is documented there.
+  from ``TrackSummary``/``ObjectiveData``; ``Verdict.insufficient_data`` marks a look that tested
+  nothing for lack of samples (it does not count); the repeated-looks method is documented there.
 - ``planner``: ``plan_rollout(spec, status, verdict, now, *, annotations, generation,
   observed, rollout_allowed) -> Plan`` (new status, merge patch, actions, events,
   ``requeue_after``, ``analysis`` request); ``plan_invalid_spec``. The reconcile recipe for
   the shell is in its docstring.
-- ``builders``: ``build_children(meta, spec, status)``, ``needs_update(desired, actual)``.
+- ``builders``: ``build_children(meta, spec, status)``, ``needs_update(desired, actual)`` (resource
+  quantities compared by value, empty values the API server drops ignored), ``parse_quantity``.
 - ``routing``: ``replica_split``, ``gateway_split``, ``route_weights``, ``desired_replicas``.
 - ``promql``: ``objective_queries(objective, *, model, track, version, window_s, namespace)``.
 - ``slo``: ``objective_state(objective, value)`` for QualitySLO status.

@@ -99,7 +99,7 @@ __all__ = [
 ]
 
 
-# Objective reasons that mean "no test ran for lack of data" (never a failed query: that is MetricsUnavailable).
+# Objective reasons meaning "no test ran for lack of data" (a failed query is MetricsUnavailable instead).
 INSUFFICIENT_DATA_REASONS = frozenset({"NoData", "NotEnoughSamples"})
 
 

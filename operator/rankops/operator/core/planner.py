@@ -651,8 +651,9 @@ def _settled_phase(w: _Work) -> tuple[str, str]:
     st, version = w.st, w.st.stable_version
     if w.observed.stable_ready is not False:
         return "Healthy", f"serving {version}"
-    first = _last_history(w).get("reason") == "Created"
-    if st.phase == "Pending" or (first and st.awaiting_stable_since is not None):  # first deploy, not ready yet
+    # The first deploy, not ready yet.
+    first_deploy = _last_history(w).get("reason") == "Created" and st.awaiting_stable_since is not None
+    if st.phase == "Pending" or first_deploy:
         return "Pending", f"stable {version} is not ready"
     since = st.awaiting_stable_since
     deadline_s = w.spec.rollout.progress_deadline_s
@@ -719,7 +720,8 @@ def _enter_step(w: _Work, index: int) -> None:
         step_inconclusive=0,
         step_passed=False,
         waiting_for_samples_since=None,
-        message=f"canary {w.st.canary_version}: step {index + 1}/{len(rollout.steps)} at weight {step.weight}",
+        message=f"canary {w.st.canary_version}: step {index + 1}/{len(rollout.steps)} "
+        f"at weight {step.weight}",
     )
     w.event(
         "Normal", "StepAdvanced", f"canary {w.st.canary_version} at weight {step.weight} (step {index + 1})"

@@ -57,6 +57,7 @@ class Scenario:
     correct_for_looks: bool = True
     max_ticks: int = 200
     progress_deadline_s: float = 600.0
+    count_untested_looks: bool = False  # the behaviour before: looks short of samples count as Inconclusive
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class SimulationResult:
     promoted: int
     rolled_back: int
     undecided: int
-    mean_looks: float
+    mean_looks: float  # tested looks (the ones that count toward the limits)
     mean_duration_s: float
     mean_untested_looks: float = 0.0
     no_analysis_data: int = 0  # rollbacks for want of samples (part of rolled_back)
@@ -153,6 +154,8 @@ def simulate_rollouts(scenario: Scenario, rollouts: int = 1000, seed: int = 0) -
                 }
                 planned = plan.analysis.planned_looks if scenario.correct_for_looks else 1
                 verdict = judge([objective], data, look=plan.analysis.look, planned_looks=planned, now=now)
+                if scenario.count_untested_looks:
+                    verdict = replace(verdict, insufficient_data=False)
                 plan = plan_rollout(new, status, verdict, now)
                 if verdict.insufficient_data:
                     untested_total += 1
