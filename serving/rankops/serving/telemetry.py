@@ -27,8 +27,9 @@ LATENCY_BUCKETS = (
     0.03, 0.035, 0.04, 0.045, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 )  # fmt: skip
 
-# Status codes a ranking request can end with; pre-created so increase() sees them from 0.
-RANK_STATUS_CODES = ("200", "400", "404", "405", "413", "415", "422", "500", "503")
+# The status codes a ranking request can end with, pre-created so increase() sees them from 0
+# (any other code still gets its series when it first occurs).
+RANK_STATUS_CODES = ("200", "400", "405", "413", "422", "500", "503")
 
 
 @dataclass(frozen=True)
