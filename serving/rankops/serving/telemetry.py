@@ -127,19 +127,19 @@ class ServingMetrics:
     # -- requests -----------------------------------------------------------------------
 
     def observe_request(self, status_code: int, seconds: float) -> None:
-        code = str(status_code)
-        child = self._requests_by_code.get(code)
-        if child is None:
-            child = self._requests_by_code[code] = self._requests.labels(**self.identity.labels(), code=code)
-        child.inc()
+        self._by_code(self._requests, self._requests_by_code, status_code).inc()
         self.duration.observe(seconds)
 
     def count_feedback(self, status_code: int) -> None:
+        self._by_code(self._feedback, self._feedback_by_code, status_code).inc()
+
+    def _by_code(self, counter: Counter, children: dict[str, Counter], status_code: int) -> Counter:
+        """The child of ``counter`` for ``status_code``; codes not pre-created are added on first use."""
         code = str(status_code)
-        child = self._feedback_by_code.get(code)
+        child = children.get(code)
         if child is None:
-            child = self._feedback_by_code[code] = self._feedback.labels(**self.identity.labels(), code=code)
-        child.inc()
+            child = children[code] = counter.labels(**self.identity.labels(), code=code)
+        return child
 
     def observe_ndcg(self, value: float) -> None:
         self.ndcg.observe(value)
