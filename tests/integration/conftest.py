@@ -231,8 +231,9 @@ def ranking_model(
     failure_limit: int = 2,
     inconclusive_limit: int = 10,
     replicas: int = 2,
+    traffic_routing: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    return {
+    obj: dict[str, Any] = {
         "apiVersion": "rankops.dev/v1alpha1",
         "kind": "RankingModel",
         "metadata": {"name": name, "namespace": NAMESPACE},
@@ -251,6 +252,9 @@ def ranking_model(
             },
         },
     }
+    if traffic_routing is not None:
+        obj["spec"]["rollout"]["trafficRouting"] = traffic_routing
+    return obj
 
 
 def quality_slo(
@@ -342,6 +346,38 @@ def children_of(api: Any, uid: str) -> list[str]:
             refs = obj.get("metadata", {}).get("ownerReferences") or []
             if any(ref.get("uid") == uid for ref in refs):
                 out.append(f"{resource}/{obj['metadata']['name']}")
+    return out
+
+
+def object_history(api: Any, collection: str, name: str) -> list[tuple[str, dict[str, Any]]]:
+    """Every stored version of one object so far, as (event type, object), oldest first.
+
+    Replays the emulator's watch log (a watch from resourceVersion 1, which the emulator
+    serves while its log holds the events: 10,000 by default, plenty for one test), so
+    short-lived states that polling could miss are all there. ``collection`` is the API path
+    of the collection, e.g. ``/apis/apps/v1/namespaces/default/deployments``.
+    """
+    import json
+    import urllib.parse
+    import urllib.request
+
+    query = urllib.parse.urlencode(
+        {
+            "watch": "true",
+            "resourceVersion": "1",
+            "timeoutSeconds": "1",
+            "fieldSelector": f"metadata.name={name}",
+        }
+    )
+    out: list[tuple[str, dict[str, Any]]] = []
+    with urllib.request.urlopen(f"{api.url}{collection}?{query}", timeout=30) as response:
+        for line in response:
+            if line.strip():
+                event = json.loads(line)
+                if event["type"] == "ERROR":
+                    raise AssertionError(f"watch replay of {collection}/{name} failed: {event['object']}")
+                if event["type"] != "BOOKMARK":
+                    out.append((event["type"], event["object"]))
     return out
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from rankops.operator.adapters.kube import KubeClient, resource_path
+from rankops.operator.adapters.kube import ForeignObject, KubeClient, resource_path
 from rankops.operator.adapters.prometheus import MetricsUnavailable, StaticMetricsSource, TrackSummary
 from rankops.operator.core.planner import Event
 from rankops.operator.handlers import connection_info
@@ -205,6 +205,135 @@ async def test_status_goes_to_the_status_subresource(h: Harness) -> None:
     await h.reconcile()
     paths = [str(r.url.path) for r in list(h.api) if str(getattr(r.method, "value", r.method)) == "PATCH"]
     assert resource_path("RankingModel", NS, "m", "status") in paths
+
+
+def gateway_model(route: str | None = "m-route") -> dict[str, Any]:
+    obj = model()
+    if route is not None:
+        obj["spec"]["rollout"]["trafficRouting"] = {"gatewayAPI": {"httpRoute": route}}
+    return obj
+
+
+def http_route(
+    name: str, owner_uid: str | None, *, controller: bool = True, model_name: str = "m"
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "name": name,
+        "namespace": NS,
+        "labels": {"app.kubernetes.io/name": model_name, "app.kubernetes.io/managed-by": "rankops"},
+    }
+    if owner_uid is not None:
+        meta["ownerReferences"] = [
+            {
+                "apiVersion": "rankops.dev/v1alpha1",
+                "kind": "RankingModel",
+                "name": model_name,
+                "uid": owner_uid,
+                "controller": controller,
+            }
+        ]
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": meta,
+        "spec": {"rules": [{"backendRefs": [{"name": "elsewhere", "port": 80}]}]},
+    }
+
+
+def route_weights(h: Harness, name: str = "m-route") -> dict[str, int]:
+    route = h.api.get_object("httproutes", name, NS)
+    assert route is not None, f"HTTPRoute {name} not found"
+    refs = route["spec"]["rules"][0]["backendRefs"]
+    return {ref["name"]: ref["weight"] for ref in refs}
+
+
+def set_routing(h: Harness, routing: dict[str, Any] | None) -> None:
+    obj = h.api.get_object("rankingmodels", "m", NS)
+    if routing is None:
+        obj["spec"]["rollout"].pop("trafficRouting", None)
+    else:
+        obj["spec"]["rollout"]["trafficRouting"] = routing
+    h.api.apply_object(obj)
+
+
+async def test_gateway_routing_creates_an_owned_route(h: Harness) -> None:
+    h.api.create(gateway_model())
+    result = await h.reconcile()
+    assert result.children_written == 6
+    assert route_weights(h) == {"m-stable": 100, "m-canary": 0}
+    uid = h.api.get_object("rankingmodels", "m", NS)["metadata"]["uid"]
+    route = h.api.get_object("httproutes", "m-route", NS)
+    assert route["metadata"]["ownerReferences"][0]["uid"] == uid
+
+
+async def test_switch_to_replica_ratio_deletes_only_our_route(h: Harness) -> None:
+    h.api.create(gateway_model())
+    await h.reconcile()
+    uid = h.api.get_object("rankingmodels", "m", NS)["metadata"]["uid"]
+    # Look-alikes we must not touch: our labels but no owner, another owner, another model's.
+    h.api.create(http_route("users-route", None))
+    h.api.create(http_route("other-owner", "0000-other-uid"))
+    h.api.create(http_route("other-model", uid, model_name="n"))
+    writes_before = h.kube.writes
+    set_routing(h, None)
+    result = await h.reconcile()
+    assert h.api.get_object("httproutes", "m-route", NS) is None
+    remaining = sorted(r["metadata"]["name"] for r in h.api.list_objects("httproutes", NS))
+    assert remaining == ["other-model", "other-owner", "users-route"]
+    assert result.children_written == 1 and h.kube.writes == writes_before + 2  # DELETE + status
+    # Nothing left to prune: later reconciles neither write nor list again.
+    h.clock.advance(5)
+    requests_before = len(list(h.api))
+    result = await h.reconcile()
+    assert result.children_written == 0 and not result.status_written
+    assert not any("httproutes" in str(r.url.path) for r in list(h.api)[requests_before:])
+
+
+async def test_renamed_route_replaces_the_old_one(h: Harness) -> None:
+    h.api.create(gateway_model("first"))
+    await h.reconcile()
+    set_routing(h, {"gatewayAPI": {"httpRoute": "second"}})
+    await h.reconcile()
+    assert [r["metadata"]["name"] for r in h.api.list_objects("httproutes", NS)] == ["second"]
+
+
+async def test_stale_route_is_pruned_after_an_operator_restart(h: Harness) -> None:
+    h.api.create(gateway_model())
+    await h.reconcile()
+    set_routing(h, None)
+    # A fresh reconciler (operator restarted) sees the new spec first: it prunes too.
+    fresh = Reconciler(h.kube, h.metrics, clock=h.clock)
+    await fresh.reconcile(NS, "m")
+    assert h.api.list_objects("httproutes", NS) == []
+
+
+async def test_prune_skips_kinds_the_server_does_not_serve(h: Harness) -> None:
+    h.api["list", "httproutes"] << 404  # no Gateway API installed
+    h.api.create(model())
+    result = await h.reconcile()
+    assert result.children_written == 5 and result.status_written
+    assert any("httproutes" in str(r.url.path) for r in list(h.api)), "prune did list HTTPRoutes"
+    await h.reconcile()
+    assert h.status()["phase"] == "Healthy"
+
+
+async def test_route_controlled_by_another_owner_is_not_taken_over(h: Harness) -> None:
+    foreign = h.api.create(http_route("m-route", "0000-other-uid"))
+    h.api.create(gateway_model())
+    with pytest.raises(ForeignObject, match="controlled by RankingModel m"):
+        await h.reconcile()
+    route = h.api.get_object("httproutes", "m-route", NS)
+    assert route["metadata"]["resourceVersion"] == foreign["metadata"]["resourceVersion"]
+
+
+async def test_route_without_a_controller_is_adopted(h: Harness) -> None:
+    h.api.create(http_route("m-route", None))  # e.g. created by hand before the model
+    h.api.create(gateway_model())
+    await h.reconcile()
+    uid = h.api.get_object("rankingmodels", "m", NS)["metadata"]["uid"]
+    route = h.api.get_object("httproutes", "m-route", NS)
+    assert route["metadata"]["ownerReferences"][0]["uid"] == uid
+    assert route_weights(h) == {"m-stable": 100, "m-canary": 0}
 
 
 def test_deployment_ready() -> None:

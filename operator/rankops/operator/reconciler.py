@@ -24,7 +24,12 @@ from typing import Any
 
 from rankops.operator.adapters.kube import ChildrenApplier, KubeClient, resource_path
 from rankops.operator.adapters.prometheus import MetricsSource, MetricsUnavailable
-from rankops.operator.core.builders import build_children, needs_update
+from rankops.operator.core.builders import (
+    LABEL_MANAGED_BY,
+    LABEL_NAME,
+    build_children,
+    needs_update,
+)
 from rankops.operator.core.judge import ObjectiveData, TrackSummary, Verdict, judge
 from rankops.operator.core.models import (
     Objective,
@@ -44,6 +49,9 @@ from rankops.operator.core.planner import (
 from rankops.operator.core.promql import objective_queries
 
 logger = logging.getLogger(__name__)
+
+# Every kind ``build_children`` may produce: what a reconcile may have to prune.
+CHILD_KINDS = ("Deployment", "Service", "HTTPRoute")
 
 EventPoster = Callable[[Mapping[str, Any], Event], None]
 Clock = Callable[[], datetime]
@@ -103,12 +111,17 @@ class Reconciler:
         self.clock = clock
         self.analysis_interval = analysis_interval
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        # (uid, generation) each model's children were last pruned for: pruning lists every
+        # child kind, so it runs once per spec generation (and once after a restart), not on
+        # every reconcile. Only a spec change can make the core stop building a child.
+        self._pruned: dict[tuple[str, str], tuple[str, int | None]] = {}
 
     def lock(self, namespace: str, name: str) -> asyncio.Lock:
         return self._locks.setdefault((namespace, name), asyncio.Lock())
 
     def forget(self, namespace: str, name: str) -> None:
         self._locks.pop((namespace, name), None)
+        self._pruned.pop((namespace, name), None)
 
     async def reconcile(self, namespace: str, name: str, *, trigger: str = "") -> Result:
         async with self.lock(namespace, name):
@@ -156,11 +169,13 @@ class Reconciler:
             )
 
         children_written = 0
-        for desired in build_children(meta, spec, plan.status):
+        desired_children = build_children(meta, spec, plan.status)
+        for desired in desired_children:
             applied = await self.applier.apply(desired)
             if applied.action != "unchanged":
                 children_written += 1
                 logger.info("%s %s/%s %s", applied.action, applied.kind, namespace, applied.name)
+        children_written += await self._prune(namespace, name, meta, desired_children)
         written = await self._write_status(path, plan)
         self._post(obj, plan)
         return Result(
@@ -169,6 +184,21 @@ class Reconciler:
             children_written=children_written,
             status_written=written,
         )
+
+    async def _prune(
+        self, namespace: str, name: str, meta: Mapping[str, Any], desired: list[dict[str, Any]]
+    ) -> int:
+        """Delete owned children the core no longer builds (after applying the wanted ones)."""
+        uid = str(meta.get("uid") or "")
+        mark = (uid, meta.get("generation"))
+        if not uid or self._pruned.get((namespace, name)) == mark:
+            return 0
+        labels = {LABEL_NAME: name, LABEL_MANAGED_BY: "rankops"}
+        deleted = await self.applier.prune(namespace, uid, labels, desired, CHILD_KINDS)
+        for applied in deleted:
+            logger.info("deleted %s/%s %s (no longer wanted)", applied.kind, namespace, applied.name)
+        self._pruned[(namespace, name)] = mark
+        return len(deleted)
 
     async def _write_status(self, path: str, plan: Plan) -> bool:
         if not plan.status_patch:

@@ -19,7 +19,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import aiohttp
 import kopf
@@ -147,6 +147,16 @@ class KubeClient:
             raise
         return result
 
+    async def list_items(self, path: str, label_selector: Mapping[str, str] | None = None) -> list[JSON]:
+        """The items of a collection (one page: a model's children are few)."""
+        if label_selector:
+            path += "?" + urlencode(
+                {"labelSelector": ",".join(f"{k}={v}" for k, v in label_selector.items())}
+            )
+        result = await self.request("GET", path)
+        items = result.get("items") if isinstance(result, dict) else None
+        return [item for item in items or [] if isinstance(item, dict)]
+
     async def create(self, path: str, body: JSON) -> JSON:
         result: JSON = await self.request("POST", path, body)
         return result
@@ -155,9 +165,15 @@ class KubeClient:
         result: JSON = await self.request("PATCH", path, patch, content_type="application/merge-patch+json")
         return result
 
-    async def delete(self, path: str) -> None:
+    async def delete(self, path: str, *, uid: str | None = None) -> None:
+        """Delete (absent is fine); with ``uid``, only that incarnation (a precondition)."""
+        body = (
+            None
+            if uid is None
+            else {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}}
+        )
         try:
-            await self.request("DELETE", path)
+            await self.request("DELETE", path, body)
         except ApiError as exc:
             if exc.status != 404:
                 raise
@@ -171,7 +187,7 @@ class NeedsUpdate(Protocol):
 class Applied:
     kind: str
     name: str
-    action: str  # created | updated | unchanged
+    action: str  # created | updated | unchanged | deleted
     object: JSON
 
 
@@ -198,8 +214,39 @@ def default_needs_update(desired: Mapping[str, Any], actual: Mapping[str, Any]) 
     return not (contains(meta_want, actual.get("metadata", {})) and contains(body_want, actual))
 
 
+class ForeignObject(Exception):
+    """A child's name is taken by an object another controller owns: never adopted, never changed."""
+
+    def __init__(self, kind: str, namespace: str | None, name: str, owner: Mapping[str, Any]) -> None:
+        super().__init__(
+            f"{kind} {namespace}/{name} exists and is controlled by {owner.get('kind')} "
+            f"{owner.get('name')} (uid {owner.get('uid')}); not taking it over"
+        )
+        self.kind, self.namespace, self.name = kind, namespace, name
+
+
+def controller_of(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The ownerReference with ``controller: true``, if any."""
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if isinstance(ref, Mapping) and ref.get("controller"):
+            return ref
+    return None
+
+
+def owned_by(obj: Mapping[str, Any], uid: str) -> bool:
+    """Whether one of ``obj``'s ownerReferences names the owner with this uid."""
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return bool(uid) and any(isinstance(ref, Mapping) and ref.get("uid") == uid for ref in refs)
+
+
 class ChildrenApplier:
-    """Create absent children; patch only those that ``needs_update`` says differ; else no write."""
+    """Create absent children; patch only those that ``needs_update`` says differ; else no write.
+
+    ``prune`` deletes the children an owner no longer wants (an HTTPRoute after a switch to
+    replica-ratio routing, or a renamed one): only objects carrying the owner's labels *and*
+    an ownerReference with the owner's uid, so objects we do not own are never touched.
+    An existing object controlled by another owner is never adopted (``ForeignObject``).
+    """
 
     def __init__(self, client: KubeClient, needs_update: NeedsUpdate = default_needs_update) -> None:
         self.client = client
@@ -223,6 +270,7 @@ class ChildrenApplier:
                     raise
             else:
                 return Applied(kind, name, "created", created)
+        self._check_controller(desired, actual)
         if not self.needs_update(desired, actual):
             return Applied(kind, name, "unchanged", actual)
         patch = {k: v for k, v in desired.items() if k not in ("apiVersion", "kind", "status")}
@@ -232,8 +280,61 @@ class ChildrenApplier:
         updated = await self.client.merge_patch(path, patch)
         return Applied(kind, name, "updated", updated)
 
+    @staticmethod
+    def _check_controller(desired: Mapping[str, Any], actual: Mapping[str, Any]) -> None:
+        """Refuse an object another controller owns (an object with no controller is adopted)."""
+        ours = controller_of(desired)
+        theirs = controller_of(actual)
+        if ours is None or theirs is None or theirs.get("uid") == ours.get("uid"):
+            return
+        meta = desired["metadata"]
+        raise ForeignObject(desired["kind"], meta.get("namespace"), meta["name"], theirs)
+
     async def apply_all(self, desired: Sequence[JSON]) -> list[Applied]:
         return [await self.apply(obj) for obj in desired]
+
+    async def prune(
+        self,
+        namespace: str,
+        owner_uid: str,
+        labels: Mapping[str, str],
+        keep: Sequence[Mapping[str, Any]],
+        kinds: Sequence[str],
+    ) -> list[Applied]:
+        """Delete the objects of ``kinds`` labelled ``labels``, owned by ``owner_uid``, not in ``keep``.
+
+        A kind the API server does not serve (no Gateway API installed: 404) or that we may not
+        list (403) has nothing of ours to prune. Deletes carry a uid precondition, so an object
+        re-created meanwhile under the same name is left alone.
+        """
+        if not owner_uid:
+            raise ValueError("prune needs the owner's uid")
+        wanted = {(obj["kind"], obj["metadata"]["name"]) for obj in keep}
+        deleted: list[Applied] = []
+        for kind in kinds:
+            try:
+                items = await self.client.list_items(resource_path(kind, namespace), labels)
+            except ApiError as exc:
+                if exc.status not in (403, 404):
+                    raise
+                level = logging.DEBUG if exc.status == 404 else logging.WARNING
+                logger.log(level, "not pruning %s in %s: %s", kind, namespace, exc)
+                continue
+            for obj in items:
+                meta = obj.get("metadata") or {}
+                name = meta.get("name", "")
+                if (kind, name) in wanted or not owned_by(obj, owner_uid) or meta.get("deletionTimestamp"):
+                    continue
+                if any((meta.get("labels") or {}).get(k) != v for k, v in labels.items()):
+                    continue  # a server that ignored the selector: check ourselves
+                try:
+                    await self.client.delete(resource_path(kind, namespace, name), uid=meta.get("uid"))
+                except ApiError as exc:
+                    if exc.status != 409:  # 409: precondition failed, it is another object now
+                        raise
+                    continue
+                deleted.append(Applied(kind, name, "deleted", obj))
+        return deleted
 
     async def delete(self, kind: str, namespace: str, name: str) -> None:
         await self.client.delete(resource_path(kind, namespace, name))
