@@ -42,10 +42,23 @@ def test_deleting_the_model_leaves_no_children(api: Any, operator: Any, model_na
     wait_for(lambda: not children_of(api, uid), 15, 0.1, "garbage collection of the children")
 
 
+def _wait_quiet(api: Any, quiet: float = 1.0, timeout: float = 30.0) -> None:
+    """Until no write has reached the emulator for ``quiet`` seconds (load may delay the last ones)."""
+    seen = {"count": len(writes(api)), "since": time.monotonic()}
+
+    def settled() -> bool:
+        count = len(writes(api))
+        if count != seen["count"]:
+            seen.update(count=count, since=time.monotonic())
+        return time.monotonic() - seen["since"] >= quiet
+
+    wait_for(settled, timeout, 0.1, f"no writes for {quiet}s")
+
+
 def test_reconcile_without_changes_makes_no_writes(api: Any, operator: Any, model_name: str) -> None:
     first = operator(prometheus_url=_no_prometheus(), resync=0.3)  # the daemon re-reconciles every 0.3 s
     deploy_healthy(api, model_name)
-    time.sleep(1.5)  # let the kubelet stand-in and the first events settle
+    _wait_quiet(api)  # the first Events and kopf's own annotations go out after Healthy
     baseline, requests_before = writes(api), len(list(api))
     time.sleep(3)  # ~10 no-op reconciles
     assert writes(api)[len(baseline) :] == []

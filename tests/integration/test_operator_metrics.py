@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -14,10 +15,15 @@ pytestmark = [pytest.mark.prometheus, pytest.mark.timeout(60)]
 
 async def test_track_summary_from_real_prometheus(stack: Any, model_name: str) -> None:
     stack.use(model_name, "1.0.0", "1.1.0", stable_mean=0.8, canary_mean=0.6, sd=0.05, rate=50)
-    await asyncio.sleep(3.5)  # a few scrapes of the relabelled series
     async with PrometheusMetricsSource(stack.url, timeout=2) as source:
-        stable = await source.track_summary(model_name, "stable", "1.0.0", 10)
-        canary = await source.track_summary(model_name, "canary", "1.1.0", 10)
+        # Until a few scrapes of the relabelled series are in (1 s apart; later under load).
+        deadline = time.monotonic() + 30
+        while True:
+            stable = await source.track_summary(model_name, "stable", "1.0.0", 10)
+            canary = await source.track_summary(model_name, "canary", "1.1.0", 10)
+            if (stable and stable.n > 30 and canary and canary.n > 30) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.25)
         other = await source.track_summary(model_name, "canary", "9.9.9", 10)
         up = await source.query('count(up{job="rankops"} == 1)')
     assert stable is not None and canary is not None

@@ -16,6 +16,7 @@ from tests.integration.conftest import (
     deploy_healthy,
     event_reasons,
     get_model,
+    object_history,
     quality_slo,
     start_rollout,
     status_of,
@@ -151,7 +152,13 @@ def test_operator_killed_mid_rollout_resumes_without_repeating_steps(
     assert status["canaryWeight"] == 0
     events = wait_events(api, model_name, "Promoted")
     step_messages = [e["message"] for e in events if e["reason"] == "StepAdvanced"]
-    assert len(step_messages) == len(set(step_messages)) == 3, step_messages  # steps 2, 3, 4 once each
+    assert len(step_messages) == len(set(step_messages)), f"a step was entered twice: {step_messages}"
+    announced = {n for n in range(2, len(steps) + 1) if any(f"(step {n})" in m for m in step_messages)}
+    # Every step the second operator entered is announced once. Events are best effort: one that
+    # the first operator queued just before the SIGKILL may be lost with its posting queue, so a
+    # step it entered after step 2 (whose Event the test waited for) may go unannounced.
+    entered_after_restart = set(range(after_kill["currentStep"] + 2, len(steps) + 1))
+    assert {2} | entered_after_restart <= announced, (after_kill["currentStep"], step_messages)
     assert [e["reason"] for e in events].count("Promoted") == 1
     assert [e["reason"] for e in events].count("RolloutStarted") == 1
     promoted = [h for h in status["history"] if h["outcome"] == "Promoted"]
@@ -175,9 +182,17 @@ def test_spec_change_during_rollout_restarts_analysis_for_new_version(
     wait_status(api, model_name, lambda s: (s.get("currentStep") or 0) >= 1, 30, "step 2 of 1.1.0")
     stack.canary.set(version="1.2.0")  # the new canary pods export under their own version
     start_rollout(api, model_name, "1.2.0")
-    restarted = wait_status(api, model_name, lambda s: s.get("canaryVersion") == "1.2.0", 10, "restart")
+    wait_status(api, model_name, lambda s: s.get("canaryVersion") == "1.2.0", 10, "restart")
+    # The first status naming 1.2.0 (from the emulator's watch log: polling could see a later one).
+    restarted = next(
+        obj["status"]
+        for _, obj in object_history(
+            api, f"/apis/rankops.dev/v1alpha1/namespaces/{NAMESPACE}/rankingmodels", model_name
+        )
+        if (obj.get("status") or {}).get("canaryVersion") == "1.2.0"
+    )
     assert restarted["currentStep"] == 0 and restarted["canaryRevision"] == 2
-    assert restarted["stepLooks"] == 0
+    assert restarted["stepLooks"] == 0 and not restarted.get("stepPassed")
     status = wait_status(
         api,
         model_name,
