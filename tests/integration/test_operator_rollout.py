@@ -245,3 +245,38 @@ def test_abort_and_retry_by_annotation(api: Any, stack: Any, operator: Any, mode
     status = wait_status(api, model_name, lambda s: s.get("stableVersion") == "1.1.0", 10, "manual promotion")
     assert status["history"][-1]["reason"] == "ManualPromotion"
     assert get_model(api, model_name)["spec"]["model"]["version"] == "1.1.0"
+
+
+def test_missing_quality_slo_is_reported_and_the_rollout_resumes_once_it_exists(
+    api: Any, stack: Any, operator: Any, model_name: str
+) -> None:
+    operator()  # no QualitySLO "ndcg" yet
+    deploy_healthy(api, model_name)
+    start_rollout(api, model_name, "1.1.0")
+    status = wait_status(api, model_name, lambda s: s.get("phase") == "Paused", 20, "pause without SLO")
+    assert status["lastAnalysis"]["reason"] == "SLONotFound"
+    conditions = {c["type"]: c for c in status["conditions"]}
+    analysis = conditions["AnalysisSucceeded"]
+    assert (analysis["status"], analysis["reason"]) == ("Unknown", "SLONotFound")
+    assert f"QualitySLO {NAMESPACE}/ndcg not found" in analysis["message"]
+    assert conditions["Progressing"]["status"] == "False"
+    assert status["canaryWeight"] == 25 and status["stepFailures"] == 0, "a missing SLO counts nothing"
+    wait_for(
+        lambda: any(
+            e["type"] == "Warning" and f"QualitySLO {NAMESPACE}/ndcg not found" in e.get("message", "")
+            for e in _events(api, model_name)
+        ),
+        10,
+        0.05,
+        "a Warning Event naming the missing QualitySLO",
+    )
+    api.create(quality_slo())
+    status = wait_status(
+        api,
+        model_name,
+        lambda s: s.get("stableVersion") == "1.1.0" and s.get("phase") == "Healthy",
+        45,
+        "promotion once the QualitySLO exists",
+    )
+    assert status["history"][-1]["outcome"] == "Promoted"
+    wait_events(api, model_name, "Resumed", "Promoted")
