@@ -24,6 +24,8 @@ from urllib.parse import quote, urlencode
 import aiohttp
 import kopf
 
+from rankops.operator.core.builders import needs_update as core_needs_update
+
 logger = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
@@ -191,29 +193,6 @@ class Applied:
     object: JSON
 
 
-def default_needs_update(desired: Mapping[str, Any], actual: Mapping[str, Any]) -> bool:
-    """Fallback semantic comparison: every field the operator sets must already hold."""
-
-    def contains(want: Any, have: Any) -> bool:
-        if isinstance(want, Mapping):
-            return isinstance(have, Mapping) and all(contains(v, have.get(k)) for k, v in want.items())
-        if isinstance(want, list):
-            return (
-                isinstance(have, list)
-                and len(want) == len(have)
-                and all(contains(w, h) for w, h in zip(want, have, strict=True))
-            )
-        return bool(want == have)
-
-    meta_want = {
-        k: desired.get("metadata", {}).get(k)
-        for k in ("labels", "annotations", "ownerReferences")
-        if desired.get("metadata", {}).get(k) is not None
-    }
-    body_want = {k: v for k, v in desired.items() if k not in ("metadata", "apiVersion", "kind", "status")}
-    return not (contains(meta_want, actual.get("metadata", {})) and contains(body_want, actual))
-
-
 class ForeignObject(Exception):
     """A child's name is taken by an object another controller owns: never adopted, never changed."""
 
@@ -248,7 +227,7 @@ class ChildrenApplier:
     An existing object controlled by another owner is never adopted (``ForeignObject``).
     """
 
-    def __init__(self, client: KubeClient, needs_update: NeedsUpdate = default_needs_update) -> None:
+    def __init__(self, client: KubeClient, needs_update: NeedsUpdate = core_needs_update) -> None:
         self.client = client
         self.needs_update = needs_update
 
