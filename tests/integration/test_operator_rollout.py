@@ -35,16 +35,22 @@ def test_good_canary_is_promoted_through_all_steps(
     operator()
     deploy_healthy(api, model_name)
     start_rollout(api, model_name, "1.1.0")
-    seen_weights: set[int] = set()
-
-    def promoted(s: dict[str, Any]) -> bool:
-        if s.get("canaryWeight") is not None:
-            seen_weights.add(int(s["canaryWeight"]))
-        return s.get("stableVersion") == "1.1.0" and s.get("phase") == "Healthy"
-
-    status = wait_status(api, model_name, promoted, 45, "promotion of 1.1.0")
+    status = wait_status(
+        api,
+        model_name,
+        lambda s: s.get("stableVersion") == "1.1.0" and s.get("phase") == "Healthy",
+        45,
+        "promotion of 1.1.0",
+    )
     assert status["canaryWeight"] == 0
-    assert {25, 50} <= seen_weights
+    weights = [(obj.get("status") or {}).get("canaryWeight") for _, obj in _history(api, model_name)]
+    assert [w for i, w in enumerate(weights) if w is not None and (i == 0 or w != weights[i - 1])] == [
+        0,
+        25,
+        50,
+        100,
+        0,
+    ], weights
     reasons = [e["reason"] for e in wait_events(api, model_name, "Promoted")]
     assert reasons.count("Promoted") == 1
     assert reasons.count("StepAdvanced") == 2
@@ -165,6 +171,11 @@ def test_operator_killed_mid_rollout_resumes_without_repeating_steps(
     assert len(promoted) == 1 and promoted[0]["version"] == "1.1.0"
 
 
+def _history(api: Any, name: str) -> list[tuple[str, dict[str, Any]]]:
+    """Every stored version of the RankingModel (the emulator's watch log), oldest first."""
+    return object_history(api, f"/apis/rankops.dev/v1alpha1/namespaces/{NAMESPACE}/rankingmodels", name)
+
+
 def _events(api: Any, name: str) -> list[dict[str, Any]]:
     from tests.integration.conftest import events_of
 
@@ -186,9 +197,7 @@ def test_spec_change_during_rollout_restarts_analysis_for_new_version(
     # The first status naming 1.2.0 (from the emulator's watch log: polling could see a later one).
     restarted = next(
         obj["status"]
-        for _, obj in object_history(
-            api, f"/apis/rankops.dev/v1alpha1/namespaces/{NAMESPACE}/rankingmodels", model_name
-        )
+        for _, obj in _history(api, model_name)
         if (obj.get("status") or {}).get("canaryVersion") == "1.2.0"
     )
     assert restarted["currentStep"] == 0 and restarted["canaryRevision"] == 2
