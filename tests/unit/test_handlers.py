@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import pytest
 
-from rankops.operator.adapters.kube import ForeignObject, KubeClient, resource_path
+from rankops.operator.adapters.kube import ApiError, ForeignObject, KubeClient, resource_path
 from rankops.operator.adapters.prometheus import MetricsUnavailable, StaticMetricsSource, TrackSummary
 from rankops.operator.core.planner import Event
 from rankops.operator.handlers import connection_info
@@ -18,6 +19,7 @@ from rankops.operator.settings import OperatorConfig
 from tests.integration.harness import crd_manifests
 
 NS = "default"
+ROUTES = f"/apis/gateway.networking.k8s.io/v1/namespaces/{NS}/httproutes"
 
 
 class Clock:
@@ -308,13 +310,22 @@ async def test_stale_route_is_pruned_after_an_operator_restart(h: Harness) -> No
 
 
 async def test_prune_skips_kinds_the_server_does_not_serve(h: Harness) -> None:
-    h.api["list", "httproutes"] << 404  # no Gateway API installed
+    h.api["get", ROUTES] << 404  # no Gateway API installed
     h.api.create(model())
     result = await h.reconcile()
     assert result.children_written == 5 and result.status_written
-    assert any("httproutes" in str(r.url.path) for r in list(h.api)), "prune did list HTTPRoutes"
+    async with aiohttp.ClientSession() as session, session.get(f"{h.api.url}{ROUTES}") as response:
+        assert response.status == 404  # the list prune made was answered 404 as well
+    assert any(str(r.url.path) == ROUTES for r in list(h.api)), "prune did list HTTPRoutes"
     await h.reconcile()
     assert h.status()["phase"] == "Healthy"
+
+
+async def test_gateway_routing_without_gateway_api_fails_clearly(h: Harness) -> None:
+    h.api["post", ROUTES] << 404  # the Gateway API CRDs are not installed
+    h.api.create(gateway_model())
+    with pytest.raises(ApiError, match=r"is gateway.networking.k8s.io/v1 HTTPRoute served by this cluster"):
+        await h.reconcile()
 
 
 async def test_route_controlled_by_another_owner_is_not_taken_over(h: Harness) -> None:

@@ -242,6 +242,13 @@ class ChildrenApplier:
             try:
                 created = await self.client.create(collection, desired)
             except ApiError as exc:
+                if exc.status == 404:  # the namespace is gone, or the kind is not served
+                    raise ApiError(
+                        404,
+                        f"cannot create {kind} {namespace}/{name}: {exc} "
+                        f"(is {desired.get('apiVersion')} {kind} served by this cluster?)",
+                        exc.body,
+                    ) from exc
                 if exc.status != 409:
                     raise
                 actual = await self.client.get(path)  # lost a race with ourselves: compare again
