@@ -67,6 +67,18 @@ def test_cache_entries_expire_after_ttl() -> None:
     assert len(cache) == 0
 
 
+def test_cache_replace_keeps_place_and_expiry() -> None:
+    clock = FakeClock()
+    cache: TTLCache[str, int] = TTLCache(10, 5, clock=clock)
+    assert cache.replace("a", 1) is False and len(cache) == 0
+    cache.put("a", 1)
+    clock.now += 4
+    assert cache.replace("a", 2) is True
+    assert cache.get("a") == 2
+    clock.now += 1.5
+    assert cache.get("a") is None  # still expires 5 s after the put
+
+
 def test_cache_clear_counts_and_zero_size_disables() -> None:
     cache: TTLCache[str, int] = TTLCache(10, 5)
     for key in "abc":

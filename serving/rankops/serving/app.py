@@ -21,15 +21,17 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rankops.serving.runbook_api import build_router
 from rankops.serving.schemas import FeedbackRequest, RankRequest
-from rankops.serving.service import RankingService, ServiceError, ServiceSettings, State
+from rankops.serving.service import RankingService, Served, ServiceError, ServiceSettings, State
 from rankops.serving.telemetry import CONTENT_TYPE_LATEST
 
 log = logging.getLogger(__name__)
@@ -63,11 +65,35 @@ def describe_validation_errors(errors: Any) -> tuple[int, str, str]:
     return 422, "invalid request", "; ".join(parts)
 
 
+def rank_body(service: RankingService, served: Served) -> bytes:
+    """The /v1/rank response body: the request's own fields around the pre-rendered ranking."""
+    head = f'{{"request_id":"{served.request_id}",{service.identity.json_fields},"cached":'
+    return b"".join(
+        (head.encode(), b"true," if served.cached else b"false,", served.ranking.json_fields, b"}")
+    )
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """A ``receive`` that hands out ``messages`` again, then defers to ``receive``."""
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed
+
+
 class RankingTelemetryMiddleware:
     """Pure ASGI middleware: times and counts ranking requests, refuses oversized bodies.
 
     Counts every response of a ranking path by status code (4xx included, the 422s of the
     validation handler too) into ``rankops_requests_total`` and the latency histogram.
+
+    It also serves a well-formed ``POST /v1/rank`` itself, without FastAPI's routing and
+    dependency machinery (which cost more CPU than ranking a cached query): the body is
+    validated by the same pydantic model, and any body that is not a valid request, or a
+    request while the model is not ready, goes on to the FastAPI route, which gives every
+    error its usual answer.
     """
 
     def __init__(self, app: ASGIApp, service: RankingService) -> None:
@@ -95,12 +121,67 @@ class RankingTelemetryMiddleware:
                     413, "request too large", f"the body has {length} bytes; the limit is {limit}"
                 )
                 await response(scope, receive, send_wrapper)
+            elif scope["path"] == "/v1/rank" and scope["method"] == "POST" and self.service.ready:
+                await self._rank(scope, receive, send_wrapper)
             else:
                 await self.app(scope, receive, send_wrapper)
         finally:
             metrics = self.service.metrics
             if metrics is not None and scope["path"] in RANKING_PATHS:
                 metrics.observe_request(status, time.perf_counter() - started)
+
+    async def _rank(self, scope: Scope, receive: Receive, send: Send) -> None:
+        messages: list[Message] = []
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        request = _parse_rank_request(scope, messages, b"".join(chunks))
+        if request is None:
+            await self.app(scope, _replay(messages, receive), send)
+            return
+        try:
+            served = await self.service.rank(request.query, request.k)
+        except ServiceError as exc:
+            await error_response(exc.status_code, exc.error, exc.detail, **exc.extra)(scope, receive, send)
+            return
+        content = rank_body(self.service, served)
+        headers = [(b"content-length", str(len(content)).encode()), (b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+
+
+def _parse_rank_request(scope: Scope, messages: list[Message], body: bytes) -> RankRequest | None:
+    """The request in ``body`` when it is a plain valid one, else None (FastAPI then answers).
+
+    Accepts only what the FastAPI route accepts too, with the same result: a JSON body
+    declared ``application/json`` that orjson parses (orjson is stricter than ``json``, so
+    anything it refuses is left to the route) and that ``RankRequest`` validates.
+    """
+    if messages[-1]["type"] != "http.request" or _header(scope, b"content-type") != b"application/json":
+        return None
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(payload, dict):
+        return None
+    try:
+        return RankRequest.model_validate(payload)
+    except ValidationError:
+        return None
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value)
+    return None
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -197,11 +278,7 @@ def create_app(
         score}], routing: {predicted_domain, domain_confidence, region, local_first_applied}}``.
         """
         served = await service.rank(body.query, body.k)
-        head = f'{{"request_id":"{served.request_id}",{service.identity.json_fields},"cached":'
-        content = b"".join(
-            (head.encode(), b"true," if served.cached else b"false,", served.ranking.json_fields, b"}")
-        )
-        return Response(content, media_type="application/json")
+        return Response(rank_body(service, served), media_type="application/json")
 
     @app.post("/v1/feedback", tags=["ranking"])
     async def feedback(body: FeedbackRequest) -> JSONResponse:

@@ -80,6 +80,14 @@ class TTLCache(Generic[K, V]):
             self._data.popitem(last=False)
             self.evictions += 1
 
+    def replace(self, key: K, value: V) -> bool:
+        """Give the entry for ``key`` a new value, keeping its place and expiry (False: absent)."""
+        entry = self._data.get(key)
+        if entry is None:
+            return False
+        self._data[key] = (entry[0], value)
+        return True
+
     def pop(self, key: K) -> V | None:
         """Remove and return the live value for ``key``; None when absent or expired."""
         entry = self._data.pop(key, None)

@@ -19,6 +19,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from rankops.serving.app import create_app
+from rankops.serving.http_protocol import CoalescingHttpToolsProtocol
 from rankops.serving.service import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,9 @@ def serve(
     os.environ["RANKOPS_MODEL_URI"] = model_uri
     if not cache:
         os.environ["RANKOPS_CACHE_ENTRIES"] = "0"
+    # One service per process here: freeze the loaded model out of the collector's full
+    # collections (ServiceSettings.gc_freeze) unless the environment says otherwise.
+    os.environ.setdefault("RANKOPS_GC_FREEZE", "1")
     # The *_created series double the series count and nothing reads them (process-wide switch).
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -63,5 +67,6 @@ def serve(
         log_level=log_level,
         access_log=False,  # per-request logging costs more than the ranking of a cached query
         lifespan="on",
+        http=CoalescingHttpToolsProtocol,  # a response's head and body in one send (http_protocol.py)
     )
     return 0
