@@ -147,14 +147,22 @@ class OperatorHandle:
                 args, env={**os.environ, **env}, stdout=self._logfile, stderr=subprocess.STDOUT, cwd=ROOT
             )
         else:
+            import kopf
             from kopf.testing import KopfRunner
+
+            from rankops.operator.handlers import registry
+
+            self._default_registry = kopf.get_default_registry()  # kopf's CLI replaces it
 
             self._saved = {k: os.environ.get(k) for k in env}
             os.environ.update(env)
-            args = ["run", "--standalone", "-n", NAMESPACE, "-m", "rankops.operator.handlers"]
+            args = ["run", "--standalone", "-n", NAMESPACE]
             if verbose:
                 args.append("--verbose")
-            self._runner = KopfRunner(args, timeout=30)
+            # The operator's own registry: kopf's default one is process-wide, and other tests
+            # (or kopf's CLI, which installs the registry it is given as the default) may have
+            # left handlers there that would run in this operator too.
+            self._runner = KopfRunner(args, registry=registry, timeout=30)
             self._runner.__enter__()
 
     def stop(self, kill: bool = False) -> str:
@@ -174,6 +182,9 @@ class OperatorHandle:
             try:
                 runner.__exit__(None, None, None)
             finally:
+                import kopf
+
+                kopf.set_default_registry(self._default_registry)
                 with contextlib.suppress(Exception):
                     self.log = runner.output
                 for key, value in self._saved.items():

@@ -8,6 +8,7 @@ small CRDs (Widget, Gadget) so it does not depend on the project's CRDs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -1207,7 +1208,9 @@ def test_kopf_operator_runs_against_the_server() -> None:
     kopf = pytest.importorskip("kopf")
     from kopf.testing import KopfRunner
 
-    with SandboxAPIServer.in_thread(crds=[WIDGET_CRD]) as server:
+    default_registry = kopf.get_default_registry()  # kopf's CLI installs the given registry as default
+    with contextlib.ExitStack() as cleanup, SandboxAPIServer.in_thread(crds=[WIDGET_CRD]) as server:
+        cleanup.callback(kopf.set_default_registry, default_registry)  # leave no handlers behind
         registry = kopf.OperatorRegistry()
         settings = kopf.OperatorSettings()
         settings.watching.server_timeout = 10

@@ -103,10 +103,11 @@ def run_operator(args: argparse.Namespace) -> int:
 
     OperatorConfig.from_env()  # fail fast on bad settings, before connecting anywhere
     kopf.configure(verbose=args.verbose, log_prefix=True)
-    import rankops.operator.handlers  # noqa: F401  (registers the handlers)
+    from rankops.operator.handlers import registry
 
     namespaces = list(args.namespace)
     kopf.run(
+        registry=registry,
         standalone=True,
         clusterwide=not namespaces,
         namespaces=namespaces,

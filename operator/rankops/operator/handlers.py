@@ -1,4 +1,9 @@
-"""kopf handlers of the rankops operator (``kopf run -m rankops.operator.handlers``).
+"""kopf handlers of the rankops operator (run them with ``rankops operator run``).
+
+The handlers live in their own ``registry`` (not kopf's process-wide default one): run them
+with ``kopf.run(registry=registry)`` or ``KopfRunner([...], registry=registry)``. Whatever
+else in the process registers kopf handlers, or swaps kopf's default registry (kopf's CLI
+does when it is given a registry), cannot add handlers to this operator or take its away.
 
 Thin shell: every handler ends in :meth:`Reconciler.reconcile`, which reads the object fresh,
 gathers observations through the adapters, calls the pure core and writes back children,
@@ -48,6 +53,8 @@ FINALIZER = "rankops.dev/finalizer"
 
 logger = logging.getLogger(__name__)
 
+registry = kopf.OperatorRegistry()
+
 
 class _Credentials:
     """The ConnectionInfo the login handler returned last, shared with our own API client."""
@@ -72,14 +79,14 @@ def connection_info(**kwargs: Any) -> kopf.ConnectionInfo | None:
     return info or kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
 
-@kopf.on.login(errors=kopf.ErrorsMode.PERMANENT)
+@kopf.on.login(errors=kopf.ErrorsMode.PERMANENT, registry=registry)
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     info = connection_info(**kwargs)
     CREDENTIALS.info = info
     return info
 
 
-@kopf.on.startup()
+@kopf.on.startup(registry=registry)
 async def configure(settings: kopf.OperatorSettings, memo: Any, logger: kopf.Logger, **_: Any) -> None:
     config = OperatorConfig.from_env()
     settings.persistence.finalizer = FINALIZER
@@ -109,7 +116,7 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, logger: kopf.Log
     )
 
 
-@kopf.on.cleanup()
+@kopf.on.cleanup(registry=registry)
 async def close(memo: Any, **_: Any) -> None:
     for key in ("kube", "metrics"):
         client = memo.get(key)
@@ -148,22 +155,22 @@ async def _reconcile(
     return result
 
 
-@kopf.on.create(*RANKING_MODELS)
+@kopf.on.create(*RANKING_MODELS, registry=registry)
 async def on_create(name: str, namespace: str | None, memo: Any, logger: kopf.Logger, **_: Any) -> None:
     await _reconcile(memo, namespace, name, "create", logger)
 
 
-@kopf.on.update(*RANKING_MODELS, field="spec")
+@kopf.on.update(*RANKING_MODELS, field="spec", registry=registry)
 async def on_spec_change(name: str, namespace: str | None, memo: Any, logger: kopf.Logger, **_: Any) -> None:
     await _reconcile(memo, namespace, name, "update", logger)
 
 
-@kopf.on.resume(*RANKING_MODELS)
+@kopf.on.resume(*RANKING_MODELS, registry=registry)
 async def on_resume(name: str, namespace: str | None, memo: Any, logger: kopf.Logger, **_: Any) -> None:
     await _reconcile(memo, namespace, name, "resume", logger)
 
 
-@kopf.on.field(*RANKING_MODELS, field="metadata.annotations")
+@kopf.on.field(*RANKING_MODELS, field="metadata.annotations", registry=registry)
 async def on_annotations(
     name: str, namespace: str | None, old: Any, new: Any, memo: Any, logger: kopf.Logger, **_: Any
 ) -> None:
@@ -173,7 +180,7 @@ async def on_annotations(
         await _reconcile(memo, namespace, name, "annotation", logger)
 
 
-@kopf.on.delete(*RANKING_MODELS, optional=True)
+@kopf.on.delete(*RANKING_MODELS, optional=True, registry=registry)
 async def on_delete(name: str, namespace: str | None, memo: Any, logger: kopf.Logger, **_: Any) -> None:
     # Children go with the owner (owner references); only our in-memory state needs cleaning.
     memo.reconciler.forget(namespace or "", name)
@@ -183,7 +190,9 @@ async def on_delete(name: str, namespace: str | None, memo: Any, logger: kopf.Lo
     )
 
 
-@kopf.on.event("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": "rankops"})
+@kopf.on.event(
+    "apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": "rankops"}, registry=registry
+)
 def on_child_deployment(body: kopf.Body, namespace: str | None, memo: Any, **_: Any) -> None:
     """A child Deployment changed (the kubelet reported readiness): wake its model's loop.
 
@@ -207,7 +216,7 @@ async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, delay: float)
             task.cancel()
 
 
-@kopf.daemon(*RANKING_MODELS, cancellation_timeout=5.0)
+@kopf.daemon(*RANKING_MODELS, cancellation_timeout=5.0, registry=registry)
 async def rollout_loop(
     name: str, namespace: str | None, memo: Any, stopped: kopf.DaemonStopped, logger: kopf.Logger, **_: Any
 ) -> None:
