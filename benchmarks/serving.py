@@ -1,26 +1,41 @@
 #!/usr/bin/env python3
 """Load-test the real ranking service over loopback and compare it with bare scoring.
 
-    python benchmarks/serving.py [--model URI] [--concurrency 16] [--requests N]
-                                 [--duration S] [--no-cache | --phases mixed,cold]
+    python benchmarks/serving.py [--model URI] [--driver auto|wrk|aiohttp] [--concurrency 16]
+                                 [--requests N] [--duration S] [--no-cache | --phases mixed,cold]
 
 What it does, bounded and self-stopping:
 
 1. Without ``--model`` it trains a small artifact first (``rankops train`` on the bundled
    dataset into a temporary directory, removed afterwards).
 2. For each phase it starts ``rankops serve`` as a subprocess on a free loopback port,
-   waits for ``/readyz``, drives ``POST /v1/rank`` with ``--concurrency`` closed-loop async
-   clients (aiohttp) until ``--requests`` are done or ``--duration`` seconds have passed,
-   then stops the server. Phase ``mixed`` (cache on): queries from the bundled dataset,
-   ``--unique-fraction`` of them made unique (cache misses), the rest repeated (hits once
-   seen). Phase ``cold``: the same mix against a server started with the cache off
-   (``--no-cache``), so every request runs the model.
+   waits for ``/readyz``, drives ``POST /v1/rank`` with ``--concurrency`` clients, then
+   stops the server. Two load generators (``--driver``; default ``wrk`` when installed):
+
+   * ``wrk`` (the C load generator, Debian package ``wrk``): ``--concurrency`` keep-alive
+     connections on ``--wrk-threads`` threads (default 1, so the server keeps the other
+     core of a 2-core machine) for ``--duration`` seconds; a Lua script rotates the request
+     bodies and reports the percentiles as JSON. Each connection sends its next request as
+     soon as the previous answer arrives, as the aiohttp clients do.
+   * ``aiohttp``: ``--concurrency`` closed-loop async clients in Python, until ``--requests``
+     are done or ``--duration`` seconds have passed. It spends about as much CPU as the
+     server, so on 2 cores it measures the client as much as the service.
+
+   Phase ``mixed`` (cache on): queries from the bundled dataset, ``--unique-fraction`` of
+   them made unique (cache misses), the rest repeated (hits once seen). Phase ``cold``: the
+   same mix against a server started with the cache off (``--no-cache``), so every request
+   runs the model; it first runs one client alone (``cold-c1``, ``--serial-requests``, or a
+   third of ``--duration`` under wrk) to measure the overhead without queueing.
 3. In this process it loads the same artifact and times ``artifact.rank`` in a loop (the
    bare scoring cost) and the service's whole scoring step (region, domain, candidates,
    local-first) without HTTP.
 
-It prints client-side p50/p95/p99 latency, requests/s, errors, the cache hit rate, the bare
-p50 and the ratio end-to-end p50 / bare p50. ``--json PATH`` also writes the figures.
+It prints client-side p50/p95/p99 latency, requests/s, errors, the cache hit rate, the
+server-side p50/p95 (from the service's own latency histogram), the bare p50 and two ratios
+of end-to-end p50 to bare p50: with one client (``cold-c1``: the serving stack's overhead
+over scoring, nothing queued) and with ``--concurrency`` clients (which adds queueing: with N
+clients each waiting for its answer, mean latency = N / throughput, Little's law).
+``--json PATH`` also writes the figures.
 """
 
 from __future__ import annotations
@@ -47,6 +62,38 @@ from typing import Any
 
 import aiohttp
 
+WRK_SCRIPT = r"""
+local bodies = {}
+for line in io.lines(os.getenv("RANKOPS_BENCH_BODIES")) do bodies[#bodies + 1] = line end
+local n = 0
+local counter = 0
+
+setup = function(thread)
+  thread:set("offset", counter * 7919)
+  counter = counter + 1
+end
+
+init = function(args)
+  n = tonumber(offset) or 0
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+end
+
+request = function()
+  n = n + 1
+  return wrk.format(nil, "/v1/rank", nil, bodies[(n % #bodies) + 1])
+end
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'RANKOPS_WRK {"requests":%d,"duration_us":%d,"p50_us":%d,"p95_us":%d,"p99_us":%d,' ..
+    '"max_us":%d,"mean_us":%.1f,"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(95),
+    latency:percentile(99), latency.max, latency.mean, e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / "examples" / "data" / "datasets"
 
@@ -60,9 +107,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=DEFAULT_DATA,
         help="BEIR dataset folder (default: the bundled one, generated into a temporary folder if absent)",
     )
-    p.add_argument("--concurrency", type=int, default=16)
-    p.add_argument("--requests", type=int, default=4000, help="timed requests per phase")
-    p.add_argument("--duration", type=float, default=30.0, help="at most this many seconds per phase")
+    p.add_argument(
+        "--driver",
+        choices=("auto", "wrk", "aiohttp"),
+        default="auto",
+        help="load generator (auto: wrk when installed, else aiohttp)",
+    )
+    p.add_argument(
+        "--wrk-threads", type=int, default=1, help="wrk threads (default 1: the server keeps a core)"
+    )
+    p.add_argument("--concurrency", type=int, default=16, help="clients (wrk: connections)")
+    p.add_argument("--requests", type=int, default=4000, help="aiohttp: timed requests per phase")
+    p.add_argument(
+        "--duration", type=float, default=15.0, help="seconds per phase (aiohttp: at most, wrk: exactly)"
+    )
     p.add_argument("--warmup", type=int, default=200, help="untimed requests before each phase")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--unique-fraction", type=float, default=0.1, help="share of never-repeated queries")
@@ -84,8 +142,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     unknown = set(args.phases) - {"mixed", "cold"}
     if unknown:
         p.error(f"unknown phase(s): {', '.join(sorted(unknown))}")
-    if args.concurrency < 1 or args.requests < 1 or args.duration <= 0:
-        p.error("--concurrency and --requests must be >= 1 and --duration > 0")
+    if args.concurrency < 1 or args.requests < 1 or args.duration <= 0 or args.wrk_threads < 1:
+        p.error("--concurrency, --requests and --wrk-threads must be >= 1 and --duration > 0")
+    if args.driver == "auto":
+        args.driver = "wrk" if shutil.which("wrk") else "aiohttp"
+    elif args.driver == "wrk" and not shutil.which("wrk"):
+        p.error("--driver wrk: no wrk on PATH (Debian: apt-get install wrk)")
+    # wrk needs at least one connection per thread
+    args.wrk_threads = min(args.wrk_threads, args.concurrency)
     return args
 
 
@@ -237,6 +301,47 @@ async def drive(
     return summarize(latencies, wall, errors, cached)
 
 
+def write_bodies(path: Path, queries: Iterator[str], count: int, k: int) -> Path:
+    """``count`` request bodies from ``queries``, one JSON object a line (wrk reads them)."""
+    with path.open("w", encoding="utf-8") as fh:
+        for _ in range(count):
+            fh.write(json.dumps({"query": next(queries), "k": k}) + "\n")
+    return path
+
+
+def drive_wrk(
+    base: str, bodies: Path, script: Path, *, connections: int, threads: int, duration: float
+) -> dict[str, Any]:
+    """Run wrk against ``POST /v1/rank`` for ``duration`` seconds; its figures, as summarize's."""
+    threads = min(threads, connections)
+    seconds = max(1, round(duration))
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s"]
+    cmd += ["-s", str(script), base]
+    env = {**os.environ, "RANKOPS_BENCH_BODIES": str(bodies)}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("RANKOPS_WRK ")), None)
+    if proc.returncode != 0 or line is None:
+        raise SystemExit(f"wrk failed ({proc.returncode}): {proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    w = json.loads(line.removeprefix("RANKOPS_WRK "))
+    wall = w["duration_us"] / 1e6
+    errors = {name: w[name] for name in ("connect", "read", "write", "status", "timeout") if w[name]}
+    # wrk counts every completed response in requests, non-2xx ones too (errors["status"])
+    ok = w["requests"] - w["status"]
+    return {
+        "requests_ok": ok,
+        "errors": errors,
+        "error_count": sum(errors.values()),
+        "wall_s": round(wall, 3),
+        "requests_per_s": round(ok / wall, 1) if wall > 0 else 0.0,
+        "p50_ms": round(w["p50_us"] / 1000, 3),
+        "p95_ms": round(w["p95_us"] / 1000, 3),
+        "p99_ms": round(w["p99_us"] / 1000, 3),
+        "max_ms": round(w["max_us"] / 1000, 3),
+        "mean_ms": round(w["mean_us"] / 1000, 3),
+        "wrk": {"threads": threads, "connections": connections, "duration_s": seconds},
+    }
+
+
 def percentile(sorted_values: Sequence[float], q: float) -> float:
     if not sorted_values:
         return float("nan")
@@ -317,19 +422,38 @@ async def run_phase(
         if phase == "cold" and args.serial_requests > 0:
             runs.insert(0, ("cold-c1", 1, args.serial_requests))
         for name, concurrency, count in runs:
+            if args.driver == "wrk":
+                # enough bodies that the stream does not wrap within the run (~10k requests/s at most)
+                n_bodies = max(count, int(args.duration * 10_000))
+                bodies = write_bodies(workdir / f"bodies-{name}.jsonl", stream, n_bodies, args.k)
+                script = workdir / "rank.lua"
+                script.write_text(WRK_SCRIPT)
             before = await scrape_cache_stats(base)
             buckets_before = await scrape_latency_buckets(base)
-            result = await drive(
-                base,
-                stream,
-                concurrency=concurrency,
-                count=count,
-                duration=args.duration,
-                k=args.k,
-                timed=True,
-            )
+            if args.driver == "wrk":
+                duration = args.duration if concurrency > 1 else max(1.0, args.duration / 3)
+                result = await asyncio.to_thread(
+                    drive_wrk,
+                    base,
+                    bodies,
+                    script,
+                    connections=concurrency,
+                    threads=args.wrk_threads,
+                    duration=duration,
+                )
+            else:
+                result = await drive(
+                    base,
+                    stream,
+                    concurrency=concurrency,
+                    count=count,
+                    duration=args.duration,
+                    k=args.k,
+                    timed=True,
+                )
             after = await scrape_cache_stats(base)
             buckets_after = await scrape_latency_buckets(base)
+            result["driver"] = args.driver
             for q in (50, 95, 99):
                 result[f"server_p{q}_ms"] = round(
                     histogram_quantile(q / 100, buckets_before, buckets_after), 3
@@ -401,6 +525,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     queries = load_queries(args.data)
     report: dict[str, Any] = {
+        "load_average_before": os.getloadavg(),
         "concurrency": args.concurrency,
         "requests": args.requests,
         "k": args.k,
@@ -408,6 +533,7 @@ def run(args: argparse.Namespace) -> int:
         "cpus": os.cpu_count(),
         "queries_in_dataset": len(queries),
     }
+    print(f"driver {args.driver}; load average (1, 5, 15 min) before the run: {os.getloadavg()}", flush=True)
     with model_uri(args) as uri, tempfile.TemporaryDirectory(prefix="rankops-bench-logs-") as logs:
         report["model"] = uri
         report["bare"] = bare_scoring(uri, queries, args.bare_iterations, args.k)
@@ -418,6 +544,16 @@ def run(args: argparse.Namespace) -> int:
     bare = report["bare"]
     print()
     print(f"model {report['model']}  catalog {bare['catalog_size']} items  cpus {report['cpus']}")
+    if args.driver == "wrk":
+        print(
+            f"driver: wrk, {args.wrk_threads} thread(s), connections = clients, {args.duration:g} s per run"
+            " (cold-c1: a third of that), keep-alive, loopback"
+        )
+    else:
+        print(
+            f"driver: aiohttp, closed-loop async clients in this process, up to {args.requests} requests"
+            f" or {args.duration:g} s per run, keep-alive, loopback"
+        )
     print(
         f"bare in-process: artifact.rank p50 {bare['bare_rank_p50_ms']:.3f} ms"
         f" (p95 {bare['bare_rank_p95_ms']:.3f}),"
@@ -433,11 +569,12 @@ def run(args: argparse.Namespace) -> int:
         "p95ms",
         "p99ms",
         "max",
+        "srv50",
         "srv95",
         "hit%",
         "e2e/bare",
     )
-    widths = (8, 7, 6, 4, 8, 7, 7, 7, 7, 7, 5, 8)
+    widths = (8, 7, 7, 4, 8, 7, 7, 7, 7, 7, 7, 5, 8)
     print(
         " ".join(
             f"{c:{'<' if i == 0 else '>'}{w}}" for i, (c, w) in enumerate(zip(columns, widths, strict=True))
@@ -445,22 +582,50 @@ def run(args: argparse.Namespace) -> int:
     )
     for ph in report["phases"]:
         ph["ratio_p50_to_bare_rank_p50"] = round(ph["p50_ms"] / bare["bare_rank_p50_ms"], 2)
+        ph["littles_law_mean_ms"] = round(1000 * ph["concurrency"] / ph["requests_per_s"], 3)
         cells = (
             f"{ph['phase']:<8}",
             f"{ph['concurrency']:>7}",
-            f"{ph['requests_ok']:>6}",
+            f"{ph['requests_ok']:>7}",
             f"{ph['error_count']:>4}",
             f"{ph['requests_per_s']:>8.1f}",
-            *(f"{ph[key]:>7.2f}" for key in ("p50_ms", "p95_ms", "p99_ms", "max_ms", "server_p95_ms")),
+            *(
+                f"{ph[key]:>7.2f}"
+                for key in ("p50_ms", "p95_ms", "p99_ms", "max_ms", "server_p50_ms", "server_p95_ms")
+            ),
             f"{100 * ph['server_cache_hit_rate']:>5.1f}",
             f"{ph['ratio_p50_to_bare_rank_p50']:>8.2f}",
         )
         print(" ".join(cells))
         if ph["errors"]:
             print(f"         errors: {ph['errors']}")
-    print("client-side latency over loopback (srv95: server-side p95 from its own histogram, in ms);")
-    print("target: p95 < 25 ms at 16 clients")
+    print(
+        "client-side latency over loopback, ms; srv50/srv95: server-side p50/p95 from the service's own"
+        " rankops_request_duration_seconds histogram (interpolated within buckets)"
+    )
+    print("e2e/bare: client-side p50 / bare artifact.rank p50")
+    by_name = {ph["phase"]: ph for ph in report["phases"]}
+    if "cold-c1" in by_name:
+        c1 = by_name["cold-c1"]
+        step = c1["p50_ms"] / bare["bare_service_scoring_p50_ms"]
+        print(
+            f"ratio at 1 client (serving-stack overhead, no queueing; every request scored):"
+            f" {c1['p50_ms']:.3f} / {bare['bare_rank_p50_ms']:.3f} = {c1['ratio_p50_to_bare_rank_p50']:.2f}"
+            f"  (over the service's whole scoring step: {step:.2f})"
+        )
+    for name in ("mixed", "cold"):
+        if name in by_name:
+            ph = by_name[name]
+            print(
+                f"ratio at {ph['concurrency']} clients, {name} (includes queueing; Little's law: mean"
+                f" latency = clients / throughput = {ph['littles_law_mean_ms']:.2f} ms,"
+                f" measured mean {ph['mean_ms']:.2f}): {ph['ratio_p50_to_bare_rank_p50']:.2f}"
+            )
+    print(f"target: p95 < 25 ms at {args.concurrency} clients; ratio < 3")
     print(f"load average (1, 5, 15 min) after the run: {os.getloadavg()}")
+    report["driver"] = args.driver
+    report["wrk_threads"] = args.wrk_threads if args.driver == "wrk" else None
+    report["load_average_after"] = os.getloadavg()
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     failed = any(ph["error_count"] for ph in report["phases"])
