@@ -126,7 +126,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--unique-fraction", type=float, default=0.1, help="share of never-repeated queries")
     p.add_argument("--phases", default="mixed,cold", help="comma list of: mixed (cache on), cold (cache off)")
     p.add_argument("--no-cache", action="store_true", help="only the cold phase (same as --phases cold)")
-    p.add_argument("--bare-iterations", type=int, default=300)
+    p.add_argument("--bare-iterations", type=int, default=1000)
     p.add_argument(
         "--serial-requests",
         type=int,
