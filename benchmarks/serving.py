@@ -315,7 +315,7 @@ def drive_wrk(
     """Run wrk against ``POST /v1/rank`` for ``duration`` seconds; its figures, as summarize's."""
     threads = min(threads, connections)
     seconds = max(1, round(duration))
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s"]
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "--latency"]
     cmd += ["-s", str(script), base]
     env = {**os.environ, "RANKOPS_BENCH_BODIES": str(bodies)}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 60, check=False)
