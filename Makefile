@@ -63,8 +63,13 @@ evaluate: train
 serve: train
 	$(BIN)/rankops serve --model $(ARTIFACT) --host 127.0.0.1 --port 8080
 
-bench: train
+# wrk (Debian) is the load generator of choice: a C client steals far less of the 2 cores than
+# a Python one; benchmarks/serving.py falls back to aiohttp without it.
+bench: train prometheus
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || true
 	$(PYTHON) benchmarks/serving.py --model $(ARTIFACT)
+	$(PYTHON) benchmarks/rollback_latency.py
 
 clean:
 	rm -rf $(VENV) artifacts .mypy_cache .ruff_cache .pytest_cache
