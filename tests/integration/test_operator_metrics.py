@@ -15,16 +15,23 @@ pytestmark = [pytest.mark.prometheus, pytest.mark.timeout(60)]
 
 async def test_track_summary_from_real_prometheus(stack: Any, model_name: str) -> None:
     stack.use(model_name, "1.0.0", "1.1.0", stable_mean=0.8, canary_mean=0.6, sd=0.05, rate=50)
+    window = 3.0
     async with PrometheusMetricsSource(stack.url, timeout=2) as source:
-        # Until a few scrapes of the relabelled series are in (1 s apart; later under load).
+        # Until both relabelled series are older than the window (scrapes are 1 s apart, later
+        # under load). A window that holds a series' first sample makes increase() clamp its
+        # extrapolation at zero separately for count, sum and squares, and the variance derived
+        # from the three (a difference of large, nearly equal terms) can then be far off.
+        async def scraped(track: str) -> float:
+            selector = f'rankops_ndcg_at_3_count{{model="{model_name}",track="{track}"}}'
+            return await source.query(f"sum(count_over_time({selector}[1m]))") or 0.0
+
         deadline = time.monotonic() + 30
-        while True:
-            stable = await source.track_summary(model_name, "stable", "1.0.0", 10)
-            canary = await source.track_summary(model_name, "canary", "1.1.0", 10)
-            if (stable and stable.n > 30 and canary and canary.n > 30) or time.monotonic() > deadline:
-                break
+        while min(await scraped("stable"), await scraped("canary")) < window + 3:
+            assert time.monotonic() < deadline, "the relabelled series were not scraped within 30 s"
             await asyncio.sleep(0.25)
-        other = await source.track_summary(model_name, "canary", "9.9.9", 10)
+        stable = await source.track_summary(model_name, "stable", "1.0.0", window)
+        canary = await source.track_summary(model_name, "canary", "1.1.0", window)
+        other = await source.track_summary(model_name, "canary", "9.9.9", window)
         up = await source.query('count(up{job="rankops"} == 1)')
     assert stable is not None and canary is not None
     assert stable.n > 30 and canary.n > 30
