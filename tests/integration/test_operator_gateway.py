@@ -65,6 +65,37 @@ def _replicas(api: Any, deployment: str) -> list[int]:
     return _dedup([obj["spec"]["replicas"] for kind, obj in history if kind != "DELETED"])
 
 
+def _ready_with(deployment: dict[str, Any], version: str) -> bool:
+    """The Deployment runs ``version`` and reports its current template ready (the kubelet stand-in)."""
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    status = deployment.get("status") or {}
+    replicas = deployment["spec"]["replicas"]
+    return (
+        labels["rankops.dev/version"] == version
+        and status.get("observedGeneration", 0) >= deployment["metadata"]["generation"]
+        and status.get("readyReplicas", 0) >= replicas
+        and status.get("updatedReplicas", 0) >= replicas
+    )
+
+
+def _timeline(api: Any, name: str) -> list[tuple[str, dict[str, Any]]]:
+    """The route's and both Deployments' versions, as (object name, object), in the API server's order.
+
+    The emulator's resourceVersion is one cluster-wide counter, so it orders writes to different objects.
+    """
+    merged = [
+        (obj["metadata"]["name"], obj)
+        for collection, obj_name in (
+            (ROUTES, f"{name}-route"),
+            (DEPLOYMENTS, f"{name}-stable"),
+            (DEPLOYMENTS, f"{name}-canary"),
+        )
+        for kind, obj in object_history(api, collection, obj_name)
+        if kind != "DELETED"
+    ]
+    return sorted(merged, key=lambda item: int(item[1]["metadata"]["resourceVersion"]))
+
+
 def _is_subsequence(part: list[Any], whole: list[Any]) -> bool:
     it = iter(whole)
     return all(any(p == w for w in it) for p in part)
@@ -100,6 +131,47 @@ def test_route_weights_follow_the_steps_and_promotion(
     per_step = _dedup([gateway_split(step["weight"], REPLICAS).canary for step in STEPS])
     assert canary[0] == 0 and canary[-1] == 0, canary
     assert _is_subsequence(per_step, canary), (per_step, canary)
+    wait_for(
+        lambda: api.get_object("deployments", f"{model_name}-canary", NAMESPACE)["spec"]["replicas"] == 0,
+        10,
+        0.1,
+        "the canary track to be scaled down after the route switch",
+    )
+    wait_events(api, model_name, "StableReady")
+
+    # Promotion: the route keeps all traffic on the canary track (serving 1.1.0 at full size) until
+    # the stable Deployment reports ready with 1.1.0; only then does it switch to the stable track,
+    # and only after the switch is the canary scaled down.
+    timeline = _timeline(api, model_name)
+    route_name, stable_name, canary_name = (f"{model_name}-{s}" for s in ("route", "stable", "canary"))
+    promoted_at = next(
+        i
+        for i, (n, obj) in enumerate(timeline)
+        if n == stable_name
+        and obj["spec"]["template"]["metadata"]["labels"]["rankops.dev/version"] == "1.1.0"
+    )
+    switched_at = next(
+        i
+        for i, (n, obj) in enumerate(timeline)
+        if i > promoted_at and n == route_name and _weights(obj, model_name) == (100, 0)
+    )
+    stable_ready_at = next(
+        i for i, (n, obj) in enumerate(timeline) if n == stable_name and _ready_with(obj, "1.1.0")
+    )
+    assert promoted_at < stable_ready_at < switched_at, (promoted_at, stable_ready_at, switched_at)
+    between = [_weights(obj, model_name) for n, obj in timeline[promoted_at:switched_at] if n == route_name]
+    assert set(between) <= {(0, 100)}, between
+    # The canary kept its full size (and the promoted version) until the route had switched.
+    for n, obj in timeline[promoted_at:switched_at]:
+        if n == canary_name:
+            assert obj["spec"]["replicas"] == REPLICAS, obj["spec"]
+            assert obj["spec"]["template"]["metadata"]["labels"]["rankops.dev/version"] == "1.1.0"
+    scaled_down_at = next(
+        i
+        for i, (n, obj) in enumerate(timeline)
+        if n == canary_name and i > promoted_at and obj["spec"]["replicas"] == 0
+    )
+    assert scaled_down_at > switched_at, (switched_at, scaled_down_at)
     assert api.get_object("deployments", f"{model_name}-canary", NAMESPACE)["spec"]["replicas"] == 0
 
 
@@ -116,6 +188,24 @@ def test_rollback_sets_the_canary_weight_to_zero(
     wait_events(api, model_name, "RolledBack")
     assert _route_weights(api, model_name) == [(100, 0), (90, 10), (100, 0)]
     assert _replicas(api, f"{model_name}-stable") == [REPLICAS]
+    # No drain behind a route (the stable track kept full capacity), and the route takes the traffic
+    # off the canary before the canary's pods are scaled down.
+    timeline = _timeline(api, model_name)
+    route_name, canary_name = f"{model_name}-route", f"{model_name}-canary"
+    at_10 = next(
+        i for i, (n, o) in enumerate(timeline) if n == route_name and _weights(o, model_name) == (90, 10)
+    )
+    back_at = next(
+        i
+        for i, (n, o) in enumerate(timeline)
+        if i > at_10 and n == route_name and _weights(o, model_name) == (100, 0)
+    )
+    scaled_down_at = next(
+        i
+        for i, (n, o) in enumerate(timeline)
+        if i > at_10 and n == canary_name and o["spec"]["replicas"] == 0
+    )
+    assert back_at < scaled_down_at, (back_at, scaled_down_at)
     assert api.get_object("deployments", f"{model_name}-canary", NAMESPACE)["spec"]["replicas"] == 0
 
 

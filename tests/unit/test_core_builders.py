@@ -188,6 +188,34 @@ def test_draining_canary_keeps_capacity() -> None:
     assert plan.canary_version == "1.1.0"
 
 
+def test_gateway_draining_canary_keeps_the_route_share_and_route_order_follows_the_weight() -> None:
+    spec = copy.deepcopy(SPEC)
+    spec["rollout"]["trafficRouting"] = {"gatewayAPI": {"httpRoute": "ranker-route"}}
+    promoted = {**HEALTHY, "stableVersion": "1.1.0", "stableUri": "u", "canaryDraining": True}
+
+    def kinds_and_weights(status: dict[str, Any]) -> tuple[list[str], list[int], int]:
+        children = build_children(META, spec, status)
+        (route,) = [c for c in children if c["kind"] == "HTTPRoute"]
+        canary = by_name(children)["Deployment/ranker-canary"]["spec"]["replicas"]
+        weights = [r["weight"] for r in route["spec"]["rules"][0]["backendRefs"]]
+        return [c["kind"] for c in children], weights, canary
+
+    # While the stable track rolls to the promoted version, the route keeps the canary's share.
+    kinds, weights, canary = kinds_and_weights({**promoted, "canaryWeight": 100})
+    assert weights == [0, 100] and canary == 4 and kinds[-1] == "HTTPRoute"
+    assert track_replicas(spec, {**promoted, "canaryWeight": 100}).canary_version == "1.1.0"
+    # Switched: the route goes first (traffic off the canary before its pods go).
+    kinds, weights, canary = kinds_and_weights({**promoted, "canaryWeight": 0})
+    assert weights == [100, 0] and canary == 4 and kinds[0] == "HTTPRoute"
+    kinds, weights, canary = kinds_and_weights(HEALTHY)
+    assert weights == [100, 0] and canary == 0 and kinds[0] == "HTTPRoute"
+    # During a rollout the route goes last (after the canary Deployment is scaled for its share).
+    kinds, weights, canary = kinds_and_weights(ROLLING)
+    assert weights == [75, 25] and kinds[-1] == "HTTPRoute"
+    # A leftover weight outside a rollout without draining is ignored.
+    assert kinds_and_weights({**HEALTHY, "canaryWeight": 30})[1] == [100, 0]
+
+
 def test_before_the_first_plan_the_spec_version_is_stable() -> None:
     plan = track_replicas(SPEC, {})
     assert plan.stable_version == "1.1.0" and plan.canary_replicas == 0

@@ -13,7 +13,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rankops.operator.core.builders import track_replicas
+from rankops.operator.core.builders import build_children, track_replicas
 from rankops.operator.core.judge import Outcome, Verdict
 from rankops.operator.core.models import SpecError, parse_ranking_model_spec
 from rankops.operator.core.planner import (
@@ -794,6 +794,115 @@ def test_promotion_keeps_canary_until_stable_ready() -> None:
     assert "StableReady" in d.reasons()
 
 
+GATEWAY = {"gatewayAPI": {"httpRoute": "m-route"}}
+
+
+def route_weights_of(d: Driver) -> tuple[int, int]:
+    """(stable, canary) backendRef weights of the HTTPRoute built from the driver's status."""
+    children = build_children({"name": "m", "namespace": "ns", "uid": "u"}, d.spec, d.status)
+    (route,) = [c for c in children if c["kind"] == "HTTPRoute"]
+    stable, canary = route["spec"]["rules"][0]["backendRefs"]
+    return stable["weight"], canary["weight"]
+
+
+def test_gateway_promotion_routes_to_the_canary_until_stable_ready() -> None:
+    spec = make_spec(steps=[{"weight": 50}, {"weight": 100}], trafficRouting=GATEWAY)
+    del spec["rollout"]["analysis"]
+    d = Driver(spec)
+    d.observed = Observed(canary_ready=True, stable_ready=True)
+    d.plan()
+    d.set_version("1.1.0")
+    d.advance(1)  # 50 % (the canary, reported ready, is ready for the step at once)
+    d.advance(1)  # step 2: 100 %
+    assert route_weights_of(d) == (0, 100)
+    d.observed = Observed(canary_ready=True, stable_ready=False)
+    plan = d.advance(1)  # promoted
+    assert d.status["stableVersion"] == "1.1.0" and d.status["canaryDraining"] is True
+    assert "canaryVersion" not in d.status
+    # The stable Deployment rolls to 1.1.0; the route keeps all traffic on the canary track, which
+    # serves 1.1.0 at full size.
+    assert plan.actions == (PromoteCanaryToStable("1.1.0", "file:///models/1.1.0"),)
+    assert d.status["canaryWeight"] == 100 and route_weights_of(d) == (0, 100)
+    tracks = track_replicas(d.spec, d.status)
+    assert (tracks.stable_version, tracks.canary_version, tracks.canary_replicas) == ("1.1.0", "1.1.0", 4)
+    plan = d.advance(5)
+    assert route_weights_of(d) == (0, 100) and d.status["phase"] == "Progressing"
+    assert condition(d.status, "Available")["reason"] == "CanaryServing"
+    assert not plan.actions
+    # Stable ready with the new version: the route switches; the canary keeps its pods this plan.
+    d.observed = Observed(canary_ready=True, stable_ready=True)
+    plan = d.advance(5)
+    assert plan.actions == (SetWeights(stable=100, canary=0),) and plan.requeue_after == 0
+    assert route_weights_of(d) == (100, 0) and d.status["canaryDraining"] is True
+    assert track_replicas(d.spec, d.status).canary_replicas == 4
+    assert d.status["phase"] == "Healthy" and "TrafficSwitched" in d.reasons()
+    # The next plan (after the shell applied the route) scales the canary down.
+    plan = d.advance(0.1)
+    assert plan.actions == (ScaleDownCanary(),) and d.status["canaryDraining"] is False
+    assert track_replicas(d.spec, d.status).canary_replicas == 0 and route_weights_of(d) == (100, 0)
+    assert d.status["canaryWeight"] == 0 and "StableReady" in d.reasons()
+    assert d.advance(1).status_patch == {}
+
+
+def test_gateway_manual_promotion_shifts_all_traffic_once_the_canary_is_full_size() -> None:
+    spec = make_spec(steps=[{"weight": 10}, {"weight": 100}], trafficRouting=GATEWAY)
+    del spec["rollout"]["analysis"]
+    spec["rollout"]["steps"][0]["pause"] = "1h"
+    d = Driver(spec)
+    d.observed = Observed(canary_ready=True, stable_ready=True)
+    d.plan()
+    d.set_version("1.1.0")
+    d.advance(1)  # 10 %, pausing an hour
+    d.annotations[PROMOTE_ANNOTATION] = "now"
+    d.observed = Observed(canary_ready=True, stable_ready=False)
+    d.advance(1)
+    assert d.status["canaryDraining"] is True and route_weights_of(d) == (90, 10)
+    assert track_replicas(d.spec, d.status).canary_replicas == 4  # scales up to full size
+    d.observed = Observed(canary_ready=False, stable_ready=False)
+    d.advance(1)
+    assert route_weights_of(d) == (90, 10)
+    d.observed = Observed(canary_ready=True, stable_ready=False)
+    plan = d.advance(1)
+    assert route_weights_of(d) == (0, 100) and SetWeights(stable=0, canary=100) in plan.actions
+    assert "TrafficShifted" in d.reasons()
+    d.observed = Observed(canary_ready=True, stable_ready=True)
+    d.advance(1)
+    assert route_weights_of(d) == (100, 0) and d.status["canaryDraining"] is True
+    d.advance(1)
+    assert d.status["canaryDraining"] is False and track_replicas(d.spec, d.status).canary_replicas == 0
+
+
+def test_gateway_promotion_without_readiness_reports_switches_at_once() -> None:
+    spec = make_spec(steps=[{"weight": 100}], trafficRouting=GATEWAY)
+    del spec["rollout"]["analysis"]
+    d = Driver(spec)
+    d.plan()
+    d.set_version("1.1.0")
+    d.advance(1)  # 100 % (readiness unknown: ready at once)
+    plan = d.advance(1)  # promoted
+    assert d.status["stableVersion"] == "1.1.0" and d.status["canaryDraining"] is False
+    assert ScaleDownCanary() in plan.actions and SetWeights(stable=100, canary=0) in plan.actions
+    assert route_weights_of(d) == (100, 0)
+
+
+def test_gateway_rollback_needs_no_drain_and_routes_away_first() -> None:
+    spec = make_spec(steps=[{"weight": 50}, {"weight": 100, "analysis": True}], trafficRouting=GATEWAY)
+    d = Driver(spec)
+    d.observed = Observed(canary_ready=True, stable_ready=True)
+    d.plan()
+    d.set_version("1.1.0")
+    d.advance(1)  # 50 %
+    d.advance(1)  # 100 %
+    d.advance(30, FAIL)
+    plan = d.advance(30, FAIL)
+    assert d.status["phase"] == "RolledBack" and d.status["canaryDraining"] is False
+    assert ScaleDownCanary() in plan.actions and route_weights_of(d) == (100, 0)
+    # The stable track kept full capacity behind the route; the route goes before the canary's scale-down.
+    children = build_children({"name": "m", "namespace": "ns", "uid": "u"}, d.spec, d.status)
+    assert [c["kind"] for c in children][:2] == ["HTTPRoute", "Deployment"]
+    assert track_replicas(d.spec, d.status).stable_replicas == 4
+
+
 def test_stable_not_ready_long_after_promotion_is_degraded() -> None:
     spec = make_spec(steps=[{"weight": 100}], progressDeadline="2m")
     del spec["rollout"]["analysis"]
@@ -1046,9 +1155,13 @@ STATUS_CRD = _status_only_crd()
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ops=st.lists(OPS, max_size=40), auto_rollback=st.booleans())
-def test_invariants_over_arbitrary_histories(ops: list[tuple[str, Any]], auto_rollback: bool) -> None:
+@given(ops=st.lists(OPS, max_size=40), auto_rollback=st.booleans(), gateway=st.booleans())
+def test_invariants_over_arbitrary_histories(
+    ops: list[tuple[str, Any]], auto_rollback: bool, gateway: bool
+) -> None:
     spec = make_spec(autoRollback=auto_rollback)
+    if gateway:
+        spec["rollout"]["trafficRouting"] = GATEWAY
     status: dict[str, Any] = {}
     now = T0
     annotations: dict[str, str] = {}
@@ -1116,7 +1229,9 @@ def test_invariants_over_arbitrary_histories(ops: list[tuple[str, Any]], auto_ro
             assert new["canaryWeight"] == parsed.rollout.steps[new["currentStep"]].weight
             assert new["canaryVersion"] != new["stableVersion"]
         else:
-            assert new["canaryWeight"] == 0 and "currentStep" not in new
+            # Outside a rollout only a promoted canary draining behind a route keeps a share.
+            assert new["canaryWeight"] == 0 or (gateway and new.get("canaryDraining"))
+            assert "currentStep" not in new
             assert new["phase"] in ("Pending", "Healthy", "Degraded", "RolledBack", "Failed", "Progressing")
             if new["phase"] == "Progressing":  # only while the stable track is expected to become ready
                 assert new.get("canaryDraining") or new.get("awaitingStableSince")
@@ -1152,6 +1267,11 @@ def test_invariants_over_arbitrary_histories(ops: list[tuple[str, Any]], auto_ro
             if c["type"] in before and before[c["type"]]["status"] == c["status"]:
                 assert c["lastTransitionTime"] == before[c["type"]]["lastTransitionTime"]
         assert len(new["history"]) <= HISTORY_LIMIT
+        if gateway and any(isinstance(a, ScaleDownCanary) for a in plan.actions):
+            # The canary's pods go only once the route sends it nothing, and the route is applied first.
+            children = build_children({"name": "m", "namespace": "ns", "uid": "u"}, spec, new)
+            assert children[0]["kind"] == "HTTPRoute"
+            assert [r["weight"] for r in children[0]["spec"]["rules"][0]["backendRefs"]] == [100, 0]
         status = new
     # Whatever the history, the status is one the CRD accepts unchanged (nothing pruned).
     stored, errors = validate_custom_resource(STATUS_CRD, {"metadata": {"name": "m"}, "status": status})

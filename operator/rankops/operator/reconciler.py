@@ -3,11 +3,12 @@
 Thin on purpose: every decision is the core's (``plan_rollout``, ``judge``, ``build_children``,
 ``needs_update``); this module only gathers observations through the adapters
 (``KubeClient`` for the object, its children and its QualitySLO; ``MetricsSource`` for the
-judge's data) and writes back what the plan says: children (create if absent, merge-patch
-only when ``needs_update``; delete owned children ``build_children`` no longer returns, such
-as the HTTPRoute after a switch to replica-ratio routing: checked once per spec generation),
-the status through the ``/status`` subresource (only when the plan's ``status_patch`` is
-non-empty) and Events. A reconcile that finds nothing to change makes no write at all.
+judge's data) and writes back what the plan says: children, in the order ``build_children``
+gives them (create if absent, merge-patch only when ``needs_update``; delete owned children
+``build_children`` no longer returns, such as the HTTPRoute after a switch to replica-ratio
+routing: checked once per spec generation), the status through the ``/status`` subresource
+(only when the plan's ``status_patch`` is non-empty) and Events. A reconcile that finds
+nothing to change makes no write at all.
 
 Every reconcile reads the RankingModel fresh from the API server, so the several triggers
 (create/update/resume handlers, annotation changes, the per-object analysis daemon) can be

@@ -3,8 +3,11 @@
 Public API (used by the kopf shell):
 
 - ``build_children(meta, spec, status) -> list[dict]``: every child the model should have
-  now, in a fixed order: Deployments ``<m>-stable``, ``<m>-canary``; Services ``<m>``,
-  ``<m>-stable``, ``<m>-canary``; and, with Gateway API routing, the ``HTTPRoute``.
+  now, in the order to apply them: Deployments ``<m>-stable``, ``<m>-canary``; Services
+  ``<m>``, ``<m>-stable``, ``<m>-canary``; and, with Gateway API routing, the ``HTTPRoute``:
+  last while it sends the canary traffic (after the canary Deployment is scaled for it),
+  first when it sends the canary nothing (a rollback takes the traffic off the canary before
+  the canary's pods are scaled down).
   ``meta`` is the RankingModel's metadata (``name``, ``namespace``, ``uid``), ``spec`` a
   ``RankingModelSpec`` (or raw dict), ``status`` the (new) status dict from
   ``Plan.status`` (``{}`` before the first plan: the spec version is then stable).
@@ -35,7 +38,8 @@ read-only root filesystem, no privilege escalation, all capabilities dropped, se
 annotations on port ``http`` path ``/metrics``.
 
 Replicas: outside a rollout the stable track runs ``serving.replicas`` and the canary 0 (or
-``serving.replicas`` while ``canaryDraining`` after a promotion); during a rollout the split
+``serving.replicas`` while ``canaryDraining`` after a promotion, with the route's canary share
+``status.canaryWeight`` behind an HTTPRoute, 0 otherwise); during a rollout the split
 comes from ``routing.desired_replicas``. Outside a rollout the canary Deployment carries the
 stable version (so a promotion changes no pod template there).
 """
@@ -153,14 +157,16 @@ def track_replicas(spec: RankingModelSpec | Mapping[str, Any], status: Mapping[s
             canary_replicas=split.canary,
             canary_weight=weight,
         )
+    draining = bool(status.get("canaryDraining"))
     return TrackPlan(
         stable_version=stable_version,
         stable_uri=stable_uri,
         stable_replicas=replicas,
         canary_version=stable_version,
         canary_uri=stable_uri,
-        canary_replicas=replicas if status.get("canaryDraining") else 0,
-        canary_weight=0,
+        canary_replicas=replicas if draining else 0,
+        # Behind an HTTPRoute a draining canary keeps the route's share until the stable track is ready.
+        canary_weight=int(status.get("canaryWeight") or 0) if draining else 0,
     )
 
 
@@ -329,10 +335,10 @@ def build_httproute(
 def build_children(
     meta: Mapping[str, Any], spec: RankingModelSpec | Mapping[str, Any], status: Mapping[str, Any] | None
 ) -> list[dict[str, Any]]:
-    """All desired children for ``status`` (module docstring), in a fixed order."""
+    """All desired children for ``status`` (module docstring), in the order to apply them."""
     spec = _spec(spec)
     plan = track_replicas(spec, status)
-    children = [
+    children: list[dict[str, Any]] = [
         build_deployment(meta, spec, "stable", plan.stable_version, plan.stable_uri, plan.stable_replicas),
         build_deployment(meta, spec, "canary", plan.canary_version, plan.canary_uri, plan.canary_replicas),
         build_service(meta, spec, None),
@@ -340,7 +346,11 @@ def build_children(
         build_service(meta, spec, "canary", plan.canary_version),
     ]
     if spec.rollout.traffic_routing.kind == "gatewayAPI":
-        children.append(build_httproute(meta, spec, plan.canary_weight))
+        route = build_httproute(meta, spec, plan.canary_weight)
+        if plan.canary_weight == 0:
+            children.insert(0, route)  # traffic off the canary before its pods go
+        else:
+            children.append(route)  # traffic onto the canary after its Deployment is scaled
     return children
 
 

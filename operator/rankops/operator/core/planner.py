@@ -81,7 +81,13 @@ State machine
   keeps serving (``canaryDraining``) until the stable track reports ready. A rollback from a
   weight that left the stable track no pods does the same (the idle canary Deployment carries
   the stable version, so it rolls to it). Draining needs readiness reports: with
-  ``observed`` unknown the canary is scaled down at once.
+  ``observed`` unknown the canary is scaled down at once. Behind an HTTPRoute (``gatewayAPI``)
+  the route keeps sending the canary its share meanwhile (``canaryWeight`` stays set outside
+  the rollout; raised to 100 once the canary runs at full size), since the stable Service's
+  pods are still mostly the old version; when the stable track reports ready the route
+  switches to it (``SetWeights(100, 0)``, Event ``TrafficSwitched``) and a later plan
+  (requeued at once) scales the canary down, so the route never points at a canary being
+  removed. A rollback behind a route needs no drain: the stable track kept full capacity.
 - After a change to the stable track's pods (first deploy, promotion, in-place URI update,
   a rollout ended with the stable track scaled back up) ``awaitingStableSince`` is set until
   a plan sees the stable track ready. Meanwhile a not-ready stable is expected: phase
@@ -577,10 +583,8 @@ def _deploy_first(w: _Work) -> None:
 
 def _idle(w: _Work, retry: str | None, rollout_allowed: bool, used: set[str]) -> None:
     st, m = w.st, w.spec.model
-    if st.canary_draining and w.observed.stable_ready is not False:
-        w.set(canary_draining=False)
-        w.actions.append(ScaleDownCanary())
-        w.event("Normal", "StableReady", f"stable {st.stable_version} is ready; canary track scaled down")
+    if st.canary_draining:
+        _drain(w)
     if m.version == st.stable_version:
         if m.uri != st.stable_uri:
             w.event(
@@ -618,6 +622,44 @@ def _idle(w: _Work, retry: str | None, rollout_allowed: bool, used: set[str]) ->
         )
         return
     _start_rollout(w)
+
+
+def _drain(w: _Work) -> None:
+    """The canary track serves the stable version while the stable track rolls to it.
+
+    Replica ratio: both tracks sit behind the Service ``<m>``; once the stable track is ready the
+    canary is scaled down. Gateway API: ``canaryWeight`` is the route's share for the canary
+    track meanwhile (all of it once the canary runs at full size); once the stable track is ready
+    with the new version the route switches to it (weight 0), and the canary is scaled down only
+    by a later plan, after the shell has applied the switched route.
+    """
+    st = w.st
+    if w.observed.stable_ready is not False:
+        if st.canary_weight > 0:
+            w.set(canary_weight=0)
+            w.actions.append(SetWeights(stable=100, canary=0))
+            w.event(
+                "Normal",
+                "TrafficSwitched",
+                f"stable {st.stable_version} is ready; route switched to the stable track "
+                "(the canary track is scaled down next)",
+            )
+            w.wake_at(w.now)
+            return
+        w.set(canary_draining=False)
+        w.actions.append(ScaleDownCanary())
+        w.event("Normal", "StableReady", f"stable {st.stable_version} is ready; canary track scaled down")
+        return
+    if _gateway(w) and st.canary_weight < 100 and w.observed.canary_ready:
+        # Promoted from a lower weight: the canary now runs at full size, so it takes all traffic.
+        w.set(canary_weight=100)
+        w.actions.append(SetWeights(stable=0, canary=100))
+        w.event(
+            "Normal",
+            "TrafficShifted",
+            f"stable {st.stable_version} still rolling out; the canary track (ready at full size) "
+            "takes all traffic meanwhile",
+        )
 
 
 def _await_stable(w: _Work) -> None:
@@ -748,24 +790,35 @@ def _scale_actions(w: _Work) -> None:
     w.actions.append(SetWeights(stable=100 - w.st.canary_weight, canary=w.st.canary_weight))
 
 
+def _gateway(w: _Work) -> bool:
+    return w.spec.rollout.traffic_routing.kind == "gatewayAPI"
+
+
 def _promote(w: _Work, reason: str) -> None:
     st = w.st
     version, uri = st.canary_version or "", st.canary_uri or ""
     w.actions.append(PromoteCanaryToStable(version, uri))
-    w.actions.append(SetWeights(stable=100, canary=0))
     draining = w.observed.stable_ready is not None  # unknown readiness: scale down at once
+    # Behind an HTTPRoute the route keeps its canary share while the stable track rolls to the
+    # promoted version (it would otherwise send that share back to the old version's pods).
+    weight = st.canary_weight if draining and _gateway(w) else 0
+    if weight != st.canary_weight or not _gateway(w):
+        w.actions.append(SetWeights(stable=100 - weight, canary=weight))
     if not draining:
         w.actions.append(ScaleDownCanary())
     w.event("Normal", "Promoted", f"{version} promoted to stable (was {st.stable_version}): {reason}")
     _add_history(w, version, "Promoted", reason)
     w.set(
-        **_ROLLOUT_RESET,
-        stable_version=version,
-        stable_uri=uri,
-        phase="Healthy",
-        aborted_version=None,
-        canary_draining=draining,
-        message=f"serving {version}",
+        **{
+            **_ROLLOUT_RESET,
+            "stable_version": version,
+            "stable_uri": uri,
+            "phase": "Healthy",
+            "aborted_version": None,
+            "canary_draining": draining,
+            "canary_weight": weight,
+            "message": f"serving {version}",
+        }
     )
     _await_stable(w)
     if draining:
@@ -1027,8 +1080,13 @@ def _add_history(w: _Work, version: str, outcome: str, reason: str) -> None:
 
 
 def _weights(w: _Work) -> None:
-    """Keep ``canaryWeight`` consistent with the rollout state (0 outside a rollout)."""
-    if not w.st.in_rollout and w.st.canary_weight != 0:
+    """Keep ``canaryWeight`` consistent with the rollout state.
+
+    0 outside a rollout, except the route's canary share while a promoted canary drains behind
+    an HTTPRoute (``_drain``).
+    """
+    routed_drain = w.st.canary_draining and _gateway(w)
+    if not w.st.in_rollout and w.st.canary_weight != 0 and not routed_drain:
         w.set(canary_weight=0)
 
 
