@@ -268,17 +268,26 @@ def test_missing_quality_slo_is_reported_and_the_rollout_resumes_once_it_exists(
     analysis = conditions["AnalysisSucceeded"]
     assert (analysis["status"], analysis["reason"]) == ("Unknown", "SLONotFound")
     assert f"QualitySLO {NAMESPACE}/ndcg not found" in analysis["message"]
-    assert conditions["Progressing"]["status"] == "False"
+    assert (conditions["Progressing"]["status"], conditions["Progressing"]["reason"]) == (
+        "False",
+        "SLONotFound",
+    )
+    assert conditions["Degraded"]["status"] == "False"
+    assert status["pauseReason"] == "SLONotFound"
     assert status["canaryWeight"] == 25 and status["stepFailures"] == 0, "a missing SLO counts nothing"
+    assert status["stepLooks"] == 0 and status.get("totalLooks", 0) == 0
     wait_for(
         lambda: any(
-            e["type"] == "Warning" and f"QualitySLO {NAMESPACE}/ndcg not found" in e.get("message", "")
+            e["type"] == "Warning"
+            and e["reason"] == "SLONotFound"
+            and f"QualitySLO {NAMESPACE}/ndcg not found" in e.get("message", "")
             for e in _events(api, model_name)
         ),
         10,
         0.05,
-        "a Warning Event naming the missing QualitySLO",
+        "a Warning Event SLONotFound naming the missing QualitySLO",
     )
+    assert "MetricsUnavailable" not in [e["reason"] for e in _events(api, model_name)]
     api.create(quality_slo())
     status = wait_status(
         api,

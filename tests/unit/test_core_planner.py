@@ -680,6 +680,67 @@ def test_metrics_unavailable_pauses_and_resumes() -> None:
     assert "Resumed" in d.reasons() and "AnalysisPassed" in d.reasons()
 
 
+def _plan_with(d: Driver, v: Verdict) -> Plan:
+    d.now += timedelta(seconds=30)
+    kwargs: dict[str, Any] = {
+        "annotations": d.annotations,
+        "generation": d.generation,
+        "observed": d.observed,
+    }
+    plan = plan_rollout(d.spec, d.status, None, d.now, **kwargs)
+    assert plan.analysis is not None
+    plan = plan_rollout(d.spec, d.status, v, d.now, **kwargs)
+    assert plan.verdict_consumed
+    d.status = plan.status
+    d.events += [(e.type, e.reason) for e in plan.events]
+    return plan
+
+
+def test_missing_or_invalid_slo_pauses_with_its_own_reason_and_resumes() -> None:
+    d = started()
+    missing = Verdict.unavailable("SLONotFound", "QualitySLO search/quality not found", now=d.now)
+    plan = _plan_with(d, missing)
+    s = d.status
+    assert s["phase"] == "Paused" and s["pauseReason"] == "SLONotFound"
+    assert s["message"] == "canary 1.1.0 paused at weight 10: QualitySLO search/quality not found"
+    assert [(e.type, e.reason) for e in plan.events] == [("Warning", "SLONotFound")]
+    assert "QualitySLO search/quality not found" in plan.events[0].message
+    assert condition(s, "Progressing")["status"] == "False"
+    assert condition(s, "Progressing")["reason"] == "SLONotFound"
+    assert condition(s, "AnalysisSucceeded")["reason"] == "SLONotFound"
+    assert condition(s, "AnalysisSucceeded")["status"] == "Unknown"
+    assert condition(s, "Degraded")["status"] == "False"  # waits for the SLO, not a failed canary
+    for _ in range(5):  # no looks counted, no repeated Event, no rollback however long it takes
+        plan = _plan_with(d, missing)
+        assert plan.events == ()
+    assert d.status["stepLooks"] == 0 and d.status["totalLooks"] == 0
+    assert d.status["stepInconclusive"] == 0 and d.status["phase"] == "Paused"
+    # The SLO appears with an unusable spec: a new reason, a new Event.
+    plan = _plan_with(
+        d, Verdict.unavailable("InvalidSLO", "QualitySLO search/quality: no objectives", now=d.now)
+    )
+    assert d.status["pauseReason"] == "InvalidSLO"
+    assert condition(d.status, "Progressing")["reason"] == "InvalidSLO"
+    assert [e.reason for e in plan.events] == ["InvalidSLO"]
+    # Fixed: the next available verdict resumes and counts.
+    plan = _plan_with(d, verdict(PASS, d.now))
+    assert d.status["phase"] == "Progressing" and "pauseReason" not in d.status
+    resumed = next(e for e in plan.events if e.reason == "Resumed")
+    assert resumed.message.startswith("QualitySLO valid again")
+    assert "AnalysisPassed" in d.reasons()
+
+
+def test_a_metrics_outage_after_a_missing_slo_is_reported_as_such() -> None:
+    d = started()
+    _plan_with(d, Verdict.unavailable("SLONotFound", "QualitySLO search/quality not found", now=d.now))
+    plan = _plan_with(d, Verdict.unavailable(now=d.now))
+    assert d.status["pauseReason"] == "MetricsUnavailable"
+    assert [e.reason for e in plan.events] == ["MetricsUnavailable"]
+    # An unknown reason from the shell is reported as a metrics outage.
+    plan = _plan_with(d, Verdict.unavailable("SomethingElse", "boom", now=d.now))
+    assert d.status["pauseReason"] == "MetricsUnavailable" and plan.events == ()
+
+
 # --------------------------------------------------------------------------- spec changes
 
 

@@ -70,8 +70,11 @@ State machine
   when a wait starts. The wait is bounded: no tested look within ``progressDeadline`` of the
   step's readiness (or of its last look before the wait) is treated as the inconclusive limit
   reached with reason ``NoAnalysisData`` (rollback, or Paused with ``autoRollback: false``).
-- A verdict with ``metrics_unavailable`` pauses (``pauseReason`` MetricsUnavailable) and
-  counts nothing; the next available verdict resumes.
+- A verdict with ``metrics_unavailable`` pauses and counts nothing; the next available verdict
+  resumes (Event ``Resumed``). Its reason is the Warning Event's reason, the ``pauseReason`` and
+  the Progressing condition's reason: ``SLONotFound`` (the ``analysis.sloRef`` QualitySLO does
+  not exist), ``InvalidSLO`` (it exists but its spec is unusable), else ``MetricsUnavailable``
+  (the metrics source failed). The Event is posted when the pause starts or its reason changes.
 - Spec changes to another version during a rollout: restart at step 0 for it; back to the
   stable version: the rollout is cancelled (history ``Superseded``).
 - RolledBack/Failed persist while the spec still names ``abortedVersion``; a new retry token
@@ -123,6 +126,7 @@ __all__ = [
     "PROMOTE_ANNOTATION",
     "RETRY_ANNOTATION",
     "STATUS_KEYS",
+    "UNAVAILABLE_REASONS",
     "Action",
     "AnalysisRequest",
     "DeployStable",
@@ -429,6 +433,8 @@ _ROLLOUT_RESET: dict[str, Any] = {
 # Pauses that wait for a person (promote, abort, retry or a spec change). MetricsUnavailable resumes by
 # itself, ProgressDeadlineExceeded when the canary becomes ready after all; a retry restarts either.
 _HALTED = frozenset({"AnalysisFailed", "AnalysisInconclusive", "NoAnalysisData"})
+# Pauses for lack of an analysis to run (a verdict with ``metrics_unavailable``): they resume by themselves.
+UNAVAILABLE_REASONS = frozenset({"MetricsUnavailable", "SLONotFound", "InvalidSLO"})
 _RETRYABLE = _HALTED | {"ProgressDeadlineExceeded"}
 
 
@@ -950,7 +956,7 @@ def _progress(w: _Work, verdict: Verdict | None) -> None:
             )
             return
         _consume(w, verdict)
-        if not w.st.in_rollout or (w.st.phase == "Paused" and w.st.pause_reason != "MetricsUnavailable"):
+        if not w.st.in_rollout or (w.st.phase == "Paused" and w.st.pause_reason not in UNAVAILABLE_REASONS):
             return
         if not w.st.step_passed:
             w.wake_at(now + timedelta(seconds=analysis.interval_s))
@@ -980,17 +986,21 @@ def _consume(w: _Work, verdict: Verdict) -> None:
     w.set(last_analysis=verdict.to_status(), last_analysis_at=w.now)
     version = w.st.canary_version
     if verdict.metrics_unavailable:
-        if w.st.phase != "Paused":
-            w.event("Warning", "MetricsUnavailable", f"analysis of {version} paused: {verdict.message}")
+        reason = verdict.reason if verdict.reason in UNAVAILABLE_REASONS else "MetricsUnavailable"
+        if w.st.phase != "Paused" or w.st.pause_reason != reason:
+            w.event("Warning", reason, f"analysis of {version} paused: {verdict.message}")
         w.set(
             phase="Paused",
-            pause_reason="MetricsUnavailable",
-            message=f"canary {version} paused at weight {w.st.canary_weight}: {verdict.reason}",
+            pause_reason=reason,
+            message=f"canary {version} paused at weight {w.st.canary_weight}: {verdict.message}",
             waiting_for_samples_since=None,  # an outage is not counted against the samples deadline
         )
         return
     if w.st.phase == "Paused":
-        w.event("Normal", "Resumed", f"metrics available again; analysis of {version} resumed")
+        again = {"SLONotFound": "QualitySLO found", "InvalidSLO": "QualitySLO valid again"}.get(
+            w.st.pause_reason or "", "metrics available again"
+        )
+        w.event("Normal", "Resumed", f"{again}; analysis of {version} resumed")
     w.set(phase="Progressing", pause_reason=None)
     if verdict.insufficient_data:
         _wait_for_samples(w, verdict, previous_look)
@@ -1130,7 +1140,7 @@ def _conditions(w: _Work, generation: int | None) -> None:
     else:
         conds = set_condition(conds, "Progressing", "False", "RolloutComplete", st.message, now, gen)
 
-    failure_pause = st.phase == "Paused" and st.pause_reason != "MetricsUnavailable"
+    failure_pause = st.phase == "Paused" and st.pause_reason not in UNAVAILABLE_REASONS
     if st.phase == "Degraded":
         conds = set_condition(conds, "Degraded", "True", "StableNotReady", st.message, now, gen)
     elif st.phase in ("RolledBack", "Failed") or failure_pause:
