@@ -19,6 +19,12 @@ def test_ndcg_queries() -> None:
         'sum(increase(rankops_ndcg_at_3_squares_sum_total{model="m",track="canary",version="1.1.0"}[60s]))'
     )
     assert q.value is None
+    # The bare selectors, for exact increases from raw samples (core.counters).
+    assert q.series == (
+        'rankops_ndcg_at_3_count{model="m",track="canary",version="1.1.0"}',
+        'rankops_ndcg_at_3_sum{model="m",track="canary",version="1.1.0"}',
+        'rankops_ndcg_at_3_squares_sum_total{model="m",track="canary",version="1.1.0"}',
+    )
 
 
 def test_namespace_and_fractional_window() -> None:
@@ -36,6 +42,8 @@ def test_error_rate_is_a_bernoulli_summary() -> None:
         q.total
         == 'sum(increase(rankops_requests_total{model="m",track="canary",version="1",code=~"5.."}[30s]))'
     )
+    errors = 'rankops_requests_total{model="m",track="canary",version="1",code=~"5.."}'
+    assert q.series == ('rankops_requests_total{model="m",track="canary",version="1"}', errors, errors)
 
 
 def test_value_metrics() -> None:
@@ -73,3 +81,8 @@ def test_custom_without_query_is_refused() -> None:
     o = Objective(name="c", metric="custom", target=1, breach=0.5)
     with pytest.raises(ValueError):
         objective_queries(o, model="m", track="canary", version="1", window_s=30)
+
+
+def test_only_built_in_summaries_have_series_selectors() -> None:
+    golden = Objective(name="g", metric="golden_ndcg_at_3", target=0.7, breach=0.65)
+    assert objective_queries(golden, model="m", track="canary", version="1", window_s=30).series is None

@@ -169,20 +169,36 @@ async def test_evaluation_time_is_passed(prom: Any) -> None:
     assert float(seen[0]["time"]) == datetime(2026, 1, 1, tzinfo=UTC).timestamp()
 
 
-async def test_track_summary_from_three_queries(prom: Any) -> None:
+def matrix(*series: list[tuple[float, float]]) -> dict[str, Any]:
+    return {
+        "status": "success",
+        "data": {
+            "resultType": "matrix",
+            "result": [
+                {"metric": {"pod": f"p{i}"}, "values": [[t, str(v)] for t, v in samples]}
+                for i, samples in enumerate(series)
+            ],
+        },
+    }
+
+
+async def test_track_summary_from_exact_increases_of_raw_samples(prom: Any) -> None:
     url, responders, seen = prom
-    # n=4 samples 0.5, 0.7, 0.9, 0.7: sum 2.8, squares 2.04 -> mean 0.7, variance 0.02667
+    # Series p0 starts inside the window (counted from 0): n=4 samples 0.5, 0.7, 0.9, 0.7: sum 2.8,
+    # squares 2.04 -> mean 0.7, variance 0.02667. Series p1 has a baseline before the window and does
+    # not move inside it: it adds nothing.
     answers = {
-        "rankops_ndcg_at_3_sum": 2.8,
-        "rankops_ndcg_at_3_squares_sum_total": 2.04,
-        "rankops_ndcg_at_3_count": 4.0,
+        "rankops_ndcg_at_3_count": ((2.0, 4.0), 10.0),
+        "rankops_ndcg_at_3_sum": ((1.2, 2.8), 7.0),
+        "rankops_ndcg_at_3_squares_sum_total": ((0.74, 2.04), 5.0),
     }
 
     def by_metric(request: web.Request) -> dict[str, Any]:
-        query = request.query["query"]
-        for metric, value in answers.items():
-            if f"({metric}{{" in query:
-                return vector(value)
+        query, at = request.query["query"], float(request.query["time"])
+        for metric, ((first, last), idle) in answers.items():
+            if query.startswith(f"{metric}{{"):
+                assert query.endswith("[310s]"), query  # the window plus the lookback for a baseline
+                return matrix([(at - 5, first), (at - 1, last)], [(at - 20, idle), (at - 2, idle)])
         raise AssertionError(query)
 
     responders.append(by_metric)
@@ -193,16 +209,24 @@ async def test_track_summary_from_three_queries(prom: Any) -> None:
     assert summary.mean == pytest.approx(0.7)
     assert summary.variance == pytest.approx(0.08 / 3)
     assert summary.total == pytest.approx(2.8) and summary.squares_total == pytest.approx(2.04)
-    assert all(
-        'model="m"' in s["query"] and 'track="canary"' in s["query"] and "[10s]" in s["query"] for s in seen
-    )
+    assert all('model="m"' in s["query"] and 'track="canary"' in s["query"] for s in seen)
+    assert len({s["time"] for s in seen}) == 1, "the three counters are read at one evaluation time"
 
 
 async def test_track_summary_no_data(prom: Any) -> None:
     url, responders, _ = prom
-    responders.append(lambda r: vector())
+    responders.append(lambda r: matrix())
     async with PrometheusMetricsSource(url) as source:
         assert await source.track_summary("m", "canary", "1.1.0", 10) is None
+
+
+async def test_increases_reject_a_non_matrix_answer(prom: Any) -> None:
+    url, responders, _ = prom
+    responders.append(lambda r: vector(1))
+    async with PrometheusMetricsSource(url) as source:
+        with pytest.raises(MetricsUnavailable, match="expected a range vector") as info:
+            await source.increases(["x"], 10)
+    assert info.value.cause == "result"
 
 
 def test_summary_queries_escape_and_window() -> None:

@@ -273,6 +273,9 @@ class Reconciler:
         if q.kind == "value":
             assert q.value is not None
             return await self.metrics.query(q.value)
+        if q.series is not None:  # exact increases from raw samples, all at one evaluation time
+            count, total, squares = await self.metrics.increases(q.series, window)
+            return TrackSummary.from_increases(count, total, squares)
         assert q.count is not None and q.total is not None and q.squares is not None
         count, total, squares = await asyncio.gather(
             self.metrics.query(q.count), self.metrics.query(q.total), self.metrics.query(q.squares)

@@ -7,6 +7,15 @@ Tests substitute :class:`StaticMetricsSource`; the operator uses :class:`Prometh
 
 Errors are never silently turned into "no data": an unreachable or failing Prometheus raises
 :class:`MetricsUnavailable` with the cause, while an empty result vector is ``None`` (no data).
+
+Summary statistics come from ``MetricsSource.increases(selectors, window_seconds)``: exact
+window increases of counter series, all evaluated at one time. The Prometheus implementation
+fetches each selector's raw samples (``selector[window + lookback]`` as an instant query, a
+range vector) and computes the increase per series in Python (``core.counters``: no
+extrapolation, resets handled, a series first seen inside the window counted from 0), summed
+over series. ``increase()`` would extrapolate each of ``_count``, ``_sum`` and
+``_squares_sum_total`` separately, which inflates the derived variance while a series starts
+inside the window.
 """
 
 from __future__ import annotations
@@ -14,12 +23,13 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
 
+from rankops.operator.core.counters import total_increase
 from rankops.operator.core.judge import TrackSummary
 from rankops.operator.core.models import DEFAULT_BREACH, DEFAULT_TARGET, Objective
 from rankops.operator.core.promql import objective_queries
@@ -30,6 +40,7 @@ __all__ = [
     "PrometheusMetricsSource",
     "StaticMetricsSource",
     "TrackSummary",
+    "parse_matrix_response",
     "parse_scalar_response",
     "summary_from_sums",
     "summary_queries",
@@ -55,6 +66,18 @@ class MetricsSource(Protocol):
     ) -> TrackSummary | None:
         """NDCG@3 summary of one track over the last window; ``None`` when there is no data."""
         ...
+
+    async def increases(
+        self, selectors: Sequence[str], window_seconds: float, at: datetime | None = None
+    ) -> list[float | None]:
+        """Exact increase over the window of each series selector (summed over its series), all
+        evaluated at one time (``at``, default now); ``None`` for a selector with no sample in the
+        window (no data)."""
+        ...
+
+
+# Prometheus's default lookback: a sample this old before the window still serves as its baseline.
+LOOKBACK_SECONDS = 300
 
 
 _NDCG_OBJECTIVE = Objective(
@@ -102,6 +125,34 @@ def parse_scalar_response(payload: Any) -> float | None:
             )
         return _to_float(result[0]["value"][1])
     raise MetricsUnavailable(f"unexpected Prometheus result type {rtype!r}", cause="result")
+
+
+def parse_matrix_response(payload: Any) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
+    """Reduce a ``/api/v1/query`` answer for a range vector to ``[(labels, [(t, value), ...])]``.
+
+    Raises ``MetricsUnavailable`` for ``status: error`` or a result that is not a matrix.
+    """
+    if not isinstance(payload, dict):
+        raise MetricsUnavailable(f"unexpected answer from Prometheus: {payload!r:.200}", cause="result")
+    if payload.get("status") != "success":
+        etype = payload.get("errorType", "unknown")
+        error = payload.get("error", "no error message")
+        raise MetricsUnavailable(f"Prometheus query failed: {etype}: {error}", cause="prometheus")
+    data = payload.get("data") or {}
+    if data.get("resultType") != "matrix" or not isinstance(data.get("result"), list):
+        raise MetricsUnavailable(
+            f"expected a range vector (matrix), got {data.get('resultType')!r}", cause="result"
+        )
+    out: list[tuple[dict[str, str], list[tuple[float, float]]]] = []
+    for series in data["result"]:
+        try:
+            samples = [(float(t), float(v)) for t, v in series.get("values") or []]
+        except (TypeError, ValueError) as exc:
+            raise MetricsUnavailable(
+                f"malformed samples in Prometheus answer: {exc}", cause="result"
+            ) from exc
+        out.append((dict(series.get("metric") or {}), samples))
+    return out
 
 
 def _to_float(text: Any) -> float | None:
@@ -182,13 +233,26 @@ class PrometheusMetricsSource:
         except aiohttp.ClientError as exc:
             raise MetricsUnavailable(f"Prometheus request failed: {exc}", cause="http") from exc
 
+    async def increases(
+        self, selectors: Sequence[str], window_seconds: float, at: datetime | None = None
+    ) -> list[float | None]:
+        at = at or datetime.now(UTC)
+        start = at.timestamp() - window_seconds
+        span = f"{math.ceil(window_seconds) + LOOKBACK_SECONDS}s"
+        answers = await asyncio.gather(*(self.query_raw(f"{sel}[{span}]", at) for sel in selectors))
+        return [
+            total_increase((samples for _, samples in parse_matrix_response(answer)), start)
+            for answer in answers
+        ]
+
     async def track_summary(
         self, model: str, track: str, version: str, window_seconds: float
     ) -> TrackSummary | None:
-        queries = summary_queries(model, track, version, window_seconds)
-        total, squares, count = await asyncio.gather(
-            self.query(queries["sum"]), self.query(queries["squares"]), self.query(queries["count"])
+        q = objective_queries(
+            _NDCG_OBJECTIVE, model=model, track=track, version=version, window_s=window_seconds
         )
+        assert q.series is not None
+        count, total, squares = await self.increases(q.series, window_seconds)
         return summary_from_sums(total, squares, count)
 
 
@@ -228,6 +292,12 @@ class StaticMetricsSource:
             return None
         part = match.group("part")
         return summary.n if part == "count" else summary.total if part == "sum" else summary.squares_total
+
+    async def increases(
+        self, selectors: Sequence[str], window_seconds: float, at: datetime | None = None
+    ) -> list[float | None]:
+        """Like ``query`` per selector: ``values[selector]`` if set, else from ``summaries``."""
+        return [await self.query(selector, at) for selector in selectors]
 
     async def track_summary(
         self, model: str, track: str, version: str, window_seconds: float

@@ -15,6 +15,7 @@ Modules (each documents its public API in its docstring):
   quantities compared by value, empty values the API server drops ignored), ``parse_quantity``.
 - ``routing``: ``replica_split``, ``gateway_split``, ``route_weights``, ``desired_replicas``.
 - ``promql``: ``objective_queries(objective, *, model, track, version, window_s, namespace)``.
+- ``counters``: ``counter_increase``/``total_increase``: exact window increases from raw samples.
 - ``slo``: ``objective_state(objective, value)`` for QualitySLO status.
 - ``conditions``: ``set_condition``/``get_condition`` (Kubernetes conventions).
 - ``timeutil``: ``parse_duration``, ``format_time``, ``parse_time``.

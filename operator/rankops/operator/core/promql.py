@@ -11,7 +11,12 @@ Public API:
   the shell runs ``count``, ``total`` and ``squares`` (instant queries, each one number or an
   empty vector = no data) and builds ``judge.TrackSummary.from_increases(count, total,
   squares)``; for ``kind == "value"`` it runs ``value`` and passes the number as
-  ``ObjectiveData.canary_value``/``stable_value``.
+  ``ObjectiveData.canary_value``/``stable_value``. Built-in summaries also carry
+  ``count_series``, ``total_series`` and ``squares_series``: the bare series selectors
+  (``metric{...}``, no range, no function), for a source that fetches their raw samples and
+  computes exact increases (``core.counters``); the shell prefers those: ``increase()``'s
+  per-series extrapolation differs between the three counters while a series starts inside
+  the window, which inflates the derived variance.
 
 Built-in queries (window ``[<window_s>s]``, labels ``model``, ``track``, ``version`` and,
 when given, ``namespace``):
@@ -49,6 +54,16 @@ class TrackQueries:
     total: str | None = None
     squares: str | None = None
     value: str | None = None
+    count_series: str | None = None
+    total_series: str | None = None
+    squares_series: str | None = None
+
+    @property
+    def series(self) -> tuple[str, str, str] | None:
+        """``(count, total, squares)`` series selectors for exact increases, when known."""
+        if self.count_series is None or self.total_series is None or self.squares_series is None:
+            return None
+        return self.count_series, self.total_series, self.squares_series
 
 
 def escape_label_value(value: str) -> str:
@@ -94,21 +109,15 @@ def objective_queries(
         return TrackQueries(kind="value", value=Template(objective.query).safe_substitute(mapping))
     metric = objective.metric
     if metric == "ndcg_at_3":
-        return TrackQueries(
-            kind="summary",
-            count=f"sum(increase({selector('rankops_ndcg_at_3_count', labels)}[{w}]))",
-            total=f"sum(increase({selector('rankops_ndcg_at_3_sum', labels)}[{w}]))",
-            squares=f"sum(increase({selector('rankops_ndcg_at_3_squares_sum_total', labels)}[{w}]))",
+        return _summary(
+            selector("rankops_ndcg_at_3_count", labels),
+            selector("rankops_ndcg_at_3_sum", labels),
+            selector("rankops_ndcg_at_3_squares_sum_total", labels),
+            w,
         )
     if metric == "error_rate":
-        server_errors = 'code=~"5.."'
-        errors = f"sum(increase({selector('rankops_requests_total', labels, server_errors)}[{w}]))"
-        return TrackQueries(
-            kind="summary",
-            count=f"sum(increase({selector('rankops_requests_total', labels)}[{w}]))",
-            total=errors,
-            squares=errors,
-        )
+        errors = selector("rankops_requests_total", labels, 'code=~"5.."')
+        return _summary(selector("rankops_requests_total", labels), errors, errors, w)
     if metric == "golden_ndcg_at_3":
         return TrackQueries(kind="value", value=f"avg({selector('rankops_golden_ndcg_at_3', labels)})")
     if metric == "latency_p95":
@@ -117,3 +126,18 @@ def objective_queries(
             kind="value", value=f"histogram_quantile(0.95, sum by (le) (rate({bucket}[{w}])))"
         )
     raise ValueError(f"objective {objective.name!r}: metric {metric!r} needs a query")
+
+
+def _summary(count: str, total: str, squares: str, window: str) -> TrackQueries:
+    def increase(series: str) -> str:
+        return f"sum(increase({series}[{window}]))"
+
+    return TrackQueries(
+        kind="summary",
+        count=increase(count),
+        total=increase(total),
+        squares=increase(squares),
+        count_series=count,
+        total_series=total,
+        squares_series=squares,
+    )
