@@ -52,8 +52,10 @@ def kind_cluster() -> Iterator[str]:
     name = f"rankops-e2e-{uuid.uuid4().hex[:6]}"
     _run("kind", "create", "cluster", "--name", name, "--wait", "120s")
     try:
-        for image, dockerfile in (("rankops-operator:e2e", "Dockerfile.operator"),
-                                  ("rankops-serving:e2e", "Dockerfile.serving")):
+        for image, dockerfile in (
+            ("rankops-operator:e2e", "Dockerfile.operator"),
+            ("rankops-serving:e2e", "Dockerfile.serving"),
+        ):
             _run("docker", "build", "-t", image, "-f", dockerfile, ".", timeout=1800)
             _run("kind", "load", "docker-image", image, "--name", name)
         yield f"kind-{name}"
@@ -68,8 +70,13 @@ def test_minimal_rankingmodel_becomes_healthy(kind_cluster: str) -> None:
     manifest = yaml.safe_load((ROOT / "examples/rankingmodel-minimal.yaml").read_text())
     # The image built above bundles the example model at the URI the example names.
     manifest["spec"]["serving"]["image"] = "rankops-serving:e2e"
-    applied = subprocess.run(["kubectl", *ctx, "apply", "-f", "-"], input=yaml.safe_dump(manifest),
-                             capture_output=True, text=True, check=False)
+    applied = subprocess.run(
+        ["kubectl", *ctx, "apply", "-f", "-"],
+        input=yaml.safe_dump(manifest),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert applied.returncode == 0, applied.stderr
     deadline = time.monotonic() + 300
     phase = None
