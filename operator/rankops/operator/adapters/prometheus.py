@@ -97,19 +97,24 @@ def summary_from_sums(total: float | None, squares: float | None, count: float |
     return TrackSummary.from_increases(count, total, squares)
 
 
-def parse_scalar_response(payload: Any) -> float | None:
-    """Reduce a ``/api/v1/query`` JSON answer to one float, or ``None`` when empty.
-
-    Raises ``MetricsUnavailable`` for ``status: error`` or a result type this adapter does not
-    reduce (a vector of several series, a matrix, a string).
-    """
+def _success_data(payload: Any) -> dict[str, Any]:
+    """The ``data`` of a successful ``/api/v1/query`` answer; ``MetricsUnavailable`` otherwise."""
     if not isinstance(payload, dict):
         raise MetricsUnavailable(f"unexpected answer from Prometheus: {payload!r:.200}", cause="result")
     if payload.get("status") != "success":
         etype = payload.get("errorType", "unknown")
         error = payload.get("error", "no error message")
         raise MetricsUnavailable(f"Prometheus query failed: {etype}: {error}", cause="prometheus")
-    data = payload.get("data") or {}
+    return payload.get("data") or {}
+
+
+def parse_scalar_response(payload: Any) -> float | None:
+    """Reduce a ``/api/v1/query`` JSON answer to one float, or ``None`` when empty.
+
+    Raises ``MetricsUnavailable`` for ``status: error`` or a result type this adapter does not
+    reduce (a vector of several series, a matrix, a string).
+    """
+    data = _success_data(payload)
     rtype = data.get("resultType")
     result: Any = data.get("result")
     if rtype == "scalar" and isinstance(result, list) and len(result) == 2:
@@ -132,13 +137,7 @@ def parse_matrix_response(payload: Any) -> list[tuple[dict[str, str], list[tuple
 
     Raises ``MetricsUnavailable`` for ``status: error`` or a result that is not a matrix.
     """
-    if not isinstance(payload, dict):
-        raise MetricsUnavailable(f"unexpected answer from Prometheus: {payload!r:.200}", cause="result")
-    if payload.get("status") != "success":
-        etype = payload.get("errorType", "unknown")
-        error = payload.get("error", "no error message")
-        raise MetricsUnavailable(f"Prometheus query failed: {etype}: {error}", cause="prometheus")
-    data = payload.get("data") or {}
+    data = _success_data(payload)
     if data.get("resultType") != "matrix" or not isinstance(data.get("result"), list):
         raise MetricsUnavailable(
             f"expected a range vector (matrix), got {data.get('resultType')!r}", cause="result"
