@@ -171,7 +171,7 @@ class MeanEvidence:
 def information_rate(
     canary_rate: float, stable_rate: float, canary_variance: float, stable_variance: float
 ) -> float:
-    """Information per second about the difference at the given labelled-request rates (0 if a track gets none)."""
+    """Information per second about the difference at these labelled-request rates (0 if a track has none)."""
     if canary_rate <= 0 or stable_rate <= 0:
         return 0.0
     return 1.0 / (
