@@ -35,6 +35,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rankops.sandbox.cel import runtime as cel_runtime
+
 __all__ = [
     "FieldError",
     "crd_version",
@@ -193,9 +195,9 @@ def validate_crd(crd: Mapping[str, Any]) -> list[FieldError]:
             continue
         for rule_path, rule in _iter_cel_rules(schema, f"spec.versions[{idx}].schema.openAPIV3Schema"):
             try:
-                _compile(rule)
-            except Exception as exc:
-                errors.append(FieldError(rule_path, f"compilation failed: {exc}", value=rule))
+                cel_runtime.compile_rule(rule)
+            except cel_runtime.CELCompileError as exc:
+                errors.append(FieldError(rule_path, str(exc), value=rule))
     return errors
 
 
@@ -575,7 +577,7 @@ class _Walker:
                     else (_join(path, rule["fieldPath"]))
                 )
             try:
-                outcome = evaluate_cel(text, value, old if uses_old else None)
+                outcome = evaluate_cel(text, value, old if uses_old else None, schema=schema)
             except Exception as exc:
                 self.err(err_path, f"rule {text!r} could not be evaluated: {exc}", value=value)
                 continue
@@ -585,7 +587,7 @@ class _Walker:
             if rule.get("messageExpression"):
                 try:
                     produced = evaluate_cel(
-                        rule["messageExpression"], value, old if uses_old else None, raw=True
+                        rule["messageExpression"], value, old if uses_old else None, raw=True, schema=schema
                     )
                     if isinstance(produced, str) and produced.strip():
                         message = produced
@@ -647,38 +649,11 @@ def _format_ok(fmt: str, value: str) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# CEL (cel-python)
-
-_PROGRAMS: dict[str, Any] = {}
+# CEL
 
 
-def _compile(rule: str) -> Any:
-    program = _PROGRAMS.get(rule)
-    if program is None:
-        import celpy  # imported lazily: module import stays cheap for callers without CEL
-
-        env = celpy.Environment()
-        program = env.program(env.compile(rule))
-        _PROGRAMS[rule] = program
-    return program
-
-
-def evaluate_cel(rule: str, value: Any, old: Any = None, raw: bool = False) -> Any:
+def evaluate_cel(
+    rule: str, value: Any, old: Any = None, raw: bool = False, schema: Mapping[str, Any] | None = None
+) -> Any:
     """Evaluate one CEL expression with ``self`` (and ``oldSelf``) bound; a bool unless ``raw``."""
-    from celpy import celtypes
-    from celpy.adapter import json_to_cel
-
-    program = _compile(rule)
-    activation: dict[str, Any] = {"self": json_to_cel(value)}
-    if old is not None:
-        activation["oldSelf"] = json_to_cel(old)
-    result = program.evaluate(activation)
-    if isinstance(result, Exception):
-        raise result
-    if raw:
-        if isinstance(result, celtypes.StringType):
-            return str(result)
-        return result
-    if isinstance(result, celtypes.BoolType):
-        return bool(result)
-    raise TypeError(f"rule evaluated to {type(result).__name__}, not bool")
+    return cel_runtime.evaluate(rule, value, old, schema=schema, raw=raw)
