@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rankops.sandbox.cel import runtime as cel_runtime
+from rankops.sandbox.cel.budget import check_schema_rules
 
 __all__ = [
     "FieldError",
@@ -193,27 +194,14 @@ def validate_crd(crd: Mapping[str, Any]) -> list[FieldError]:
                 )
             )
             continue
-        for rule_path, rule in _iter_cel_rules(schema, f"spec.versions[{idx}].schema.openAPIV3Schema"):
-            try:
-                cel_runtime.compile_rule(rule)
-            except cel_runtime.CELCompileError as exc:
-                errors.append(FieldError(rule_path, str(exc), value=rule))
+        for problem in check_schema_rules(schema, f"spec.versions[{idx}].schema.openAPIV3Schema"):
+            if problem.forbidden:
+                errors.append(
+                    FieldError(problem.path, problem.message, reason="FieldValueForbidden", show_value=False)
+                )
+            else:
+                errors.append(FieldError(problem.path, problem.message, value=problem.rule))
     return errors
-
-
-def _iter_cel_rules(schema: Mapping[str, Any], path: str) -> list[tuple[str, str]]:
-    found: list[tuple[str, str]] = []
-    for idx, rule in enumerate(schema.get("x-kubernetes-validations") or []):
-        if isinstance(rule, Mapping) and isinstance(rule.get("rule"), str):
-            found.append((f"{path}.x-kubernetes-validations[{idx}].rule", rule["rule"]))
-    for key, sub in (schema.get("properties") or {}).items():
-        if isinstance(sub, Mapping):
-            found += _iter_cel_rules(sub, f"{path}.properties[{key}]")
-    for key in ("items", "additionalProperties"):
-        sub = schema.get(key)
-        if isinstance(sub, Mapping):
-            found += _iter_cel_rules(sub, f"{path}.{key}")
-    return found
 
 
 # --------------------------------------------------------------------------------------------
