@@ -18,7 +18,14 @@ from rankops.sandbox.cel.cost import rule_cost
 from rankops.sandbox.cel.decltypes import decl_type, max_cardinality
 from rankops.sandbox.cel.runtime import CELCompileError
 
-__all__ = ["RULE_COST_LIMIT", "SCHEMA_COST_LIMIT", "RuleProblem", "check_schema_rules", "cost_error_message"]
+__all__ = [
+    "RULE_COST_LIMIT",
+    "SCHEMA_COST_LIMIT",
+    "RuleProblem",
+    "check_schema_rules",
+    "cost_error_message",
+    "schema_nodes",
+]
 
 RULE_COST_LIMIT = 10_000_000
 SCHEMA_COST_LIMIT = 100_000_000
@@ -51,13 +58,15 @@ def cost_error_message(what: str, cost: int, limit: int) -> str:
     )
 
 
-def _nodes(
+def schema_nodes(
     schema: Mapping[str, Any], path: str, cardinality: int | None, root: bool
 ) -> Iterator[tuple[Mapping[str, Any], str, int | None, bool]]:
+    """Every node under ``schema``: (node, its path, how often it can occur or None when an
+    unbounded list or map is above it, whether it is a resource root)."""
     yield schema, path, cardinality, root
     for key, sub in (schema.get("properties") or {}).items():
         if isinstance(sub, Mapping):
-            yield from _nodes(
+            yield from schema_nodes(
                 sub, f"{path}.properties[{key}]", cardinality, bool(sub.get("x-kubernetes-embedded-resource"))
             )
     for key, bound_key in (("items", "maxItems"), ("additionalProperties", "maxProperties")):
@@ -65,14 +74,16 @@ def _nodes(
         if isinstance(sub, Mapping):
             bound = schema.get(bound_key)
             child = None if cardinality is None or bound is None else cardinality * max(0, int(bound))
-            yield from _nodes(sub, f"{path}.{key}", child, bool(sub.get("x-kubernetes-embedded-resource")))
+            yield from schema_nodes(
+                sub, f"{path}.{key}", child, bool(sub.get("x-kubernetes-embedded-resource"))
+            )
 
 
 def check_schema_rules(schema: Mapping[str, Any], path: str) -> list[RuleProblem]:
     """Compile and cost every ``x-kubernetes-validations`` rule under ``schema`` (at ``path``)."""
     problems: list[RuleProblem] = []
     observed: list[tuple[int, str]] = []
-    for node, node_path, cardinality, root in _nodes(schema, path, 1, True):
+    for node, node_path, cardinality, root in schema_nodes(schema, path, 1, True):
         rules = node.get("x-kubernetes-validations") or []
         if not rules:
             continue
