@@ -564,29 +564,43 @@ class _Walker:
                     if rule["fieldPath"].startswith((".", "["))
                     else (_join(path, rule["fieldPath"]))
                 )
+            # The server reports the schema type as the value ("object", "string", ...), not the data.
+            shown = schema.get("type", "")
+            told = (rule.get("message") or "").strip() or text.strip()
             try:
                 outcome = evaluate_cel(text, value, old if uses_old else None, schema=schema)
             except Exception as exc:
-                self.err(err_path, f"rule {text!r} could not be evaluated: {exc}", value=value)
+                detail = str(exc.args[0]) if exc.args else str(exc)
+                if detail.startswith("no such overload"):
+                    detail = (
+                        f"'{detail}': call arguments did not match a supported operator, function or macro"
+                        f" signature for rule: {told}"
+                    )
+                else:
+                    detail = f"{detail} evaluating rule: {told}"
+                self.err(path, detail, value=shown)
                 continue
             if outcome is True:
                 continue
-            message = rule.get("message") or f"failed rule: {text}"
+            message = (rule.get("message") or "").strip() or f"failed rule: {told}"
             if rule.get("messageExpression"):
                 try:
                     produced = evaluate_cel(
                         rule["messageExpression"], value, old if uses_old else None, raw=True, schema=schema
                     )
-                    if isinstance(produced, str) and produced.strip():
-                        message = produced
+                    if isinstance(produced, str) and produced.strip() and "\n" not in produced:
+                        message = produced.strip()
                 except Exception:
-                    pass
-            reason = {
-                "FieldValueRequired": "FieldValueRequired",
-                "FieldValueForbidden": "FieldValueForbidden",
-                "FieldValueDuplicate": "FieldValueDuplicate",
-            }.get(rule.get("reason", ""), "FieldValueInvalid")
-            self.err(err_path, message, value=value, reason=reason)
+                    pass  # the server falls back to message (and logs the failure)
+            reason = rule.get("reason", "")
+            if reason == "FieldValueForbidden":
+                self.err(err_path, message, reason=reason, show_value=False)
+            elif reason == "FieldValueRequired":
+                self.err(err_path, message, reason=reason)
+            elif reason == "FieldValueDuplicate":
+                self.err(err_path, "", value=shown, reason=reason)
+            else:
+                self.err(err_path, message, value=shown)
 
 
 def _json_type_name(value: Any) -> str:
