@@ -35,8 +35,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import re2
+
 from rankops.sandbox.cel import runtime as cel_runtime
 from rankops.sandbox.cel.budget import check_schema_rules
+from rankops.sandbox.cel.regex import compile_pattern
 
 __all__ = [
     "FieldError",
@@ -485,9 +488,9 @@ class _Walker:
         pattern = schema.get("pattern")
         if pattern is not None:
             try:
-                matched = re.search(pattern, value) is not None
-            except re.error:
-                matched = True  # an RE2-only construct: not checkable here, accepted
+                matched = compile_pattern(pattern).search(value) is not None  # RE2, as Go's regexp
+            except re2.error:
+                matched = True  # a pattern RE2 refuses: not checkable here, accepted
             if not matched:
                 self.err(path, f"{path} in body should match '{pattern}'", value=value)
         fmt = schema.get("format")

@@ -58,12 +58,9 @@ def decl_type(schema: Mapping[str, Any] | None, is_root: bool = False) -> DeclTy
     if schema.get("x-kubernetes-int-or-string"):
         bound = schema.get("maxLength")
         return DeclType("dyn", int(bound) * 4 if bound is not None else _string_max(schema), 1)
-    if is_root:  # apiVersion, kind and metadata.name/generateName are always visible
-        props = dict(schema.get("properties") or {})
-        props.setdefault("apiVersion", _STRING)
-        props.setdefault("kind", _STRING)
-        props.setdefault("metadata", _OBJECT_META)
-        schema = {**schema, "properties": props}
+    if is_root:  # apiVersion, kind and metadata.name/generateName, and only those, are visible
+        props = {**(schema.get("properties") or {}), "apiVersion": _STRING, "kind": _STRING}
+        schema = {**schema, "properties": {**props, "metadata": _OBJECT_META}}
     typ = schema.get("type")
     if typ == "array":
         items = schema.get("items")
