@@ -8,19 +8,49 @@ answer with (422 Invalid). The order follows the API server: unknown fields are 
 ``default`` values applied, then the value validations of OpenAPI v3 (type, enum, pattern,
 bounds, lengths, required, nullable, formats, ``x-kubernetes-int-or-string``,
 ``x-kubernetes-preserve-unknown-fields``) and the ``x-kubernetes-validations`` CEL rules
-(cel-python, ``self`` bound to the node, ``oldSelf`` to the prior value for transition rules).
+(:mod:`rankops.sandbox.cel`: cel-python with the Kubernetes libraries, ``self`` bound to the
+node, ``oldSelf`` to the prior value for transition rules). ``validate_crd`` compiles every
+rule and applies the server's estimated cost limits (per rule and per schema), refusing the
+CRD with the server's messages.
+
+CEL as a real server runs it: the lists library, the strings extension, regex ``find``/
+``findAll``, ``url()``, ``quantity()``, cross-type numeric comparison, values typed by the
+schema (``number`` is a double, ``date-time`` a timestamp, ``duration`` a duration), the
+error texts of failed rules (the schema type as the value) and of erroring rules
+("... evaluating rule: ..."). Unknown functions, undefined fields, constant regexes RE2
+refuses and syntax errors refuse the CRD at creation, as on a real server.
 
 Deliberate differences from a real API server (kept small and named):
-- CEL: the Kubernetes CEL extension libraries (``quantity()``, ``url()``, ``isSorted()``,
-  regex ``find``...) are absent; only standard CEL as cel-python implements it. No cost
-  budget is enforced. A rule that fails to compile or evaluate yields an Invalid error
-  naming the rule (the real server rejects such a CRD at CRD creation instead).
+- CEL type checking: no static type checker beyond field selection and function names. A
+  type error a real server refuses at CRD creation (``self.weight.isSorted()``, ``'a' + 1``)
+  shows up here only when the rule runs, as a 422 "no such overload" on the object.
+- CEL libraries not provided: ``format``, ``strings.quote``, ``reverse``, sets, ``ip``/
+  ``cidr``, ``semver``, ``lists.range``/``sort``/``flatten``/``slice``, optionals
+  (``?.``, ``orValue``), ``cel.bind``, the math extension, two-variable comprehensions,
+  authorizer. A rule using them is refused at CRD creation ("undeclared reference") where a
+  server of a recent version accepts it.
+- CEL cost: the estimate follows cel-go's ``checker.Cost`` and the Kubernetes library
+  estimator, with the schema's bounds and cardinalities, and reproduces the server's figures
+  where we could check them (``all(x, x.contains(...))`` over bounded strings). It is an
+  approximation where cel-python's parse tree lacks the checker's types: an expression of
+  unknown type has an unknown (maximal) size, so a rule can cost more here than on a
+  server. Only the maximum is tracked. The runtime budgets (per call and per validation)
+  are not enforced: a rule runs to completion.
+- Equality of opaque values (``quantity(a) == quantity(b)``) has an unbounded estimated
+  cost, cel-go's default for types without a size (a server overrides this for IP/CIDR).
+- Runtime error texts follow cel-go for the library functions; errors cel-python raises
+  itself (integer overflow, division by zero, missing keys) keep cel-python's wording.
+- Validation ratcheting (errors on unchanged fields of an update become warnings) is not
+  implemented: every rule of every node is enforced on update.
 - ``oldSelf`` is correlated through object properties and ``additionalProperties`` keys,
   and through ``x-kubernetes-list-type: map`` lists by their keys; not through other lists.
+  A rule is a transition rule when its text names ``oldSelf``; ``optionalOldSelf`` is not
+  supported.
 - Formats checked: ``date-time``, ``date``, ``int32``, ``int64``, ``uri``, ``email``,
   ``hostname``, ``ipv4``, ``uuid``, ``byte``, ``duration``; others are accepted.
-- Regular expressions use Python's ``re`` (the server uses RE2); for the patterns CRDs use
-  in practice the two agree.
+- Regular expressions (``pattern``, CEL ``matches``/``find``/``findAll``) use RE2 through
+  google-re2, where the server uses Go's regexp (also RE2 syntax; corner cases may differ).
+  A ``pattern`` RE2 refuses is not checked (the server refuses such a CRD).
 """
 
 from __future__ import annotations
