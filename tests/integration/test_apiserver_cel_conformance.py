@@ -250,6 +250,29 @@ def test_unbounded_list_of_unbounded_strings_is_refused_for_its_cost(http: httpx
 
 
 @pytest.mark.parametrize(
+    ("max_length", "largest_accepted"),
+    # The largest maxItems a real server (apiextensions validation, v0.36) accepts for this rule.
+    [(16, 909_090), (63, 333_333), (253, 94_339), (1024, 24_154)],
+)
+def test_largest_list_a_real_server_accepts(
+    http: httpx.Client, max_length: int, largest_accepted: int
+) -> None:
+    def tags(max_items: int) -> dict[str, Any]:
+        return {
+            "type": "array",
+            "maxItems": max_items,
+            "items": {"type": "string", "maxLength": max_length},
+            "x-kubernetes-validations": [{"rule": "self.all(x, x.contains('gpu'))"}],
+        }
+
+    fits = http.post(CRDS, json=crd(f"edge{max_length}", {"tags": tags(largest_accepted)}))
+    assert fits.status_code == 201, fits.text
+    over = http.post(CRDS, json=crd(f"over{max_length}", {"tags": tags(largest_accepted + 1)}))
+    assert over.status_code == 422, over.text
+    assert "estimated rule cost exceeds budget" in over.json()["details"]["causes"][0]["message"]
+
+
+@pytest.mark.parametrize(
     ("max_items", "accepted", "factor"),
     [
         # all(): 1 + 1 + n * (3 + contains), contains on 16 characters (64 bytes) costs 7 + 1

@@ -249,8 +249,9 @@ class _Estimator:
             selected = _find_select(arg_trees[0])
             if selected is None:
                 raise CELCompileError("compilation failed: ERROR: <input>: invalid argument to has() macro")
-            self._select(self.visit(selected.children[0]), str(selected.children[1]))  # checks the field
-            return _Est(_add(1, self.visit(selected.children[0]).cost), _t("bool"))
+            operand = self.visit(selected.children[0])
+            self._select(operand, str(selected.children[1]))  # the field must exist
+            return _Est(_add(1, operand.cost), _t("bool"))
         args = [self.visit(a) for a in arg_trees]
         if name == "dyn" and args:
             return replace(args[0], cost=_add(1, args[0].cost))

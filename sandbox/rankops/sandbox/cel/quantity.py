@@ -139,25 +139,24 @@ def _method(name: str, apply: Callable[[Quantity], Any]) -> Callable[[Any], Any]
     return method
 
 
-def _binary(name: str, apply: Callable[[Fraction, Fraction], Any]) -> Callable[[Any, Any], Any]:
+def _arithmetic(name: str, sign: int) -> Callable[[Any, Any], Any]:
+    """add/sub: a Quantity or an int operand."""
+
     def method(value: Any, other: Any) -> Any:
-        return apply(_q(value, name).value, _operand(other, name))
+        return Quantity(_q(value, name).value + sign * _operand(other, name))
 
     method.__name__ = name
     return method
 
 
-def _quantity_binary(name: str) -> Callable[[Any, Any], Any]:
-    if name == "compareTo" or name.startswith("is"):
+def _comparison(name: str, result: Callable[[int], Any]) -> Callable[[Any, Any], Any]:
+    """compareTo/isGreaterThan/isLessThan: Quantity operands only."""
 
-        def strict(value: Any, other: Any) -> Any:
-            left, right = _q(value, name).value, _q(other, name).value  # Quantity operands only
-            if name == "compareTo":
-                return celtypes.IntType(_compare(left, right))
-            return celtypes.BoolType(left > right if name == "isGreaterThan" else left < right)
+    def method(value: Any, other: Any) -> Any:
+        return result(_compare(_q(value, name).value, _q(other, name).value))
 
-        return strict
-    return _binary(name, lambda a, b: Quantity(a + b if name == "add" else a - b))
+    method.__name__ = name
+    return method
 
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
@@ -167,9 +166,9 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "isInteger": _method("isInteger", lambda q: celtypes.BoolType(_is_integer(q))),
     "asInteger": _as_integer,
     "asApproximateFloat": _method("asApproximateFloat", lambda q: celtypes.DoubleType(float(q.value))),
-    "add": _quantity_binary("add"),
-    "sub": _quantity_binary("sub"),
-    "compareTo": _quantity_binary("compareTo"),
-    "isGreaterThan": _quantity_binary("isGreaterThan"),
-    "isLessThan": _quantity_binary("isLessThan"),
+    "add": _arithmetic("add", 1),
+    "sub": _arithmetic("sub", -1),
+    "compareTo": _comparison("compareTo", celtypes.IntType),
+    "isGreaterThan": _comparison("isGreaterThan", lambda order: celtypes.BoolType(order > 0)),
+    "isLessThan": _comparison("isLessThan", lambda order: celtypes.BoolType(order < 0)),
 }
