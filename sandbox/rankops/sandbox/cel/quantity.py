@@ -2,7 +2,7 @@
 
 ``quantity(s)`` parses like ``resource.ParseQuantity``: a decimal number with a binary SI
 suffix (``Ki`` ... ``Ei``), a decimal SI suffix (``n u m k M G T P E``) or a decimal
-exponent (``e3``, ``E-2``); the magnitude is rounded up to the nano and capped at the
+exponent (``e3``, ``E-2``); the magnitude is rounded up to the nano, and a binary-SI one capped at the
 largest int64, as Kubernetes does. Values are exact (``Fraction``). Methods: ``sign``,
 ``isInteger``, ``asInteger``, ``asApproximateFloat``, ``add``, ``sub``, ``compareTo``,
 ``isGreaterThan``, ``isLessThan``; ``isQuantity(s)``; ``==`` compares values.
@@ -79,7 +79,8 @@ def parse_quantity(text: str) -> Quantity:
     magnitude = number * _scale(suffix)
     if magnitude:
         magnitude = Fraction(math.ceil(magnitude * _NANO), _NANO)  # round up to the nano
-    magnitude = min(magnitude, Fraction(_MAX_INT64))
+    if suffix in _BINARY_SI:
+        magnitude = min(magnitude, Fraction(_MAX_INT64))  # the server caps binary-SI values only
     return Quantity(-magnitude if sign == "-" else magnitude, text)
 
 
