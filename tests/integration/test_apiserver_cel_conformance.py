@@ -365,6 +365,9 @@ def test_message_expression_cost_counts(http: httpx.Client) -> None:
         ("self.x.matches('(')", "error parsing regexp: missing ): ("),
         ("[1].reduce(a, b, 0) == 1", "undeclared reference to 'reduce'"),
         ("self.x ==", "Syntax error"),
+        ("self.x.isSorted()", "found no matching overload for 'isSorted' applied to 'string"),
+        ("self.x.getHost() == ''", "found no matching overload for 'getHost' applied to 'string"),
+        ("size(self.x) + 1", "rule must evaluate to a bool"),
     ],
 )
 def test_rule_that_does_not_compile_is_refused(http: httpx.Client, rule: str, detail: str) -> None:

@@ -17,13 +17,16 @@ CEL as a real server runs it: the lists library, the strings extension, regex ``
 ``findAll``, ``url()``, ``quantity()``, cross-type numeric comparison, values typed by the
 schema (``number`` is a double, ``date-time`` a timestamp, ``duration`` a duration), the
 error texts of failed rules (the schema type as the value) and of erroring rules
-("... evaluating rule: ..."). Unknown functions, undefined fields, constant regexes RE2
-refuses and syntax errors refuse the CRD at creation, as on a real server.
+("... evaluating rule: ..."). Unknown functions, undefined fields, member functions called
+on a receiver of the wrong known type, rules of a known non-bool type, constant regexes
+RE2 refuses and syntax errors refuse the CRD at creation, as on a real server.
 
 Deliberate differences from a real API server (kept small and named):
-- CEL type checking: no static type checker beyond field selection and function names. A
-  type error a real server refuses at CRD creation (``self.weight.isSorted()``, ``'a' + 1``)
-  shows up here only when the rule runs, as a 422 "no such overload" on the object.
+- CEL type checking: no full static type checker; field selection, function names, the
+  receiver kinds of member functions and the result kind are checked where the type is
+  known. Other type errors a real server refuses at CRD creation (``'a' + 1``, a list of
+  ints to ``join()``, arguments of the wrong type) show up here only when the rule runs,
+  as a 422 "no such overload" on the object.
 - CEL libraries not provided: ``format``, ``strings.quote``, ``reverse``, sets, ``ip``/
   ``cidr``, ``semver``, ``lists.range``/``sort``/``flatten``/``slice``, optionals
   (``?.``, ``orValue``), ``cel.bind``, the math extension, two-variable comprehensions,

@@ -105,7 +105,8 @@ def check_schema_rules(schema: Mapping[str, Any], path: str) -> list[RuleProblem
                     continue
                 at = f"{node_path}.x-kubernetes-validations[{idx}].{field_name}"
                 try:
-                    cost = min(_UINT64_MAX, rule_cost(text, self_type) * times)
+                    kind = "bool" if field_name == "rule" else "string"
+                    cost = min(_UINT64_MAX, rule_cost(text, self_type, kind) * times)
                 except CELCompileError as exc:
                     problems.append(RuleProblem(at, str(exc), forbidden=False, rule=dict(rule)))
                     continue

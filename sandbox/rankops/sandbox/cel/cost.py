@@ -22,6 +22,7 @@ import lark
 
 from rankops.sandbox.cel.decltypes import SCALARS, DeclType
 from rankops.sandbox.cel.runtime import CELCompileError, compile_rule, evaluate
+from rankops.sandbox.cel.signatures import check_receiver, check_result
 
 __all__ = ["UNBOUNDED", "rule_cost"]
 
@@ -274,6 +275,7 @@ class _Estimator:
         if name in ("all", "exists", "exists_one", "map", "filter") and arg_trees:
             return self._comprehension(name, self.visit(tree.children[0]), arg_trees)
         target = self.visit(tree.children[0])
+        check_receiver(name, target.kind)
         args = [self.visit(a) for a in arg_trees]
         own, result = _call_cost(name, target, args, arg_trees)
         return replace(result, cost=_add(own, target.cost, *(a.cost for a in args)))
@@ -386,6 +388,10 @@ def _literal_int(tree: Any) -> int | None:
     return None
 
 
-def rule_cost(rule: str, self_type: DeclType | None) -> int:
-    """The estimated worst-case cost of one evaluation of ``rule`` (CELCompileError if it cannot compile)."""
-    return _Estimator(self_type).visit(compile_rule(rule).tree).cost
+def rule_cost(rule: str, self_type: DeclType | None, result_kind: str | None = None) -> int:
+    """The estimated worst-case cost of one evaluation of ``rule`` (CELCompileError if it cannot
+    compile); with ``result_kind``, a rule whose known type is another is a compile error."""
+    estimate = _Estimator(self_type).visit(compile_rule(rule).tree)
+    if result_kind is not None:
+        check_result(estimate.kind, result_kind, "rule" if result_kind == "bool" else "messageExpression")
+    return estimate.cost
