@@ -41,6 +41,8 @@ Deliberate differences from a real API server (kept small and named):
   are not enforced: a rule runs to completion.
 - Equality of opaque values (``quantity(a) == quantity(b)``) has an unbounded estimated
   cost, cel-go's default for types without a size (a server overrides this for IP/CIDR).
+- A rule refused at CRD creation shows the rule's text as the value; the server prints the
+  Go struct of the rule (``apiextensions.ValidationRule{Rule:...}``).
 - Runtime error texts follow cel-go for the library functions; errors cel-python raises
   itself (integer overflow, division by zero, missing keys) keep cel-python's wording.
 - Validation ratcheting (errors on unchanged fields of an update become warnings) is not

@@ -108,7 +108,7 @@ def check_schema_rules(schema: Mapping[str, Any], path: str) -> list[RuleProblem
                     kind = "bool" if field_name == "rule" else "string"
                     cost = min(_UINT64_MAX, rule_cost(text, self_type, kind) * times)
                 except CELCompileError as exc:
-                    problems.append(RuleProblem(at, str(exc), forbidden=False, rule=dict(rule)))
+                    problems.append(RuleProblem(at, str(exc), forbidden=False, rule=text))
                     continue
                 if cost > RULE_COST_LIMIT:
                     problems.append(

@@ -393,5 +393,7 @@ def rule_cost(rule: str, self_type: DeclType | None, result_kind: str | None = N
     compile); with ``result_kind``, a rule whose known type is another is a compile error."""
     estimate = _Estimator(self_type).visit(compile_rule(rule).tree)
     if result_kind is not None:
-        check_result(estimate.kind, result_kind, "rule" if result_kind == "bool" else "messageExpression")
+        check_result(
+            estimate.kind, result_kind, "cel expression" if result_kind == "bool" else "messageExpression"
+        )
     return estimate.cost

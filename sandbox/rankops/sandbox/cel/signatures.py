@@ -51,4 +51,4 @@ def check_result(kind: str | None, expected: str, what: str) -> None:
     """A rule must be a bool, a messageExpression a string (when the type is known)."""
     if kind is None or kind in _UNTYPED or kind == expected:
         return
-    raise CELCompileError(f"compilation failed: {what} must evaluate to a {expected}")
+    raise CELCompileError(f"{what} must evaluate to a {expected}")  # the server's wording
