@@ -10,6 +10,10 @@ Ports: every container port is mapped to a free loopback port (as ``docker -p`` 
 two pods can both "listen on 8080". The serving entrypoint gets ``--host 127.0.0.1 --port
 <host port of its first port>``. The pod's ``/tmp`` (an ``emptyDir`` in the manifests) is a
 directory of its own under the sandbox's work directory.
+
+The image's files: the serving image holds the example model under ``/models`` (see
+``Dockerfile.serving``); with an ``image_root``, ``file:///models/…`` and ``/models/…`` in
+the container's environment and arguments point into ``<image_root>/models/…`` instead.
 """
 
 from __future__ import annotations
@@ -55,13 +59,25 @@ def _repository(image: str) -> str:
     return last.split(":", 1)[0]
 
 
-def _env(container: Mapping[str, Any], pod: Mapping[str, Any], tmp: Path) -> dict[str, str]:
+def _in_image(value: str, image_root: Path | None) -> str:
+    if image_root is None:
+        return value
+    for prefix in ("file:///models/", "/models/"):
+        if value.startswith(prefix):
+            rest = value[len(prefix) :]
+            return ("file://" if prefix.startswith("file") else "") + str(image_root / "models" / rest)
+    return value
+
+
+def _env(
+    container: Mapping[str, Any], pod: Mapping[str, Any], tmp: Path, image_root: Path | None
+) -> dict[str, str]:
     env = {k: os.environ[k] for k in INHERITED if k in os.environ}
     env.setdefault("RANKOPS_TORCH_THREADS", "1")  # the machine is shared: one core per process
     meta = pod.get("metadata") or {}
     for item in container.get("env") or []:
         if "value" in item:
-            env[item["name"]] = str(item["value"])
+            env[item["name"]] = _in_image(str(item["value"]), image_root)
             continue
         ref = ((item.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
         values = {"metadata.name": meta.get("name"), "metadata.namespace": meta.get("namespace")}
@@ -81,7 +97,11 @@ def _rankops_argv(args: Sequence[str]) -> list[str]:
 
 
 def launch_spec(
-    pod: Mapping[str, Any], container: Mapping[str, Any], tmp: Path, host_ports: Sequence[int]
+    pod: Mapping[str, Any],
+    container: Mapping[str, Any],
+    tmp: Path,
+    host_ports: Sequence[int],
+    image_root: Path | None = None,
 ) -> LaunchSpec:
     """The process for ``container`` of ``pod``; ``host_ports`` are free ports to map onto."""
     ports: dict[str, int] = {}
@@ -94,8 +114,11 @@ def launch_spec(
         if port.get("name"):
             ports[str(port["name"])] = host
     first_port = next(iter(ports.values()), None)
-    env = _env(container, pod, tmp)
-    command = list(container.get("command") or []) + list(container.get("args") or [])
+    env = _env(container, pod, tmp, image_root)
+    command = [
+        _in_image(str(a), image_root)
+        for a in [*(container.get("command") or []), *(container.get("args") or [])]
+    ]
     if container.get("command"):
         if Path(command[0]).name != "rankops":
             raise ContainerError(
@@ -111,7 +134,7 @@ def launch_spec(
                 f"(known: {', '.join(f'…/{k}' for k in ENTRYPOINTS)})",
             )
         argv = _rankops_argv([a.format(port=first_port) for a in entry])
-        argv += [str(a) for a in container.get("args") or []]
+        argv += [_in_image(str(a), image_root) for a in container.get("args") or []]
     probe = ((container.get("readinessProbe") or {}).get("httpGet")) or None
     path = port_number = None
     if probe:

@@ -85,8 +85,10 @@ class Kubelet:
         backoff_base: float = 1.0,
         backoff_max: float = 8.0,
         grace: float = 5.0,
+        image_root: Path | None = None,
     ) -> None:
         self.cluster = cluster
+        self.image_root = image_root
         self.workdir = workdir
         self.probe_interval = probe_interval
         self.backoff_base, self.backoff_max, self.grace = backoff_base, backoff_max, grace
@@ -139,7 +141,9 @@ class Kubelet:
             if run.spec is None:  # ports stay the pod's for its whole life, as a pod IP does
                 run.tmp.mkdir(parents=True, exist_ok=True)
                 wanted = len(container.get("ports") or [])
-                run.spec = launch_spec(pod, container, run.tmp, [free_port() for _ in range(wanted)])
+                run.spec = launch_spec(
+                    pod, container, run.tmp, [free_port() for _ in range(wanted)], self.image_root
+                )
             run.proc = ManagedProcess(
                 run.spec.argv, env=run.spec.env, log_path=run.tmp.parent / f"{run.tmp.name}.log"
             )

@@ -56,6 +56,7 @@ class ProcessRuntime:
         probe_interval: float = 0.5,
         backoff_base: float = 1.0,
         backoff_max: float = 8.0,
+        image_root: Path | None = None,
     ) -> None:
         self.api = api
         self.cluster = api.cluster
@@ -67,6 +68,7 @@ class ProcessRuntime:
             probe_interval=probe_interval,
             backoff_base=backoff_base,
             backoff_max=backoff_max,
+            image_root=image_root,
         )
         self.deployments = DeploymentController(self.cluster)
         self.jobs = JobController(self.cluster)

@@ -58,7 +58,9 @@ class Sandbox:
         operator_env: Mapping[str, str] | None = None,
         entry_port: int = 0,
         api_port: int = 0,
+        image_root: Path | None = None,
     ) -> None:
+        self.image_root = image_root
         self.workdir = workdir.resolve()
         self.namespace = namespace
         self.want_prometheus, self.want_operator = prometheus, operator
@@ -103,7 +105,7 @@ class Sandbox:
 
         async def start_in_loop() -> None:
             assert self.api is not None
-            self.runtime = ProcessRuntime(self.api, self.workdir / "runtime")
+            self.runtime = ProcessRuntime(self.api, self.workdir / "runtime", image_root=self.image_root)
             await self.entry.start()
             self.runtime.listeners.append(self.entry.update)
             self.runtime.start()
