@@ -66,6 +66,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--data", default=DEFAULT_DATA, help="dataset for the example model (default: %(default)s)"
     )
     up.add_argument("--foreground", action="store_true", help="run in this terminal until Ctrl-C or SIGTERM")
+    up.add_argument(
+        "--no-example-model", action="store_true", help="do not train the serving image's example model"
+    )
     up.add_argument("--timeout", type=float, default=600, help="seconds to wait for start-up (default: 600)")
     up.set_defaults(func=sandbox_up)
     down = sandbox_sub.add_parser("down", help="stop the sandbox started by `rankops sandbox up`")
@@ -178,6 +181,8 @@ def sandbox_up(args: argparse.Namespace) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "rankops.cli", "sandbox", "up", "--foreground"]
     argv += ["--workdir", args.workdir, "--data", args.data]
+    if args.no_example_model:
+        argv.append("--no-example-model")
     with open(workdir / "sandbox.log", "ab") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + args.timeout
@@ -199,13 +204,13 @@ def _up_foreground(args: argparse.Namespace) -> int:
 
     workdir = pathlib.Path(args.workdir).resolve()
     image_root = workdir / "image"
-    # The serving image bakes the example model in at /models/search-ranker/1.0.0.
-    ensure_versions(
-        pathlib.Path(args.data),
-        image_root / "models" / "search-ranker",
-        (Recipe("1.0.0", epochs=10, data="bundled", about="the serving image's example model"),),
-        log=lambda m: print(m, flush=True),
-    )
+    if not args.no_example_model:  # the serving image bakes it in at /models/search-ranker/1.0.0
+        ensure_versions(
+            pathlib.Path(args.data),
+            image_root / "models" / "search-ranker",
+            (Recipe("1.0.0", epochs=10, data="bundled", about="the serving image's example model"),),
+            log=lambda m: print(m, flush=True),
+        )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

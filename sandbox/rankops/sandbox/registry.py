@@ -200,6 +200,12 @@ BUILTIN_COLUMNS: dict[tuple[str, str, str], tuple[Mapping[str, Any], ...]] = {
         {"name": "Succeeded", "type": "integer", "jsonPath": ".status.succeeded"},
         {"name": "Failed", "type": "integer", "jsonPath": ".status.failed"},
     ),
+    ("", "v1", "events"): (
+        {"name": "Type", "type": "string", "jsonPath": ".type"},
+        {"name": "Reason", "type": "string", "jsonPath": ".reason"},
+        {"name": "Object", "type": "string", "jsonPath": ".involvedObject.name"},
+        {"name": "Message", "type": "string", "jsonPath": ".message"},
+    ),
     ("", "v1", "namespaces"): ({"name": "Status", "type": "string", "jsonPath": ".status.phase"},),
 }
 for _rt in BUILTINS:

@@ -128,7 +128,13 @@ class Sandbox:
         argv += ["--watch-timeout", "30", "--resync-interval", "5"]
         if self.prometheus is not None:
             argv += ["--prometheus", self.prometheus.url]
-        env = {**os.environ, "RANKOPS_PROMETHEUS_TIMEOUT": "2", **self.operator_env}
+        # RANKOPS_SANDBOX_DIR marks the process as this sandbox's (tests look for leftovers by it).
+        env = {
+            **os.environ,
+            "RANKOPS_PROMETHEUS_TIMEOUT": "2",
+            "RANKOPS_SANDBOX_DIR": str(self.workdir),
+            **self.operator_env,
+        }
         self.operator = ManagedProcess(argv, env=env, log_path=self.workdir / "operator.log")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -168,6 +168,14 @@ def run_story(options: StoryOptions, console: Console | None = None) -> dict[str
             {k: h.get(k) for k in ("version", "outcome", "reason")} for h in rec.status().get("history") or []
         ]
         summary["series"] = series["lines"]
+        final = sb.api.get_object("rankingmodels", MODEL, NAMESPACE) or {}
+        st = final.get("status") or {}
+        summary["final"] = {
+            "phase": st.get("phase"),
+            "stableVersion": st.get("stableVersion"),
+            "canaryWeight": st.get("canaryWeight"),
+            "specVersion": ((final.get("spec") or {}).get("model") or {}).get("version"),
+        }
     summary["not_yet"] = NOT_YET
     summary["ok"] = all(a["outcome"] == a["expected"] for a in acts)
     summary["wall_s"] = round(time.monotonic() - wall, 1)
