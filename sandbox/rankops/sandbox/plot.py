@@ -1,7 +1,8 @@
 """The demo's picture: online NDCG@3 per track over time, the canary weight, the events marked.
 
 NDCG@3 is the mean of the judged requests each track served in consecutive ``bin_s``-second
-bins (from the traffic generator's record: what users got); the canary weight is the
+bins (from the traffic generator's record: what users got), labelled with the version a
+track served where that changes; the canary weight is the
 RankingModel's ``status.canaryWeight`` as the recorder saw it change. The series drawn are
 returned (and written next to the PNG as JSON) so tests can check them.
 """
@@ -32,6 +33,22 @@ def binned_ndcg(judged: Sequence[Judged], start: float, bin_s: float = 2.0) -> d
         track: [[(b + 0.5) * bin_s, sum(v) / len(v), len(v)] for b, v in sorted(by_bin.items())]
         for track, by_bin in sorted(bins.items())
     }
+
+
+def version_changes(judged: Sequence[Judged], start: float, bin_s: float = 2.0) -> list[list[Any]]:
+    """[[seconds, track, version], ...] where the version a track mostly served changes."""
+    counts: dict[str, dict[int, dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+    for j in judged:
+        counts[j.track][int((j.at - start) // bin_s)][j.version] += 1
+    out: list[list[Any]] = []
+    for track, by_bin in sorted(counts.items()):
+        current = None
+        for b, versions in sorted(by_bin.items()):
+            top = max(versions, key=lambda v: versions[v])
+            if top != current:
+                out.append([(b + 0.5) * bin_s, track, top])
+                current = top
+    return out
 
 
 def write_plot(
@@ -79,6 +96,12 @@ def write_plot(
             color=colors.get(track),
             label=f"NDCG@3 {track}",
         )
+    changes = version_changes(judged, start, BIN_S)
+    for at, track, version in changes:
+        y = next((p[1] for p in ndcg[track] if p[0] == at), 0.5)
+        top.annotate(
+            version, (at, y), xytext=(3, 6), textcoords="offset points", fontsize=8, color=colors.get(track)
+        )
     top.set_ylabel("online NDCG@3 (2 s bins)")
     top.set_ylim(0, 1.02)
     top.set_title(title)
@@ -110,6 +133,7 @@ def write_plot(
         "canary_weight": steps,
         "events": events,
         "acts": acts,
+        "versions": changes,
         "lines": [f"NDCG@3 {t}" for t in ndcg] + ["canary weight"],
     }
     path.with_suffix(".json").write_text(json.dumps(series))

@@ -141,6 +141,7 @@ def run_story(options: StoryOptions, console: Console | None = None) -> dict[str
     summary: dict[str, Any] = {"demo": "rankops", "acts": acts}
     with Sandbox(options.workdir) as sb:
         assert sb.api is not None and sb.prometheus is not None
+        started = time.time()  # the timeline and the picture start with the sandbox, after training
         console.print(
             f"sandbox up: API {sb.api.url}  Prometheus {sb.prometheus.url}  entry {sb.entry.url}/{MODEL}/"
         )
@@ -222,10 +223,14 @@ def _play(
         result: dict[str, Any] = {"act": act, "expected": expected, "outcome": outcome, "seconds": _since(t0)}
         if outcome == "RolledBack":
             result.update(_rollback_latency(rec, traffic, version, applied))
+        previous = rec.samples[0].stable if rec.samples else "-"
+        previous = next((s.stable for s in reversed(rec.samples) if s.at < applied), previous)
         result["events"] = sorted(set(rec.reasons(applied)))
         acts.append(result)
         if outcome == "Promoted":  # let the stable Deployment finish rolling to the new version
             _wait(rec, lambda st: "ready" if _route_ready(sb) and _stable_ready(sb) else None, 60)
+            time.sleep(1)
+            result.update(_old_version_after_promotion(rec, traffic, previous, version, applied))
         time.sleep(3)
 
 
@@ -248,6 +253,23 @@ def _stable_ready(sb: Sandbox) -> bool:
         and int(status.get("readyReplicas", 0)) >= want
         and int(status.get("replicas", 0)) == want
     )
+
+
+def _old_version_after_promotion(
+    rec: Recorder, traffic: TrafficGenerator, old: str, new: str, applied: float
+) -> dict[str, Any]:
+    """How long users still got the old version after the promotion (0 when the switch waits
+    until the stable track serves the new one)."""
+    promoted = rec.first(lambda s: s.stable == new, after=applied)
+    if promoted is None:
+        return {}
+    late = [j for j in traffic.judged if j.at >= promoted.at and j.version == old]
+    return {
+        "old_version_served_after_promotion_s": round(max(j.at for j in late) - promoted.at, 1)
+        if late
+        else 0.0,
+        "old_version_requests_after_promotion": len(late),
+    }
 
 
 def _rollback_latency(
