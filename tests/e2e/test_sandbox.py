@@ -225,6 +225,35 @@ def test_sigterm_stops_every_process_and_frees_every_port(tmp_path: Path) -> Non
             proc.wait(10)
 
 
+@needs_prometheus
+@pytest.mark.timeout(180)
+def test_sigkill_of_the_sandbox_takes_its_processes_with_it(tmp_path: Path) -> None:
+    """No clean-up code runs on SIGKILL: the children go because of PR_SET_PDEATHSIG."""
+    workdir = tmp_path / "sb"
+    proc = subprocess.Popen([*UP, "--workdir", str(workdir)], stdout=subprocess.DEVNULL, cwd=ROOT)
+    try:
+        _wait(lambda: (workdir / "sandbox.json").is_file(), 90, "start-up")
+        api = json.loads((workdir / "sandbox.json").read_text())["apiserver"]
+        job = {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "chore"},
+            "spec": {
+                "template": {"spec": {"restartPolicy": "Never", "containers": [_long_running("chore")]}}
+            },
+        }
+        _api(api, "/apis/batch/v1/namespaces/default/jobs", job)
+        _wait(lambda: len(_processes_mentioning(str(workdir))) >= 4, 60, "sandbox, Prometheus, operator, pod")
+        children = [p for p in _processes_mentioning(str(workdir)) if p != proc.pid]
+        proc.kill()
+        proc.wait(10)
+        _wait(lambda: all(_zombie(pid) for pid in children), 15, "the children to die with the sandbox")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
 def _zombie(pid: int) -> bool:
     """Gone, or a zombie (dead, waiting to be reaped by a parent that is not ours)."""
     try:
