@@ -354,3 +354,16 @@ async def test_a_crashing_pod_restarts_with_back_off_and_jobs_report_their_outco
             assert reason == "BackoffLimitExceeded"
             pids = [p.pid for p in runtime.processes()]
         assert not [pid for pid in pids if not _zombie(pid)]
+
+
+@needs_prometheus
+@pytest.mark.timeout(120)
+def test_a_failed_start_stops_what_had_started(tmp_path: Path) -> None:
+    from rankops.sandbox.stack import Sandbox
+
+    workdir = tmp_path / "sb"
+    broken = Sandbox(workdir, operator_env={"RANKOPS_EVENTS_LEVEL": "NO-SUCH-LEVEL"})
+    with pytest.raises(RuntimeError, match="the operator exited at start"), broken:
+        pass
+    _wait(lambda: not _processes_mentioning(str(workdir)), 15, "Prometheus to be stopped")
+    assert "RANKOPS_EVENTS_LEVEL" in (workdir / "operator.log").read_text()
