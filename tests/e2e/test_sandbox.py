@@ -7,7 +7,7 @@
   Events, the PNG and its series, and that no process of the sandbox survives it.
 - ``test_sigterm_stops_every_process_and_frees_every_port``: ``rankops sandbox up
   --foreground`` with a Deployment and a Job running, SIGTERM, then no process and no port
-  of it is left.
+  of it is left; on SIGKILL its children die with it; a failed start stops what had started.
 - The runtime alone (no Prometheus, no operator): a crashing pod restarts with back-off, a
   Job's exit code becomes its status.
 """
@@ -120,9 +120,12 @@ def test_story_promotes_a_better_model_and_rolls_back_a_broken_one(tmp_path: Pat
     assert len(stable) > 10 and len(canary) > 3
     # v3's canary was worse than the stable v2 it ran beside: its bins after the v3 mark are low
     v3_at = next(at for at, label in series["acts"] if label.startswith("v3"))
-    late_canary = [p[1] for p in canary if p[0] > v3_at]
-    late_stable = [p[1] for p in stable if p[0] > v3_at]
-    assert late_canary and max(late_canary) < min(late_stable)
+
+    def mean_after(points: list[list[float]]) -> float:
+        late = [p for p in points if p[0] > v3_at]
+        return sum(p[1] * p[2] for p in late) / sum(p[2] for p in late)
+
+    assert mean_after(canary) < mean_after(stable) - 0.3
     assert [w for _, w in series["canary_weight"]].count(0) >= 3
     assert {label for _, label in series["events"]} >= {"RolloutStarted", "Promoted", "RolledBack"}
     assert [v for _, track, v in series["versions"] if track == "canary"] == ["2.0.0", "3.0.0"]
