@@ -158,7 +158,8 @@ UP = [sys.executable, "-m", "rankops.cli", "sandbox", "up", "--foreground", "--n
 
 @needs_prometheus
 @pytest.mark.timeout(300)
-def test_sigterm_stops_every_process_and_frees_every_port(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_sigterm_stops_every_process_and_frees_every_port(tmp_path: Path, stop_signal: int) -> None:
     workdir = tmp_path / "sb"
     proc = subprocess.Popen(
         [*UP, "--workdir", str(workdir)],
@@ -216,7 +217,7 @@ def test_sigterm_stops_every_process_and_frees_every_port(tmp_path: Path) -> Non
         assert all(_bound(p) for p in ports)
         assert len(pods) == 3
 
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(stop_signal)
         assert proc.wait(60) == 0
         _wait(lambda: not _processes_mentioning(str(workdir)), 15, "every sandbox process to be gone")
         assert not [p for p in ports if _bound(p)], "a port is still bound"
