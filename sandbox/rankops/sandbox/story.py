@@ -178,6 +178,9 @@ def run_story(options: StoryOptions, console: Console | None = None) -> dict[str
             "specVersion": ((final.get("spec") or {}).get("model") or {}).get("version"),
         }
     summary["not_yet"] = NOT_YET
+    for line in NOT_YET:
+        console.print(f"[dim]not yet:[/] {line}")
+    console.print(f"picture: {options.png} (series in {options.png.with_suffix('.json')})")
     summary["ok"] = all(a["outcome"] == a["expected"] for a in acts)
     summary["wall_s"] = round(time.monotonic() - wall, 1)
     summary["png"] = str(options.png)
