@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -30,6 +29,7 @@ from typing import Any
 
 import aiohttp
 
+from rankops.sandbox import objects
 from rankops.sandbox.containers import ContainerError, LaunchSpec, launch_spec
 from rankops.sandbox.objects import Snapshot, utc_now, write_status
 from rankops.sandbox.processes import ManagedProcess, free_port, stop_all
@@ -165,15 +165,14 @@ class Kubelet:
             run.ports_recorded = True
 
     def _record_ports(self, pod: Mapping[str, Any], ports: Mapping[str, int]) -> None:
-        # An annotation is metadata: written through the main resource, as a kubelet cannot.
-        body = json.loads(json.dumps(pod))
-        body["metadata"].setdefault("annotations", {})[PORTS_ANNOTATION] = json.dumps(dict(ports))
-        rt = self.cluster.type_of(pod)
-        with contextlib.suppress(Exception):
-            body["metadata"].pop("resourceVersion", None)
-            self.cluster.update(
-                rt, run_ns(pod), pod["metadata"]["name"], body, None, {"fieldManager": MANAGER}
-            )
+        # DIFFERENCE: an annotation is metadata, written through the main resource (a real
+        # kubelet writes only status; the sandbox needs somewhere to say where a port went).
+        annotations = {
+            **(pod["metadata"].get("annotations") or {}),
+            PORTS_ANNOTATION: json.dumps(dict(ports)),
+        }
+        metadata = {**pod["metadata"], "annotations": annotations}
+        objects.replace(self.cluster, pod, {"metadata": metadata}, MANAGER)
 
     def _exited(self, run: PodRun, pod: Mapping[str, Any], code: int, now: float) -> None:
         assert run.proc is not None
@@ -312,8 +311,3 @@ class Kubelet:
         if self._session is not None:
             await self._session.close()
             self._session = None
-
-
-def run_ns(pod: Mapping[str, Any]) -> str | None:
-    ns = (pod.get("metadata") or {}).get("namespace")
-    return str(ns) if ns else None
