@@ -21,7 +21,7 @@ from rankops.operator.core.judge import (
     judge_objective,
     look_alpha,
 )
-from rankops.operator.core.models import Comparison, Objective
+from rankops.operator.core.spec import Comparison, Objective
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 NDCG = Objective(name="ndcg", metric="ndcg_at_3", target=0.70, breach=0.65)

@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 from rankops.operator.core.builders import build_children, track_replicas
 from rankops.operator.core.judge import Outcome, Verdict
-from rankops.operator.core.models import SpecError, parse_ranking_model_spec
 from rankops.operator.core.planner import (
     ABORT_ANNOTATION,
     HISTORY_LIMIT,
@@ -31,6 +30,7 @@ from rankops.operator.core.planner import (
     plan_invalid_spec,
     plan_rollout,
 )
+from rankops.operator.core.spec import SpecError, parse_ranking_model_spec
 from rankops.operator.core.timeutil import parse_time
 from rankops.sandbox.schema import validate_custom_resource
 
@@ -405,7 +405,7 @@ def test_not_significant_still_counts_toward_the_limit() -> None:
 def test_low_traffic_judged_by_the_real_judge_waits_then_promotes() -> None:
     """With the real judge: a canary short of samples is waited for, not rolled back."""
     from rankops.operator.core.judge import ObjectiveData, TrackSummary, judge
-    from rankops.operator.core.models import Objective
+    from rankops.operator.core.spec import Objective
 
     objective = Objective(name="ndcg", metric="ndcg_at_3", target=0.70, breach=0.65)
     spec = make_spec(steps=[{"weight": 10}, {"weight": 100}])

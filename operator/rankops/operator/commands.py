@@ -123,6 +123,7 @@ def rollout_action(args: argparse.Namespace) -> int:
 async def _annotate(action: str, name: str, namespace: str | None, apiserver: str | None) -> int:
     import kopf
 
+    from rankops.operator import api
     from rankops.operator.adapters.kube import ApiError, KubeClient, resource_path
     from rankops.operator.handlers import connection_info
 
@@ -136,8 +137,8 @@ async def _annotate(action: str, name: str, namespace: str | None, apiserver: st
     token = f"{time.time():.6f}"
     try:
         await client.merge_patch(
-            resource_path("RankingModel", namespace, name),
-            {"metadata": {"annotations": {f"rankops.dev/{action}": token}}},
+            resource_path(api.RANKING_MODEL, namespace, name),
+            {"metadata": {"annotations": {api.ROLLOUT_ANNOTATIONS[action]: token}}},
         )
     except ApiError as exc:
         if exc.status == 404:
@@ -145,5 +146,7 @@ async def _annotate(action: str, name: str, namespace: str | None, apiserver: st
         raise ValueError(str(exc)) from exc
     finally:
         await client.close()
-    print(f"rankingmodel.rankops.dev/{name} annotated: rankops.dev/{action}={token}")
+    print(
+        f"{api.RANKING_MODEL.lower()}.{api.GROUP}/{name} annotated: {api.ROLLOUT_ANNOTATIONS[action]}={token}"
+    )
     return 0

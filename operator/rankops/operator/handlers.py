@@ -37,19 +37,14 @@ from typing import Any, cast
 
 import kopf
 
+from rankops.operator import api
 from rankops.operator.adapters.kube import KubeClient
 from rankops.operator.adapters.prometheus import PrometheusMetricsSource
 from rankops.operator.core.planner import Event
 from rankops.operator.reconciler import Reconciler, Result
 from rankops.operator.settings import OperatorConfig
 
-GROUP, VERSION = "rankops.dev", "v1alpha1"
-RANKING_MODELS = (GROUP, VERSION, "rankingmodels")
-# kopf's own annotations (progress, diff-base) live under a prefix of their own: kopf's diff
-# ignores every annotation under a prefix it stores into, which would hide the user-facing
-# ``rankops.dev/promote|abort|retry`` tokens from the ``on.field`` handler below.
-PREFIX = "kopf.rankops.dev"
-FINALIZER = "rankops.dev/finalizer"
+RANKING_MODELS = api.resource(api.RANKING_MODEL)
 
 logger = logging.getLogger(__name__)
 
@@ -89,10 +84,10 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 @kopf.on.startup(registry=registry)
 async def configure(settings: kopf.OperatorSettings, memo: Any, logger: kopf.Logger, **_: Any) -> None:
     config = OperatorConfig.from_env()
-    settings.persistence.finalizer = FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
+    settings.persistence.finalizer = api.FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=api.KOPF_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=PREFIX, key="last-handled-configuration"
+        prefix=api.KOPF_PREFIX, key="last-handled-configuration"
     )
     settings.posting.level = config.events_level
     settings.watching.server_timeout = config.watch_timeout
@@ -174,7 +169,7 @@ async def on_resume(name: str, namespace: str | None, memo: Any, logger: kopf.Lo
 async def on_annotations(
     name: str, namespace: str | None, old: Any, new: Any, memo: Any, logger: kopf.Logger, **_: Any
 ) -> None:
-    keys = ("rankops.dev/promote", "rankops.dev/abort", "rankops.dev/retry")
+    keys = api.ROLLOUT_ANNOTATIONS.values()
     old, new = old or {}, new or {}
     if any(old.get(k) != new.get(k) for k in keys):
         await _reconcile(memo, namespace, name, "annotation", logger)
@@ -190,9 +185,7 @@ async def on_delete(name: str, namespace: str | None, memo: Any, logger: kopf.Lo
     )
 
 
-@kopf.on.event(
-    "apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": "rankops"}, registry=registry
-)
+@kopf.on.event("apps", "v1", "deployments", labels={api.LABEL_MANAGED_BY: api.MANAGED_BY}, registry=registry)
 def on_child_deployment(body: kopf.Body, namespace: str | None, memo: Any, **_: Any) -> None:
     """A child Deployment changed (the kubelet reported readiness): wake its model's loop.
 
@@ -200,7 +193,7 @@ def on_child_deployment(body: kopf.Body, namespace: str | None, memo: Any, **_: 
     and for stable readiness after a promotion; without this it would notice only at resync.
     """
     for ref in body.get("metadata", {}).get("ownerReferences") or []:
-        if ref.get("kind") == "RankingModel" and str(ref.get("apiVersion", "")).startswith(f"{GROUP}/"):
+        if ref.get("kind") == api.RANKING_MODEL and str(ref.get("apiVersion", "")).startswith(f"{api.GROUP}/"):
             _wake(memo, namespace, ref.get("name", ""))
 
 

@@ -26,20 +26,9 @@ from typing import Any
 
 from rankops.operator.adapters.kube import ChildrenApplier, KubeClient, resource_path
 from rankops.operator.adapters.prometheus import MetricsSource, MetricsUnavailable
-from rankops.operator.core.builders import (
-    LABEL_MANAGED_BY,
-    LABEL_NAME,
-    build_children,
-    needs_update,
-)
+from rankops.operator.api import LABEL_MANAGED_BY, LABEL_NAME, MANAGED_BY
+from rankops.operator.core.builders import build_children, needs_update
 from rankops.operator.core.judge import ObjectiveData, TrackSummary, Verdict, judge
-from rankops.operator.core.models import (
-    Objective,
-    RankingModelSpec,
-    SpecError,
-    parse_quality_slo_spec,
-    parse_ranking_model_spec,
-)
 from rankops.operator.core.planner import (
     AnalysisRequest,
     Event,
@@ -49,6 +38,13 @@ from rankops.operator.core.planner import (
     plan_rollout,
 )
 from rankops.operator.core.promql import objective_queries
+from rankops.operator.core.spec import (
+    Objective,
+    RankingModelSpec,
+    SpecError,
+    parse_quality_slo_spec,
+    parse_ranking_model_spec,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +191,7 @@ class Reconciler:
         mark = (uid, meta.get("generation"))
         if not uid or self._pruned.get((namespace, name)) == mark:
             return 0
-        labels = {LABEL_NAME: name, LABEL_MANAGED_BY: "rankops"}
+        labels = {LABEL_NAME: name, LABEL_MANAGED_BY: MANAGED_BY}
         deleted = await self.applier.prune(namespace, uid, labels, desired, CHILD_KINDS)
         for applied in deleted:
             logger.info("deleted %s/%s %s (no longer wanted)", applied.kind, namespace, applied.name)

@@ -24,23 +24,12 @@ from urllib.parse import quote, urlencode
 import aiohttp
 import kopf
 
+from rankops.operator import api
 from rankops.operator.core.builders import needs_update as core_needs_update
 
 logger = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
-
-# (group, version, plural) of the kinds the operator reads or writes.
-KINDS: dict[str, tuple[str, str, str]] = {
-    "RankingModel": ("rankops.dev", "v1alpha1", "rankingmodels"),
-    "QualitySLO": ("rankops.dev", "v1alpha1", "qualityslos"),
-    "MaintenanceWindow": ("rankops.dev", "v1alpha1", "maintenancewindows"),
-    "Deployment": ("apps", "v1", "deployments"),
-    "Service": ("", "v1", "services"),
-    "HTTPRoute": ("gateway.networking.k8s.io", "v1", "httproutes"),
-    "Job": ("batch", "v1", "jobs"),
-    "Event": ("", "v1", "events"),
-}
 
 
 class ApiError(Exception):
@@ -57,7 +46,7 @@ def resource_path(
     sub: str | None = None,
     api_version: str | None = None,
 ) -> str:
-    group, version, plural = KINDS[kind]
+    group, version, plural = api.resource(kind)
     if api_version:  # honour the object's own apiVersion (e.g. gateway v1beta1)
         group, _, version = api_version.rpartition("/")
     base = f"/apis/{group}/{version}" if group else f"/api/{version}"

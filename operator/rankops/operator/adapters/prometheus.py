@@ -31,8 +31,8 @@ import aiohttp
 
 from rankops.operator.core.counters import total_increase
 from rankops.operator.core.judge import TrackSummary
-from rankops.operator.core.models import DEFAULT_BREACH, DEFAULT_TARGET, Objective
 from rankops.operator.core.promql import objective_queries
+from rankops.operator.core.spec import DEFAULT_BREACH, DEFAULT_TARGET, Objective
 
 __all__ = [
     "MetricsSource",

@@ -25,14 +25,6 @@ Modules (each documents its public API in its docstring):
 # The function ``judge`` is not re-exported: it would shadow the module ``rankops.operator.core.judge``.
 from .builders import build_children, needs_update
 from .judge import ObjectiveData, ObjectiveResult, Outcome, TrackSummary, Verdict, look_alpha
-from .models import (
-    Objective,
-    QualitySLOSpec,
-    RankingModelSpec,
-    SpecError,
-    parse_quality_slo_spec,
-    parse_ranking_model_spec,
-)
 from .planner import (
     ABORT_ANNOTATION,
     PROMOTE_ANNOTATION,
@@ -45,6 +37,14 @@ from .planner import (
     plan_rollout,
 )
 from .promql import TrackQueries, objective_queries
+from .spec import (
+    Objective,
+    QualitySLOSpec,
+    RankingModelSpec,
+    SpecError,
+    parse_quality_slo_spec,
+    parse_ranking_model_spec,
+)
 
 __all__ = [
     "ABORT_ANNOTATION",

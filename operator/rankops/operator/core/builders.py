@@ -54,16 +54,20 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 
-from .models import RankingModelSpec, parse_ranking_model_spec
+from rankops.operator.api import (
+    API_VERSION,
+    LABEL_MANAGED_BY,
+    LABEL_NAME,
+    LABEL_TRACK,
+    LABEL_VERSION,
+    MANAGED_BY,
+    RANKING_MODEL,
+)
+
 from .routing import desired_replicas, route_weights
+from .spec import RankingModelSpec, parse_ranking_model_spec
 
 __all__ = [
-    "API_VERSION",
-    "KIND",
-    "LABEL_MANAGED_BY",
-    "LABEL_NAME",
-    "LABEL_TRACK",
-    "LABEL_VERSION",
     "TrackPlan",
     "build_children",
     "build_deployment",
@@ -78,12 +82,6 @@ __all__ = [
     "track_replicas",
 ]
 
-API_VERSION = "rankops.dev/v1alpha1"
-KIND = "RankingModel"
-LABEL_NAME = "app.kubernetes.io/name"
-LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
-LABEL_TRACK = "rankops.dev/track"
-LABEL_VERSION = "rankops.dev/version"
 CONTAINER_NAME = "ranking"
 RUN_AS_USER = 10001
 
@@ -102,7 +100,7 @@ class TrackPlan:
 def owner_reference(meta: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "apiVersion": API_VERSION,
-        "kind": KIND,
+        "kind": RANKING_MODEL,
         "name": meta["name"],
         "uid": meta.get("uid", ""),
         "controller": True,
@@ -118,7 +116,7 @@ def selector_labels(name: str, track: str | None = None) -> dict[str, str]:
 
 
 def common_labels(name: str, track: str | None = None, version: str | None = None) -> dict[str, str]:
-    labels = {LABEL_NAME: name, LABEL_MANAGED_BY: "rankops"}
+    labels = {LABEL_NAME: name, LABEL_MANAGED_BY: MANAGED_BY}
     if track:
         labels[LABEL_TRACK] = track
     if version:

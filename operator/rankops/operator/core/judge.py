@@ -83,7 +83,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from .models import Objective
+from .spec import Objective
 from .timeutil import format_time
 
 __all__ = [

@@ -114,10 +114,12 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from rankops.operator.api import ABORT_ANNOTATION, PROMOTE_ANNOTATION, RETRY_ANNOTATION, ROLLOUT_ANNOTATIONS
+
 from .conditions import ConditionStatus, set_condition
 from .judge import Outcome, Verdict
-from .models import RankingModelSpec, SpecError, parse_ranking_model_spec
 from .routing import desired_replicas
+from .spec import RankingModelSpec, SpecError, parse_ranking_model_spec
 from .timeutil import format_time, parse_time
 
 __all__ = [
@@ -142,9 +144,6 @@ __all__ = [
     "plan_rollout",
 ]
 
-PROMOTE_ANNOTATION = "rankops.dev/promote"
-ABORT_ANNOTATION = "rankops.dev/abort"
-RETRY_ANNOTATION = "rankops.dev/retry"
 HISTORY_LIMIT = 10
 
 Phase = Literal["Pending", "Progressing", "Paused", "Healthy", "Degraded", "RolledBack", "Failed"]
@@ -521,7 +520,7 @@ def plan_rollout(
                 w.event(
                     "Normal",
                     "AnnotationIgnored",
-                    f"rankops.dev/{name}={token} does not apply in phase {w.st.phase}",
+                    f"{ROLLOUT_ANNOTATIONS[name]}={token} does not apply in phase {w.st.phase}",
                 )
     if generation is not None:
         updates["observed_generation"] = generation

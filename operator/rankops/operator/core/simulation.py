@@ -25,7 +25,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from .judge import ObjectiveData, TrackSummary, judge
-from .models import (
+from .planner import plan_rollout
+from .spec import (
     AnalysisSpec,
     Comparison,
     ModelRef,
@@ -35,7 +36,6 @@ from .models import (
     ServingSpec,
     Step,
 )
-from .planner import plan_rollout
 
 __all__ = ["Scenario", "SimulationResult", "simulate_rollouts", "with_effect"]
 
