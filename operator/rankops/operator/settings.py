@@ -1,7 +1,8 @@
 """Operator configuration, read from the environment (the CLI flags set the same variables).
 
 - ``RANKOPS_APISERVER_URL`` (unset): talk to this API server without credentials (emulator,
-  ``kubectl proxy``); unset: in-cluster service account, else kubeconfig.
+  ``kubectl proxy``); unset: in-cluster service account, else kubeconfig. Read where the
+  operator logs in (``adapters.kube.connection_info``), as kopf's login handlers run first.
 - ``RANKOPS_PROMETHEUS_URL`` (``http://prometheus-operated.monitoring.svc:9090``): Prometheus
   HTTP API base URL.
 - ``RANKOPS_PROMETHEUS_TIMEOUT`` (``5``): seconds per Prometheus query.
@@ -26,7 +27,6 @@ DEFAULT_PROMETHEUS_URL = "http://prometheus-operated.monitoring.svc:9090"
 
 @dataclasses.dataclass(frozen=True)
 class OperatorConfig:
-    apiserver_url: str | None = None
     prometheus_url: str = DEFAULT_PROMETHEUS_URL
     prometheus_timeout: float = 5.0
     analysis_interval: float | None = None
@@ -57,7 +57,6 @@ class OperatorConfig:
         if not isinstance(level, int):
             raise ValueError(f"RANKOPS_EVENTS_LEVEL: unknown level {level_name!r}")
         return cls(
-            apiserver_url=env.get("RANKOPS_APISERVER_URL") or None,
             prometheus_url=env.get("RANKOPS_PROMETHEUS_URL") or DEFAULT_PROMETHEUS_URL,
             prometheus_timeout=number("RANKOPS_PROMETHEUS_TIMEOUT", 5.0) or 5.0,
             analysis_interval=number("RANKOPS_ANALYSIS_INTERVAL", None),

@@ -1,4 +1,5 @@
-"""A minimal async Kubernetes API client over aiohttp, and the idempotent children applier.
+"""The Kubernetes side of the shell: credentials, a minimal async API client over aiohttp, the
+idempotent children applier, Deployment readiness and Events.
 
 Why not kopf's internal client or the official ``kubernetes`` package: kopf's API client is
 private (``kopf._cogs``), and the sync official client would need a thread and its own
@@ -17,15 +18,17 @@ import asyncio
 import dataclasses
 import json
 import logging
+import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import quote, urlencode
 
 import aiohttp
 import kopf
 
 from rankops.operator import api
-from rankops.operator.core.builders import needs_update as core_needs_update
+from rankops.operator.core.diff import needs_update as core_needs_update
+from rankops.operator.core.events import Event
 
 logger = logging.getLogger(__name__)
 
@@ -265,9 +268,6 @@ class ChildrenApplier:
         meta = desired["metadata"]
         raise ForeignObject(desired["kind"], meta.get("namespace"), meta["name"], theirs)
 
-    async def apply_all(self, desired: Sequence[JSON]) -> list[Applied]:
-        return [await self.apply(obj) for obj in desired]
-
     async def prune(
         self,
         namespace: str,
@@ -311,5 +311,40 @@ class ChildrenApplier:
                 deleted.append(Applied(kind, name, "deleted", obj))
         return deleted
 
-    async def delete(self, kind: str, namespace: str, name: str) -> None:
-        await self.client.delete(resource_path(kind, namespace, name))
+
+def connection_info(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """``RANKOPS_APISERVER_URL`` when set (emulator, ``kubectl proxy``), else in-cluster or kubeconfig."""
+    url = os.environ.get("RANKOPS_APISERVER_URL")
+    if url:
+        return kopf.ConnectionInfo(
+            server=url, insecure=True, default_namespace=os.environ.get("RANKOPS_NAMESPACE") or "default"
+        )
+    try:
+        info = kopf.login_via_client(**kwargs)  # official client: in-cluster, kubeconfig, exec plugins
+    except Exception:  # the client library is optional: fall back to kopf's minimal logins
+        info = None
+    return info or kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
+def deployment_ready(deployment: Mapping[str, Any] | None) -> bool:
+    """All desired replicas of the current generation updated and ready (Deployment conventions)."""
+    if deployment is None:
+        return False
+    meta = deployment.get("metadata") or {}
+    spec = deployment.get("spec") or {}
+    status = deployment.get("status") or {}
+    desired = int(spec.get("replicas", 1))
+    if int(status.get("observedGeneration", 0)) < int(meta.get("generation", 0)):
+        return False
+    if desired == 0:
+        return True
+    return (
+        int(status.get("updatedReplicas", 0)) >= desired
+        and int(status.get("readyReplicas", 0)) >= desired
+        and int(status.get("availableReplicas", 0)) >= desired
+    )
+
+
+def post_event(obj: Mapping[str, Any], event: Event) -> None:
+    """Post a core ``Event`` about ``obj`` through kopf (which adds the object reference)."""
+    kopf.event(cast(Any, dict(obj)), type=event.type, reason=event.reason, message=event.message[:1024])

@@ -84,7 +84,7 @@ from enum import StrEnum
 from typing import Any
 
 from .spec import Objective
-from .timeutil import format_time
+from .timeutil import format_time, parse_time
 
 __all__ = [
     "INSUFFICIENT_DATA_REASONS",
@@ -178,6 +178,23 @@ class ObjectiveResult:
         """Inconclusive because there was nothing (or too little) to test with."""
         return self.outcome is Outcome.INCONCLUSIVE and self.reason in INSUFFICIENT_DATA_REASONS
 
+    @classmethod
+    def from_status(cls, d: Mapping[str, Any]) -> ObjectiveResult:
+        """Inverse of :meth:`to_status` (values as rounded there; ``alpha_look`` is not stored)."""
+
+        def number(key: str) -> float | None:
+            value = d.get(key)
+            return None if value is None else float(value)
+
+        return cls(
+            name=str(d.get("name", "")),
+            metric=str(d.get("metric", "")),
+            outcome=Outcome(d.get("verdict", Outcome.INCONCLUSIVE)),
+            reason=str(d.get("reason", "")),
+            message=str(d.get("message", "")),
+            **{attr: number(key) for key, attr in _RESULT_NUMBERS},
+        )
+
     def to_status(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "name": self.name,
@@ -186,20 +203,25 @@ class ObjectiveResult:
             "reason": self.reason,
             "message": self.message,
         }
-        for key, value in (
-            ("canaryMean", self.canary_mean),
-            ("stableMean", self.stable_mean),
-            ("canaryN", self.canary_n),
-            ("stableN", self.stable_n),
-            ("difference", self.difference),
-            ("ciLower", self.ci_lower),
-            ("ciUpper", self.ci_upper),
-            ("pValue", self.p_value),
-        ):
+        for key, attr in _RESULT_NUMBERS:
+            value = getattr(self, attr)
             if _finite(value):
                 assert value is not None
                 out[key] = _round(value)
         return out
+
+
+# status key -> ObjectiveResult attribute of the numbers a result reports
+_RESULT_NUMBERS = (
+    ("canaryMean", "canary_mean"),
+    ("stableMean", "stable_mean"),
+    ("canaryN", "canary_n"),
+    ("stableN", "stable_n"),
+    ("difference", "difference"),
+    ("ciLower", "ci_lower"),
+    ("ciUpper", "ci_upper"),
+    ("pValue", "p_value"),
+)
 
 
 def _round(value: float) -> float:
@@ -238,6 +260,25 @@ class Verdict:
             planned_looks=planned_looks,
             at=now,
             metrics_unavailable=True,
+        )
+
+    @classmethod
+    def from_status(cls, d: Mapping[str, Any]) -> Verdict:
+        """Inverse of :meth:`to_status` (``from_status(v.to_status()).to_status() == v.to_status()``)."""
+        alpha = d.get("alphaPerLook")
+        return cls(
+            outcome=Outcome(d.get("verdict", Outcome.INCONCLUSIVE)),
+            reason=str(d.get("reason", "")),
+            message=str(d.get("message", "")),
+            objectives=tuple(
+                ObjectiveResult.from_status(o) for o in d.get("objectives") or () if isinstance(o, Mapping)
+            ),
+            look=int(d.get("look", 1)),
+            planned_looks=int(d.get("plannedLooks", 1)),
+            alpha_look=None if alpha is None else float(alpha),
+            at=parse_time(d.get("time")),
+            metrics_unavailable=bool(d.get("metricsUnavailable", False)),
+            insufficient_data=bool(d.get("insufficientData", False)),
         )
 
     def to_status(self) -> dict[str, Any]:

@@ -1,0 +1,32 @@
+"""The RankingModel planner: stored state, analysis looks, transitions, conditions.
+
+One pass per reconcile: ``analysis_due(spec, state, now)`` says whether the shell must gather
+metrics and judge first; ``plan_rollout(spec, state, verdict, now, ...)`` then gives the next
+state, its Events and the requeue time; ``RolloutState.from_status`` / ``Plan.status_patch`` are
+the status edge.
+
+- ``state``: ``RolloutState`` (frozen; ``from_status`` / ``to_status``), ``HistoryEntry``,
+  ``Observed``, ``merge_patch``.
+- ``analysis``: ``analysis_due``, ``AnalysisRequest``, verdict bookkeeping.
+- ``transitions``: the state machine (its rules in the module docstring).
+- ``conditions``: Available, Progressing, Degraded, AnalysisSucceeded.
+- ``planner``: ``plan_rollout``, ``plan_invalid_spec``, ``Plan``.
+"""
+
+from .analysis import AnalysisRequest, analysis_due
+from .planner import Plan, plan_invalid_spec, plan_rollout
+from .state import HISTORY_LIMIT, STATUS_KEYS, UNAVAILABLE_REASONS, HistoryEntry, Observed, RolloutState
+
+__all__ = [
+    "HISTORY_LIMIT",
+    "STATUS_KEYS",
+    "UNAVAILABLE_REASONS",
+    "AnalysisRequest",
+    "HistoryEntry",
+    "Observed",
+    "Plan",
+    "RolloutState",
+    "analysis_due",
+    "plan_invalid_spec",
+    "plan_rollout",
+]
