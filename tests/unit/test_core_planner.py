@@ -25,6 +25,7 @@ from rankops.operator.core.rollout import (
     Plan,
     RolloutState,
     analysis_due,
+    merge_patch,
 )
 from rankops.operator.core.spec import SpecError, parse_ranking_model_spec
 from rankops.operator.core.timeutil import parse_time
@@ -37,17 +38,30 @@ ROOT = Path(__file__).resolve().parents[2]
 # --------------------------------------------------------------------------- the status edge
 
 
+@dataclass(frozen=True)
+class Planned:
+    """A plan and the status patch the controller writes for it (against the status planned from)."""
+
+    plan: Plan
+    status_patch: dict[str, Any]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.plan, name)
+
+
 def plan_rollout(
     spec: dict[str, Any], status: dict[str, Any], verdict: Verdict | None, now: datetime, **kwargs: Any
-) -> Plan:
+) -> Planned:
     """The planner on the spec and status dicts, parsed and read at the edge as the controller does."""
-    return rollout.plan_rollout(
+    plan = rollout.plan_rollout(
         parse_ranking_model_spec(spec), RolloutState.from_status(status), verdict, now, **kwargs
     )
+    return Planned(plan, merge_patch(status, plan.status))
 
 
-def plan_invalid_spec(status: dict[str, Any], error: SpecError, now: datetime, **kwargs: Any) -> Plan:
-    return rollout.plan_invalid_spec(RolloutState.from_status(status), error, now, **kwargs)
+def plan_invalid_spec(status: dict[str, Any], error: SpecError, now: datetime, **kwargs: Any) -> Planned:
+    plan = rollout.plan_invalid_spec(RolloutState.from_status(status), error, now, **kwargs)
+    return Planned(plan, merge_patch(status, plan.status))
 
 
 def look_due(
@@ -182,12 +196,12 @@ class Driver:
         self.events: list[tuple[str, str]] = []
         self.actions: list[Effect] = []
         self.generation = 1
-        self.last: Plan | None = None
+        self.last: Planned | None = None
         self.request: AnalysisRequest | None = None  # the look the last reconcile asked for
         self.last_effects: tuple[Effect, ...] = ()
         self.verdict: Verdict | None = None  # the verdict the last reconcile judged with
 
-    def plan(self, outcome: Outcome | str | None = None) -> Plan:
+    def plan(self, outcome: Outcome | str | None = None) -> Planned:
         """One reconcile: the look ``analysis_due`` asks for judged with ``outcome``, then one plan."""
         kwargs: dict[str, Any] = {
             "annotations": self.annotations,
@@ -207,7 +221,7 @@ class Driver:
         self.last = plan
         return plan
 
-    def advance(self, seconds: float, outcome: Outcome | str | None = None) -> Plan:
+    def advance(self, seconds: float, outcome: Outcome | str | None = None) -> Planned:
         self.now += timedelta(seconds=seconds)
         return self.plan(outcome)
 
@@ -779,7 +793,7 @@ def test_metrics_unavailable_pauses_and_resumes() -> None:
     assert "Resumed" in d.reasons() and "AnalysisPassed" in d.reasons()
 
 
-def _plan_with(d: Driver, v: Verdict) -> Plan:
+def _plan_with(d: Driver, v: Verdict) -> Planned:
     d.now += timedelta(seconds=30)
     kwargs: dict[str, Any] = {
         "annotations": d.annotations,

@@ -129,6 +129,8 @@ async def test_first_reconcile_creates_children_and_status(h: Harness) -> None:
     ]
     status = h.status()
     assert status["stableVersion"] == "1.0.0" and status["observedGeneration"] == 1
+    # The whole planned status is written, keys at their defaults included (canaryWeight 0, ...).
+    assert status == result.plan.status and status["canaryWeight"] == 0
 
 
 async def test_second_reconcile_without_changes_makes_no_writes(h: Harness) -> None:

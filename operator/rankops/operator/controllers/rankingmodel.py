@@ -8,7 +8,8 @@
 3. decide: ``plan_rollout`` once;
 4. apply: children from ``build_children(plan.state)`` in their order (create if absent, patch
    only where ``needs_update``; owned children no longer built are deleted, checked once per spec
-   generation), the status patch through ``/status`` (only when non-empty), the plan's Events.
+   generation), the status changes as a merge patch through ``/status`` (only when there are
+   any), the plan's Events.
 
 A reconcile that finds nothing to change makes no write. Reconciles of one object are serialised
 by a per-object lock; ``run_daemon`` is the per-object loop that follows the plan's requeue times
@@ -38,6 +39,7 @@ from rankops.operator.core.rollout import (
     Plan,
     RolloutState,
     analysis_due,
+    merge_patch,
     plan_invalid_spec,
     plan_rollout,
 )
@@ -221,10 +223,11 @@ class RankingModelController:
     async def _record(
         self, obj: Mapping[str, Any], path: str, plan: Plan, *, children_written: int
     ) -> Result:
-        """Write the status patch (if any) and post the plan's Events."""
-        written = bool(plan.status_patch)
+        """Write what changed in the status (if anything) and post the plan's Events."""
+        patch = merge_patch(obj.get("status") or {}, plan.status)
+        written = bool(patch)
         if written:
-            await self.kube.merge_patch(f"{path}/status", {"status": plan.status_patch})
+            await self.kube.merge_patch(f"{path}/status", {"status": patch})
         for event in plan.events:
             try:
                 self.post_event(obj, event)

@@ -2,8 +2,8 @@
 
 One pass per reconcile: ``analysis_due(spec, state, now)`` says whether the shell must gather
 metrics and judge first; ``plan_rollout(spec, state, verdict, now, ...)`` then gives the next
-state, its Events and the requeue time; ``RolloutState.from_status`` / ``Plan.status_patch`` are
-the status edge.
+state, its Events and the requeue time. The status edge: ``RolloutState.from_status`` where
+status is read, ``merge_patch(stored, plan.status)`` where it is written.
 
 - ``state``: ``RolloutState`` (frozen; ``from_status`` / ``to_status``), ``HistoryEntry``,
   ``Observed``, ``merge_patch``.
@@ -15,7 +15,15 @@ the status edge.
 
 from .analysis import AnalysisRequest, analysis_due
 from .planner import Plan, plan_invalid_spec, plan_rollout
-from .state import HISTORY_LIMIT, STATUS_KEYS, UNAVAILABLE_REASONS, HistoryEntry, Observed, RolloutState
+from .state import (
+    HISTORY_LIMIT,
+    STATUS_KEYS,
+    UNAVAILABLE_REASONS,
+    HistoryEntry,
+    Observed,
+    RolloutState,
+    merge_patch,
+)
 
 __all__ = [
     "HISTORY_LIMIT",
@@ -27,6 +35,7 @@ __all__ = [
     "Plan",
     "RolloutState",
     "analysis_due",
+    "merge_patch",
     "plan_invalid_spec",
     "plan_rollout",
 ]

@@ -15,8 +15,8 @@ rollout_allowed=True) -> Plan``. Pure and deterministic: the same inputs always 
 - ``observed``: the Deployments' readiness (``None``: unknown, treated as ready).
 - ``rollout_allowed``: False outside a MaintenanceWindow with ``rolloutPolicy: OnlyInWindow``.
 
-``Plan.state`` is the new ``RolloutState`` (what children are built from; ``Plan.status`` its
-dict form), ``Plan.status_patch`` the JSON merge patch to write (``{}``: nothing changed),
+``Plan.state`` is the new ``RolloutState`` (what children are built from), ``Plan.status`` its
+dict form (the shell writes ``state.merge_patch(stored_status, plan.status)``, nothing when empty),
 ``Plan.requeue_after`` the seconds until the next timed decision (analysis due, pause end,
 progress deadline; ``None`` when nothing is timed: the shell's watch and resync cover the rest).
 ``plan_invalid_spec(state, error, now, *, generation=None)`` records a spec the core rejected
@@ -38,10 +38,10 @@ from ..judge import Verdict
 from ..spec import RankingModelSpec, SpecError
 from .conditions import rollout_conditions
 from .context import PlanningPass
-from .state import Observed, RolloutState, merge_patch
+from .stable import deploy_first
+from .state import Observed, RolloutState
 from .tokens import Tokens
 from .transitions import (
-    deploy_first,
     end_rollout,
     idle,
     progress,
@@ -57,8 +57,7 @@ __all__ = ["Plan", "plan_invalid_spec", "plan_rollout"]
 @dataclass(frozen=True)
 class Plan:
     state: RolloutState
-    status: dict[str, Any]  # state.to_status(): what children are built from, as written
-    status_patch: dict[str, Any]
+    status: dict[str, Any]  # state.to_status(): the status to write (``merge_patch`` against the stored one)
     events: tuple[Event, ...] = ()
     requeue_after: float | None = None
 
@@ -151,18 +150,7 @@ def plan_rollout(
         requeue = 0.0
     elif p.wakeups:
         requeue = max(0.0, min((t - now).total_seconds() for t in p.wakeups))
-    return _plan(state, p.state, tuple(p.events), requeue)
-
-
-def _plan(old: RolloutState, new: RolloutState, events: tuple[Event, ...], requeue: float | None) -> Plan:
-    status = new.to_status()
-    return Plan(
-        state=new,
-        status=status,
-        status_patch=merge_patch(old.to_status(), status),
-        events=events,
-        requeue_after=requeue,
-    )
+    return Plan(state=p.state, status=p.state.to_status(), events=tuple(p.events), requeue_after=requeue)
 
 
 def plan_invalid_spec(
@@ -178,7 +166,5 @@ def plan_invalid_spec(
         message=f"invalid spec: {error}",
         observed_generation=generation if generation is not None else state.observed_generation,
     )
-    plan = _plan(state, new, (), None)
-    if plan.status_patch:
-        plan = replace(plan, events=(Event("Warning", "InvalidSpec", str(error)),))
-    return plan
+    events = (Event("Warning", "InvalidSpec", str(error)),) if new != state else ()
+    return Plan(state=new, status=new.to_status(), events=events)

@@ -1,7 +1,5 @@
 """The rollout state machine: each transition a function of the planning pass.
 
-- No ``stableVersion`` yet: the spec version becomes stable directly (phase Healthy, or
-  Pending while ``observed.stable_ready`` is False).
 - Spec version != stable, no rollout: start a canary at step 0 (``canaryRevision`` + 1).
 - Each step: set the weight; wait for canary readiness (``progressDeadline`` applies to this
   wait: exceeded -> phase Failed, rolled back; with ``autoRollback: false`` -> Paused,
@@ -17,20 +15,12 @@
 - RolledBack/Failed persist while the spec still names ``abortedVersion``; a retry token
   restarts the rollout at step 0; a different spec version starts afresh. Spec is never edited.
 - Promotion records the new stable at once (never planned twice); the canary keeps serving
-  (``canaryDraining``) until the stable track reports ready. A rollback from a weight that left
-  the stable track no pods does the same (the idle canary Deployment carries the stable version,
-  so it rolls to it). Draining needs readiness reports: with ``observed`` unknown the canary is
-  scaled down at once. Behind an HTTPRoute (``gatewayAPI``) the route keeps sending the canary
-  its share meanwhile (``canaryWeight`` stays set outside the rollout; raised to 100 once the
-  canary runs at full size), since the stable Service's pods are still mostly the old version;
-  when the stable track reports ready the route switches to it (Event ``TrafficSwitched``) and a
-  later plan (requeued at once) scales the canary down, so the route never points at a canary
-  being removed. A rollback behind a route needs no drain: the stable track kept full capacity.
-- After a change to the stable track's pods (first deploy, promotion, in-place URI update, a
-  rollout ended with the stable track scaled back up) ``awaitingStableSince`` is set until a
-  plan sees the stable track ready. Meanwhile a not-ready stable is expected: phase Progressing
-  (Pending on the first deploy), Degraded only once ``progressDeadline`` has passed. Otherwise
-  Degraded is a stable track that was ready and stopped being so.
+  (``canaryDraining``, see ``stable``) until the stable track reports ready. A rollback from a
+  weight that left the stable track no pods does the same (the idle canary Deployment carries
+  the stable version, so it rolls to it). Draining needs readiness reports: with ``observed``
+  unknown the canary is scaled down at once. Behind an HTTPRoute (``gatewayAPI``) the route
+  keeps sending the canary its share meanwhile, since the stable Service's pods are still mostly
+  the old version. A rollback behind a route needs no drain: the stable track kept full capacity.
 - ``rollout_allowed`` False (outside a MaintenanceWindow with ``rolloutPolicy: OnlyInWindow``):
   a new version waits (``frozen``); a rollout already running goes on, and a retry waits too.
 """
@@ -43,10 +33,10 @@ from ..judge import Verdict
 from ..routing import desired_replicas
 from .analysis import current_step, next_look_at, record_verdict
 from .context import PlanningPass
+from .stable import await_stable, awaiting_message, drain, settle
 from .state import HALTED_REASONS, ROLLOUT_RESET, UNAVAILABLE_REASONS
 
 __all__ = [
-    "deploy_first",
     "end_rollout",
     "idle",
     "progress",
@@ -57,46 +47,16 @@ __all__ = [
 ]
 
 
-# --------------------------------------------------------------------------- the stable track
-
-
-def deploy_first(p: PlanningPass) -> None:
-    m = p.spec.model
-    phase = "Pending" if p.observed.stable_ready is False else "Healthy"
-    p.set(
-        stable_version=m.version,
-        stable_uri=m.uri,
-        phase=phase,
-        message=f"serving {m.version}",
-        **ROLLOUT_RESET,
-    )
-    _await_stable(p)
-    p.event("Normal", "Deployed", f"deploying {m.version} as stable")
-    p.add_history(m.version, "Deployed", "Created")
+# --------------------------------------------------------------------------- no rollout running
 
 
 def idle(p: PlanningPass, retry: str | None, rollout_allowed: bool) -> None:
     """No rollout running: settle the stable track, or start one for a new spec version."""
     st, m = p.state, p.spec.model
     if st.canary_draining:
-        _drain(p)
+        drain(p)
     if m.version == st.stable_version:
-        if m.uri != st.stable_uri:
-            p.event(
-                "Warning",
-                "UriChangedWithoutVersion",
-                f"model uri changed for the same version {m.version}: updating stable in place",
-            )
-            p.set(stable_uri=m.uri)
-            p.add_history(m.version, "Deployed", "UriChanged")
-            _await_stable(p)
-            if p.state.awaiting_stable_since is not None:
-                p.set(phase="Progressing", message=_awaiting_message(p), aborted_version=None)
-                return
-        phase, message = _settled_phase(p)
-        if phase == "Degraded" and st.phase != "Degraded":
-            p.event("Warning", "StableNotReady", message)
-        p.set(phase=phase, message=message, aborted_version=None)
+        settle(p, st)
         return
     if st.phase in ("RolledBack", "Failed") and st.aborted_version == m.version:
         if retry and not rollout_allowed:
@@ -115,85 +75,6 @@ def idle(p: PlanningPass, retry: str | None, rollout_allowed: bool) -> None:
         )
         return
     start_rollout(p)
-
-
-def _drain(p: PlanningPass) -> None:
-    """The canary track serves the stable version while the stable track rolls to it.
-
-    Replica ratio: both tracks sit behind the Service ``<m>``; once the stable track is ready the
-    canary is scaled down. Gateway API: ``canaryWeight`` is the route's share for the canary
-    track meanwhile (all of it once the canary runs at full size); once the stable track is ready
-    with the new version the route switches to it (weight 0), and the canary is scaled down only
-    by a later plan, after the shell has applied the switched route.
-    """
-    st = p.state
-    if p.observed.stable_ready is not False:
-        if st.canary_weight > 0:
-            p.set(canary_weight=0)
-            p.event(
-                "Normal",
-                "TrafficSwitched",
-                f"stable {st.stable_version} is ready; route switched to the stable track "
-                "(the canary track is scaled down next)",
-            )
-            p.wake_at(p.now)
-            return
-        p.set(canary_draining=False)
-        p.event("Normal", "StableReady", f"stable {st.stable_version} is ready; canary track scaled down")
-        return
-    if p.gateway and st.canary_weight < 100 and p.observed.canary_ready:
-        # Promoted from a lower weight: the canary now runs at full size, so it takes all traffic.
-        p.set(canary_weight=100)
-        p.event(
-            "Normal",
-            "TrafficShifted",
-            f"stable {st.stable_version} still rolling out; the canary track (ready at full size) "
-            "takes all traffic meanwhile",
-        )
-
-
-def _await_stable(p: PlanningPass) -> None:
-    """The stable track's pods are about to change: a "not ready" that follows is expected, not Degraded.
-
-    Only with readiness reports (``observed.stable_ready`` known); cleared by the first plan that
-    sees the stable track ready.
-    """
-    if p.observed.stable_ready is not None:
-        p.set(awaiting_stable_since=p.now)
-
-
-def _awaiting_message(p: PlanningPass) -> str:
-    last = p.state.history[-1] if p.state.history else None
-    if last is not None and last.outcome == "Promoted":
-        doing = "promoting"
-    elif last is not None and last.outcome == "Deployed":
-        doing = "updating" if last.reason == "UriChanged" else "deploying"
-    else:
-        doing = "restoring stable"
-    return f"{doing}: waiting for stable {p.state.stable_version} to be ready"
-
-
-def _settled_phase(p: PlanningPass) -> tuple[str, str]:
-    """Phase and message outside a rollout with the spec at the stable version."""
-    st, version = p.state, p.state.stable_version
-    if p.observed.stable_ready is not False:
-        return "Healthy", f"serving {version}"
-    # The first deploy, not ready yet.
-    created = bool(st.history) and st.history[-1].reason == "Created"
-    if st.phase == "Pending" or (created and st.awaiting_stable_since is not None):
-        return "Pending", f"stable {version} is not ready"
-    since = st.awaiting_stable_since
-    deadline_s = p.spec.rollout.progress_deadline_s
-    if since is not None:  # after a promotion/rollback/update: expected until its deadline
-        deadline = since + timedelta(seconds=deadline_s)
-        if p.now < deadline:
-            p.wake_at(deadline)
-            return "Progressing", _awaiting_message(p)
-        serving = "; the canary track serves it meanwhile" if st.canary_draining else ""
-        return "Degraded", f"stable {version} not ready within {deadline_s:g}s{serving}"
-    if st.canary_draining:
-        return "Progressing", _awaiting_message(p)
-    return "Degraded", f"stable {version} is not ready"
 
 
 # --------------------------------------------------------------------------- the canary's steps
@@ -372,9 +253,9 @@ def promote(p: PlanningPass, reason: str) -> None:
             "message": f"serving {version}",
         }
     )
-    _await_stable(p)
+    await_stable(p)
     if draining:
-        p.set(phase="Progressing", message=_awaiting_message(p))
+        p.set(phase="Progressing", message=awaiting_message(p))
 
 
 def _withdraw_canary(p: PlanningPass, outcome: str, reason: str, **state: object) -> None:
@@ -390,7 +271,7 @@ def _withdraw_canary(p: PlanningPass, outcome: str, reason: str, **state: object
     p.add_history(p.state.canary_version or "", outcome, reason)
     p.set(**ROLLOUT_RESET, canary_draining=draining, **state)
     if split.stable < p.spec.serving.replicas:  # the stable track scales back up
-        _await_stable(p)
+        await_stable(p)
 
 
 def rollback(p: PlanningPass, outcome: str, reason: str, phase: str, message: str) -> None:
@@ -412,7 +293,7 @@ def end_rollout(p: PlanningPass, outcome: str, reason: str, message: str) -> Non
         p, outcome, reason, phase="Healthy", aborted_version=None, message=f"serving {p.state.stable_version}"
     )
     if p.state.awaiting_stable_since is not None:
-        p.set(phase="Progressing", message=_awaiting_message(p))
+        p.set(phase="Progressing", message=awaiting_message(p))
 
 
 def fail_analysis(p: PlanningPass, reason: str, message: str) -> None:
