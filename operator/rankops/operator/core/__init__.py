@@ -8,8 +8,9 @@ Modules (each documents its public API in its docstring), top layer first (impor
 - ``children``: ``build_children(meta, spec, state)``, ``track_replicas``; ``judge``:
   ``judge(objectives, data, ...) -> Verdict``; ``promql``: ``objective_queries``; ``routing``:
   ``replica_split``, ``gateway_split``, ``route_weights``, ``desired_replicas``.
-- ``spec``: typed specs of the three resources, ``SpecError``; ``conditions``:
-  ``set_condition``/``get_condition`` (Kubernetes conventions); ``events``: ``Event``.
+- ``spec``: typed specs of the three resources, ``SpecError``; ``verdict``: ``TrackSummary``,
+  ``ObjectiveData``, ``Verdict`` (the judge's data); ``conditions``: ``set_condition`` /
+  ``get_condition`` (Kubernetes conventions); ``events``: ``Event``.
 - ``counters``: exact window increases from raw samples; ``diff``: ``needs_update`` (the no-write
   diff, quantities by value); ``timeutil``: durations and timestamps.
 """

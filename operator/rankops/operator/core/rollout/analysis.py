@@ -24,9 +24,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..judge import Outcome, Verdict
 from ..spec import RankingModelSpec
 from ..timeutil import format_time
+from ..verdict import Outcome, Verdict
 from .context import PlanningPass
 from .state import HALTED_REASONS, UNAVAILABLE_REASONS, RolloutState
 from .tokens import Tokens

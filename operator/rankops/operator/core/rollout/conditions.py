@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from ..conditions import ConditionStatus, set_condition
-from ..judge import Outcome, Verdict
+from ..verdict import Outcome, Verdict
 from .state import UNAVAILABLE_REASONS, Observed, RolloutState
 
 __all__ = ["rollout_conditions"]

@@ -34,8 +34,8 @@ from rankops.operator.api import ROLLOUT_ANNOTATIONS
 
 from ..conditions import set_condition
 from ..events import Event
-from ..judge import Verdict
 from ..spec import RankingModelSpec, SpecError
+from ..verdict import Verdict
 from .conditions import rollout_conditions
 from .context import PlanningPass
 from .stable import deploy_first

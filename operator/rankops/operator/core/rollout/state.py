@@ -14,8 +14,8 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Literal
 
-from ..judge import Verdict
 from ..timeutil import format_time, parse_time
+from ..verdict import Verdict
 
 __all__ = [
     "HALTED_REASONS",

@@ -29,8 +29,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ..judge import Verdict
 from ..routing import desired_replicas
+from ..verdict import Verdict
 from .analysis import current_step, next_look_at, record_verdict
 from .context import PlanningPass
 from .stable import await_stable, awaiting_message, drain, settle
