@@ -1,4 +1,4 @@
-"""The rollout planner: scenarios through the state machine, and hypothesis invariants."""
+"""The rollout planner (core.rollout): scenarios through the state machine, and hypothesis invariants."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from rankops.operator.api import ABORT_ANNOTATION, PROMOTE_ANNOTATION, RETRY_ANNOTATION
@@ -1478,3 +1478,49 @@ def test_resume_from_status_alone_repeats_nothing(waits: list[int]) -> None:
             assert again.status["currentStep"] >= step_before
         promoted = any(isinstance(a, PromoteCanaryToStable) for a in effects(d.spec, d.status, again.status))
         assert not promoted or d.status.get("canaryVersion")
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=st.lists(OPS, max_size=30), gateway=st.booleans())
+def test_analysis_due_is_exactly_when_the_planner_uses_a_verdict(
+    ops: list[tuple[str, Any]], gateway: bool
+) -> None:
+    """One pass per reconcile: the shell judges only when the plan will use the verdict, and then it does;
+    the status planned from reads back into the same state (the status edge is lossless)."""
+    spec = make_spec()
+    if gateway:
+        spec["rollout"]["trafficRouting"] = GATEWAY
+    status: dict[str, Any] = {}
+    now = T0
+    annotations: dict[str, str] = {}
+    observed = Observed()
+    token = 0
+    for kind, arg in ops:
+        if kind == "wait":
+            now += timedelta(seconds=arg)
+        elif kind == "version":
+            spec = copy.deepcopy(spec)
+            spec["model"] = {"version": arg, "uri": f"file:///models/{arg}"}
+        elif kind == "annotate":
+            token += 1
+            annotations = {**annotations, arg: str(token)}
+        elif kind == "ready":
+            observed = Observed(canary_ready=arg, stable_ready=arg)
+        elif kind == "steps":
+            spec = copy.deepcopy(spec)
+            spec["rollout"]["steps"] = arg
+        outcome = arg if kind == "judge" else "Pass"
+        kwargs: dict[str, Any] = {"annotations": annotations, "observed": observed}
+        request = look_due(spec, status, now, annotations=annotations)
+        v = make_verdict(outcome, now)
+        judged = plan_rollout(spec, status, v, now, **kwargs)
+        assert (judged.state.last_analysis == v) == (request is not None)
+        event(f"look due: {request is not None}")
+        unjudged = plan_rollout(spec, status, None, now, **kwargs)
+        if request is None:
+            assert judged.plan == unjudged.plan  # a verdict nobody asked for changes nothing
+        else:
+            assert unjudged.requeue_after == 0  # without its verdict the plan waits for the look
+        plan = judged if request is not None else unjudged
+        assert RolloutState.from_status(plan.status).to_status() == plan.status
+        status = plan.status
