@@ -213,7 +213,7 @@ class Driver:
         self.verdict = v
         plan = plan_rollout(self.spec, self.status, v, self.now, **kwargs)
         if v is not None:
-            assert plan.state.last_analysis == v  # the verdict was used
+            assert plan.state.last_analysis is v  # the verdict was used
         self.last_effects = effects(self.spec, self.status, plan.status)
         self.status = plan.status
         self.events += [(e.type, e.reason) for e in plan.events]
@@ -365,7 +365,7 @@ def test_verdict_when_not_due_is_ignored() -> None:
     v = verdict(PASS, d.now)
     assert look_due(d.spec, status, d.now + timedelta(seconds=5)) is None
     plan = plan_rollout(d.spec, status, v, d.now + timedelta(seconds=5))
-    assert plan.state.last_analysis != v
+    assert plan.state.last_analysis is not v
     assert plan.status.get("stepPassed") is False
 
 
@@ -419,7 +419,7 @@ def test_looks_without_enough_samples_do_not_count() -> None:
     d = started()  # progressDeadline 10m (default), interval 30s, inconclusiveLimit 3
     for _ in range(10):  # far more than inconclusiveLimit looks, all short of samples
         plan = d.advance(30, "insufficient")
-        assert d.verdict is not None and plan.state.last_analysis == d.verdict
+        assert d.verdict is not None and plan.state.last_analysis is d.verdict
     s = d.status
     assert s["phase"] == "Progressing" and s["currentStep"] == 0
     assert s["stepLooks"] == 0 and s["stepInconclusive"] == 0 and s["totalLooks"] == 0
@@ -802,7 +802,7 @@ def _plan_with(d: Driver, v: Verdict) -> Planned:
     }
     assert look_due(d.spec, d.status, d.now, annotations=d.annotations) is not None
     plan = plan_rollout(d.spec, d.status, v, d.now, **kwargs)
-    assert plan.state.last_analysis == v
+    assert plan.state.last_analysis is v
     d.status = plan.status
     d.events += [(e.type, e.reason) for e in plan.events]
     return plan
@@ -1181,7 +1181,7 @@ def test_running_rollout_is_not_frozen() -> None:
     assert look_due(d.spec, d.status, later) is not None
     assert plan_rollout(d.spec, d.status, None, later, rollout_allowed=False).requeue_after == 0
     v = verdict(PASS, later)
-    assert plan_rollout(d.spec, d.status, v, later, rollout_allowed=False).state.last_analysis == v
+    assert plan_rollout(d.spec, d.status, v, later, rollout_allowed=False).state.last_analysis is v
 
 
 def test_cancelled_rollout_at_full_weight_drains() -> None:
@@ -1386,7 +1386,7 @@ def test_invariants_over_arbitrary_histories(
             new.get("currentStep"),
         )
         if v is not None:
-            assert plan.state.last_analysis == v  # a look asked for is used
+            assert plan.state.last_analysis is v  # a look asked for is used
         if v is not None and v.insufficient_data and same_step:
             for key in ("stepLooks", "stepFailures", "stepInconclusive", "totalLooks"):
                 assert new.get(key) == old.get(key), key
@@ -1514,7 +1514,7 @@ def test_analysis_due_is_exactly_when_the_planner_uses_a_verdict(
         request = look_due(spec, status, now, annotations=annotations)
         v = make_verdict(outcome, now)
         judged = plan_rollout(spec, status, v, now, **kwargs)
-        assert (judged.state.last_analysis == v) == (request is not None)
+        assert (judged.state.last_analysis is v) == (request is not None)  # the very verdict is recorded
         event(f"look due: {request is not None}")
         unjudged = plan_rollout(spec, status, None, now, **kwargs)
         if request is None:
