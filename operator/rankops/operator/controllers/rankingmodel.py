@@ -180,14 +180,7 @@ class RankingModelController:
             observed=observed,
         )
 
-        desired = build_children(meta, spec, plan.state)
-        written = 0
-        for child in desired:
-            applied = await self.applier.apply(child)
-            if applied.action != "unchanged":
-                written += 1
-                logger.info("%s %s/%s %s", applied.action, applied.kind, namespace, applied.name)
-        written += await self._prune(namespace, name, meta, desired)
+        written = await self._apply_children(namespace, name, meta, build_children(meta, spec, plan.state))
         return await self._record(obj, path, plan, children_written=written)
 
     def _spec(self, raw: Mapping[str, Any]) -> RankingModelSpec:
@@ -204,6 +197,18 @@ class RankingModelController:
             self.kube.get(resource_path("Deployment", namespace, f"{name}-canary")),
         )
         return Observed(canary_ready=deployment_ready(canary), stable_ready=deployment_ready(stable))
+
+    async def _apply_children(
+        self, namespace: str, name: str, meta: Mapping[str, Any], desired: list[dict[str, Any]]
+    ) -> int:
+        """Apply the children in their order, then prune owned ones no longer built; the writes made."""
+        written = 0
+        for child in desired:
+            applied = await self.applier.apply(child)
+            if applied.action != "unchanged":
+                written += 1
+                logger.info("%s %s/%s %s", applied.action, applied.kind, namespace, applied.name)
+        return written + await self._prune(namespace, name, meta, desired)
 
     async def _prune(
         self, namespace: str, name: str, meta: Mapping[str, Any], desired: list[dict[str, Any]]
@@ -302,7 +307,12 @@ class RankingModelController:
     # ----------------------------------------------------------------------- the per-object loop
 
     async def run_daemon(
-        self, namespace: str, name: str, stopped: Stopped, timing: LoopTiming, log: logging.Logger | Any
+        self,
+        namespace: str,
+        name: str,
+        stopped: Stopped,
+        timing: LoopTiming,
+        log: logging.Logger | logging.LoggerAdapter[Any],
     ) -> None:
         """Follow the plan's requeue times (analysis looks, pauses, deadlines); resync otherwise."""
         wake = self._wakeups.setdefault((namespace, name), asyncio.Event())
