@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from rankops.operator.adapters.prometheus import MetricsSource, MetricsUnavailable
-from rankops.operator.core.judge import TrackSummary
 from rankops.operator.core.promql import objective_queries
 from rankops.operator.core.spec import DEFAULT_BREACH, DEFAULT_TARGET, Objective
+from rankops.operator.core.verdict import TrackSummary
 
 _NDCG_OBJECTIVE = Objective(
     name="ndcg_at_3", metric="ndcg_at_3", target=DEFAULT_TARGET, breach=DEFAULT_BREACH

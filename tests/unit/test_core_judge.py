@@ -12,16 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from rankops.operator.core.judge import (
-    ObjectiveData,
-    Outcome,
-    TrackSummary,
-    Verdict,
-    judge,
-    judge_objective,
-    look_alpha,
-)
+from rankops.operator.core.judge import judge, judge_objective, look_alpha
 from rankops.operator.core.spec import Comparison, Objective
+from rankops.operator.core.verdict import ObjectiveData, Outcome, TrackSummary, Verdict
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 NDCG = Objective(name="ndcg", metric="ndcg_at_3", target=0.70, breach=0.65)

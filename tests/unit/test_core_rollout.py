@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from rankops.operator.api import ABORT_ANNOTATION, PROMOTE_ANNOTATION, RETRY_ANNOTATION
 from rankops.operator.core import rollout
 from rankops.operator.core.children import TrackPlan, build_children, track_replicas
-from rankops.operator.core.judge import Outcome, Verdict
 from rankops.operator.core.rollout import (
     HISTORY_LIMIT,
     AnalysisRequest,
@@ -29,6 +28,7 @@ from rankops.operator.core.rollout import (
 )
 from rankops.operator.core.spec import SpecError, parse_ranking_model_spec
 from rankops.operator.core.timeutil import parse_time
+from rankops.operator.core.verdict import Outcome, Verdict
 from rankops.sandbox.schema import validate_custom_resource
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -516,8 +516,9 @@ def test_not_significant_still_counts_toward_the_limit() -> None:
 
 def test_low_traffic_judged_by_the_real_judge_waits_then_promotes() -> None:
     """With the real judge: a canary short of samples is waited for, not rolled back."""
-    from rankops.operator.core.judge import ObjectiveData, TrackSummary, judge
+    from rankops.operator.core.judge import judge
     from rankops.operator.core.spec import Objective
+    from rankops.operator.core.verdict import ObjectiveData, TrackSummary
 
     objective = Objective(name="ndcg", metric="ndcg_at_3", target=0.70, breach=0.65)
     spec = make_spec(steps=[{"weight": 10}, {"weight": 100}])

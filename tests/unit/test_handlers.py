@@ -21,7 +21,7 @@ from rankops.operator.adapters.kube import (
 from rankops.operator.adapters.prometheus import MetricsUnavailable
 from rankops.operator.controllers.rankingmodel import RankingModelController
 from rankops.operator.core.events import Event
-from rankops.operator.core.judge import TrackSummary
+from rankops.operator.core.verdict import TrackSummary
 from rankops.operator.settings import OperatorConfig
 from tests.integration.harness import crd_manifests
 from tests.operator_support import StaticMetricsSource

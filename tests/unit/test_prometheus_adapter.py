@@ -17,7 +17,7 @@ from rankops.operator.adapters.prometheus import (
     PrometheusMetricsSource,
     parse_scalar_response,
 )
-from rankops.operator.core.judge import TrackSummary
+from rankops.operator.core.verdict import TrackSummary
 from tests.operator_support import StaticMetricsSource, summary_from_sums, summary_queries, track_summary
 
 

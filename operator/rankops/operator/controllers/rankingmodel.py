@@ -31,7 +31,7 @@ from rankops.operator.adapters.kube import ChildrenApplier, KubeClient, deployme
 from rankops.operator.adapters.prometheus import MetricsSource, MetricsUnavailable
 from rankops.operator.core.children import build_children
 from rankops.operator.core.events import Event
-from rankops.operator.core.judge import ObjectiveData, TrackSummary, Verdict, judge
+from rankops.operator.core.judge import judge
 from rankops.operator.core.promql import objective_queries
 from rankops.operator.core.rollout import (
     AnalysisRequest,
@@ -50,6 +50,7 @@ from rankops.operator.core.spec import (
     parse_quality_slo_spec,
     parse_ranking_model_spec,
 )
+from rankops.operator.core.verdict import ObjectiveData, TrackSummary, Verdict
 
 __all__ = ["CHILD_KINDS", "RankingModelController", "Result"]
 

@@ -1,6 +1,6 @@
 """The canary judge: Pass, Fail or Inconclusive from summary statistics. Pure and deterministic.
 
-Public API (the types are ``verdict``'s, re-exported here as the judge's inputs and outputs):
+Public API (its inputs and outputs, ``ObjectiveData`` and ``Verdict``, are ``verdict``'s):
 
 - ``judge(objectives, data, *, look=1, planned_looks=1, now=None, min_samples=None) -> Verdict``
   where ``data`` maps objective name -> ``ObjectiveData`` (missing name = no data).
@@ -67,26 +67,14 @@ from typing import Any
 
 from .spec import Objective
 from .verdict import (
-    INSUFFICIENT_DATA_REASONS,
     ObjectiveData,
     ObjectiveResult,
     Outcome,
-    TrackSummary,
     Verdict,
     finite,
 )
 
-__all__ = [
-    "INSUFFICIENT_DATA_REASONS",
-    "ObjectiveData",
-    "ObjectiveResult",
-    "Outcome",
-    "TrackSummary",
-    "Verdict",
-    "judge",
-    "judge_objective",
-    "look_alpha",
-]
+__all__ = ["judge", "judge_objective", "look_alpha"]
 
 
 def look_alpha(alpha: float, planned_looks: int) -> float:

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from rankops.operator.core.judge import ObjectiveData, TrackSummary, judge
+from rankops.operator.core.judge import judge
 from rankops.operator.core.rollout import RolloutState, analysis_due, plan_rollout
 from rankops.operator.core.spec import (
     AnalysisSpec,
@@ -37,6 +37,7 @@ from rankops.operator.core.spec import (
     ServingSpec,
     Step,
 )
+from rankops.operator.core.verdict import ObjectiveData, TrackSummary
 
 __all__ = ["Scenario", "SimulationResult", "simulate_rollouts", "with_effect"]
 
