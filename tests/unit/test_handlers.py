@@ -368,6 +368,9 @@ def test_deployment_ready() -> None:
     assert not deployment_ready({**dep, "status": {**dep["status"], "observedGeneration": 1}})
     assert not deployment_ready({**dep, "status": {**dep["status"], "readyReplicas": 1}})
     assert deployment_ready({"metadata": {}, "spec": {"replicas": 0}, "status": {}})
+    # a rolling update half done: the new pods are ready but an old one still serves
+    rolling = {**dep["status"], "replicas": 3}
+    assert not deployment_ready({**dep, "status": rolling})
 
 
 def test_config_from_env() -> None:

@@ -338,8 +338,11 @@ def deployment_ready(deployment: Mapping[str, Any] | None) -> bool:
         return False
     if desired == 0:
         return True
+    # Old pods still running (replicas > updatedReplicas) still take traffic through the
+    # Service: not ready yet, as `kubectl rollout status` judges it.
     return (
-        int(status.get("updatedReplicas", 0)) >= desired
+        int(status.get("replicas", 0)) <= int(status.get("updatedReplicas", 0))
+        and int(status.get("updatedReplicas", 0)) >= desired
         and int(status.get("readyReplicas", 0)) >= desired
         and int(status.get("availableReplicas", 0)) >= desired
     )

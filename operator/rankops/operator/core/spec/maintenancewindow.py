@@ -76,7 +76,7 @@ class BackupRetention:
 
     daily: int = 7
     weekly: int = 4
-    monthly: int = 6
+    monthly: int = 12
 
 
 @dataclass(frozen=True)
