@@ -260,26 +260,30 @@ class RankingModelController:
                 "InvalidSLO", f"QualitySLO {namespace}/{request.slo_ref}: {exc}", **common
             )
         observations = await asyncio.gather(
-            *(self.observe_objective(objective, name, request) for objective in slo.objectives)
+            *(self.observe_objective(objective, name, request, now) for objective in slo.objectives)
         )
         data = {objective.name: obs for objective, obs in zip(slo.objectives, observations, strict=True)}
         return judge(
             slo.objectives,
             data,
+            evidence=request.evidence,
+            now=now,
+            elapsed_s=request.window_s,
+            min_samples=request.min_samples,
             look=request.look,
             planned_looks=request.planned_looks,
-            now=now,
-            min_samples=request.min_samples,
         )
 
     async def observe_objective(
-        self, objective: Objective, model: str, request: AnalysisRequest
+        self, objective: Objective, model: str, request: AnalysisRequest, now: datetime | None = None
     ) -> ObjectiveData:
-        window = request.window_for(objective.window_s)
+        # Summary objectives accumulate evidence since the rollout started (one fixed window start
+        # for every look, so consecutive looks' totals differ by exactly the new samples).
+        window = request.window_s if objective.kind == "summary" else request.window_for(objective.window_s)
         try:
             canary, stable = await asyncio.gather(
-                self._track(objective, model, "canary", request.canary_version, window),
-                self._track(objective, model, "stable", request.stable_version, window),
+                self._track(objective, model, "canary", request.canary_version, window, now),
+                self._track(objective, model, "stable", request.stable_version, window, now),
             )
         except MetricsUnavailable as exc:
             return ObjectiveData(error=str(exc))
@@ -290,14 +294,14 @@ class RankingModelController:
         return ObjectiveData(canary_value=canary, stable_value=stable)
 
     async def _track(
-        self, objective: Objective, model: str, track: str, version: str, window: float
+        self, objective: Objective, model: str, track: str, version: str, window: float, now: datetime | None
     ) -> TrackSummary | float | None:
         q = objective_queries(objective, model=model, track=track, version=version, window_s=window)
         if q.kind == "value":
             assert q.value is not None
             return await self.metrics.query(q.value)
         if q.series is not None:  # exact increases from raw samples, all at one evaluation time
-            count, total, squares = await self.metrics.increases(q.series, window)
+            count, total, squares = await self.metrics.increases(q.series, window, at=now)
             return TrackSummary.from_increases(count, total, squares)
         assert q.count is not None and q.total is not None and q.squares is not None
         count, total, squares = await asyncio.gather(

@@ -42,9 +42,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-
-from scipy.optimize import brentq
-from scipy.special import log_ndtr, ndtri
+from functools import lru_cache
 
 __all__ = [
     "DifferenceEvidence",
@@ -87,6 +85,8 @@ class Moments:
 
 
 def _log_mixture(s: float, v: float, tau: float) -> float:
+    from scipy.special import log_ndtr  # imported on first use: importing the core stays fast
+
     a = v + 1.0 / tau**2
     return (
         math.log(2.0) - 0.5 * math.log1p(tau**2 * v) + s * s / (2.0 * a) + float(log_ndtr(s / math.sqrt(a)))
@@ -97,6 +97,8 @@ def boundary(information: float, alpha: float, tau: float) -> float:
     """``b(V)``: the score at which the one-sided mixture martingale reaches ``1/alpha``."""
     if not (0.0 < alpha < 1.0) or tau <= 0.0:
         raise ValueError(f"need 0 < alpha < 1 and tau > 0, got alpha={alpha}, tau={tau}")
+    from scipy.optimize import brentq
+
     v = max(information, 0.0)
     target = math.log(1.0 / alpha)
     high = 1.0
@@ -179,11 +181,15 @@ def information_rate(
     )
 
 
+@lru_cache(maxsize=256)  # a function of the objective's constants only; costly (nested root finding)
 def information_needed(drift: float, alpha: float, tau: float, power: float = 0.9) -> float:
     """Intrinsic time at which a true ``drift`` (distance from the null, > 0) crosses the boundary
     with probability ``power``: the smallest ``V`` with ``drift·V - z_power·sqrt(V) >= b(V)``.
 
     ``inf`` when ``drift <= 0`` (the decision is never expected)."""
+    from scipy.optimize import brentq
+    from scipy.special import ndtri
+
     if drift <= 0:
         return math.inf
     z = float(ndtri(power))
