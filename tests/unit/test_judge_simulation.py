@@ -30,8 +30,8 @@ def report(name: str, result: SimulationResult) -> None:
         f"\n{name}: promoted {result.promoted}/{result.rollouts} = {result.promotion_rate:.3f} "
         f"(+-{result.standard_error(result.promotion_rate):.3f}), rolled back {result.rollback_rate:.3f} "
         f"{dict(result.rollback_reasons)}, undecided {result.undecided}, mean looks {result.mean_looks:.2f} "
-        f"+ {result.mean_untested_looks:.2f} short of samples, median promotion {result.median_promotion_s}s, "
-        f"median rollback {result.median_rollback_s}s"
+        f"+ {result.mean_untested_looks:.2f} short of samples, "
+        f"median promotion {result.median_promotion_s}s, median rollback {result.median_rollback_s}s"
     )
 
 

@@ -29,8 +29,8 @@ import numpy as np
 
 from rankops.operator.core import judge as judge_rules
 from rankops.operator.core.judge import judge
-from rankops.operator.core.sequential import information_needed, information_rate
 from rankops.operator.core.rollout import RolloutState, analysis_due, plan_rollout
+from rankops.operator.core.sequential import information_needed, information_rate
 from rankops.operator.core.spec import (
     AnalysisSpec,
     Comparison,
