@@ -34,6 +34,15 @@ def register_serve(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default: %(default)s)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument("--no-cache", action="store_true", help="disable the result cache")
+    p.add_argument(
+        "--feedback-log",
+        default=os.environ.get("RANKOPS_FEEDBACK_LOG"),
+        metavar="URI",
+        help="durable feedback log: an fsspec URI or path where every served ranking and accepted "
+        "feedback is appended (default: $RANKOPS_FEEDBACK_LOG; none when unset). A crash loses at most "
+        "$RANKOPS_FEEDBACK_LOG_MAX_UNFLUSHED (2000) acknowledged feedback records, in steady state "
+        "those of the last $RANKOPS_FEEDBACK_LOG_FLUSH_S (1 s)",
+    )
     p.set_defaults(func=_serve)
 
 
@@ -49,6 +58,7 @@ def _serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level=args.log_level,
         cache=not args.no_cache,
+        feedback_log=args.feedback_log,
     )
 
 
