@@ -190,18 +190,22 @@ def _write_object(fs: fsspec.AbstractFileSystem, path: str, data: bytes) -> None
         fs.pipe_file(path, data)
 
 
-def _objects(uri: str, kind: str, since: float | None, until: float | None) -> list[str]:
-    """The kind's objects whose day partition can hold records in [since, until], oldest first."""
+def _objects(uri: str, kind: str, since: float | None) -> list[str]:
+    """The kind's objects that can hold records from ``since`` on, oldest first.
+
+    An object sits in the day partition of its write, never earlier than its records' days,
+    so partitions before ``since``'s day are skipped (``until`` cannot prune: a batch written
+    after midnight holds records of the day before).
+    """
     fs, base = _fs(uri)
     root = f"{base}/{kind}"
     if not fs.exists(root):
         return []
     days = sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(root, detail=False))
     first = _day(since) if since is not None else None
-    last = _day(until) if until is not None else None
     paths: list[str] = []
     for day in days:
-        if (first is not None and day < first) or (last is not None and day > last):
+        if first is not None and day < first:
             continue
         names = fs.ls(f"{root}/{day}", detail=False)
         paths += sorted(p for p in names if p.endswith(SUFFIX))
@@ -210,7 +214,7 @@ def _objects(uri: str, kind: str, since: float | None, until: float | None) -> l
 
 def _read_lines(uri: str, kind: str, since: float | None, until: float | None) -> Iterator[dict[str, Any]]:
     fs, _ = _fs(uri)
-    for path in _objects(uri, kind, since, until):
+    for path in _objects(uri, kind, since):
         for line in fs.cat_file(path).splitlines():
             if not line.strip():
                 continue
