@@ -186,7 +186,7 @@ def test_ids_outside_the_catalogue_are_refused_by_name() -> None:
     for kwargs in ({"ratings": {"a": 5, "ghost": 2}}, {"thumbs": {"ghost": "up"}}):
         with pytest.raises(FeedbackRuleError, match="1 ids are not catalogue items: 'ghost'"):
             feedback_grades(["a"], None, None, in_catalog=catalog.__contains__, **kwargs)  # type: ignore[arg-type]
-    with pytest.raises(FeedbackRuleError, match="12 ids .* and 2 more"):
+    with pytest.raises(FeedbackRuleError, match=r"12 ids .* and 2 more"):
         feedback_grades(["a"], {f"g{i:02d}": 1 for i in range(12)}, None, in_catalog=catalog.__contains__)
 
 
