@@ -607,3 +607,54 @@ def test_an_artifact_without_golden_queries_serves_without_a_golden_figure(tmp_p
         assert current["overall_ndcg_at_3"] is None and current["ndcg_source"] == "none"
         assert c.get("/api/v2/health").status_code == 200
         assert math.isnan(value(c, "rankops_golden_ndcg_at_3"))
+
+
+# -- the contract ----------------------------------------------------------------------------------
+
+
+def test_405_carries_allow(client: TestClient) -> None:
+    r = client.get("/v1/rank")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    assert r.json()["error"] == "method not allowed"
+    assert client.delete("/api/v2/cache/stats").headers["allow"] == "GET"
+
+
+def test_integral_floats_are_integers(client: TestClient) -> None:
+    for path, body in [
+        ("/v1/rank", {"query": "hdb", "k": 46.0}),
+        ("/api/v2/search", {"query": "hdb", "max_results": 46.0}),
+    ]:
+        r = client.post(path, json=body)
+        assert r.status_code == 200, r.text
+        assert len(r.json().get("results") or r.json()["recommendations"]) == 46
+    assert client.post("/v1/rank", json={"query": "hdb", "k": 46.5}).status_code == 422
+
+
+@pytest.mark.parametrize("path", ["/v1/rank", "/api/v2/search"])
+def test_both_apis_refuse_unknown_fields_alike(client: TestClient, path: str) -> None:
+    r = client.post(path, json={"query": "hdb", "colour": "blue"})
+    assert r.status_code == 422 and r.json()["detail"] == "colour: unknown field"
+
+
+def test_openapi_declares_the_error_model_and_every_status(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    assert set(spec["components"]["schemas"]["ErrorBody"]["required"]) == {"error", "detail"}
+    declared = {
+        (path, method): set(op["responses"])
+        for path, ops in spec["paths"].items()
+        for method, op in ops.items()
+    }
+    assert declared[("/v1/rank", "post")] == {"200", "400", "413", "422", "503"}
+    assert declared[("/v1/feedback", "post")] == {"200", "400", "404", "409", "413", "422", "503"}
+    assert declared[("/api/v2/quality/report", "post")] == {"200", "400", "413", "422", "503"}
+    error_ref = {"$ref": "#/components/schemas/ErrorBody"}
+    assert (
+        spec["paths"]["/v1/feedback"]["post"]["responses"]["404"]["content"]["application/json"]["schema"]
+        == error_ref
+    )
+    # each declared error status is one the route really answers
+    assert (
+        client.post("/v1/rank", content=b"{", headers={"content-type": "application/json"}).status_code == 400
+    )
+    assert client.post("/v1/feedback", json={"request_id": "x", "clicks": []}).status_code == 404

@@ -10,9 +10,18 @@ reported rather than silently ignored.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 MAX_QUERY_CHARS = 512
 MAX_K = 100
@@ -30,10 +39,82 @@ def _integral(value: Any) -> Any:
 
 Integral = BeforeValidator(_integral)
 
+
+def optional_fields_schema(
+    names: tuple[str, ...], *, one_of: bool = False, exclusive: tuple[str, str] | None = None
+) -> Callable[[dict[str, Any]], None]:
+    """A ``json_schema_extra`` that documents optional fields as they are validated.
+
+    The fields are optional but never null (``refuse_nulls``), so their schema loses the
+    ``null`` branch and the ``null`` default; ``one_of``: exactly one of them is required;
+    ``exclusive``: those two are not given together.
+    """
+
+    def extra(schema: dict[str, Any]) -> None:
+        for name in names:
+            prop = schema["properties"][name]
+            branches = [b for b in prop.pop("anyOf", []) if b.get("type") != "null"]
+            if len(branches) == 1:
+                prop.update(branches[0])
+            elif branches:
+                prop["anyOf"] = branches
+            prop.pop("default", None)
+        if one_of:
+            schema["oneOf"] = [{"required": [name]} for name in names]
+        if exclusive:
+            schema["not"] = {"required": list(exclusive)}
+
+    return extra
+
+
+def refuse_nulls(data: Any, names: tuple[str, ...]) -> Any:
+    """An optional field is given or left out; ``null`` is not one of its values."""
+    if isinstance(data, dict):
+        nulls = [name for name in names if name in data and data[name] is None]
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)}: null is not a value (leave the field out)")
+    return data
+
+
+# JSON Schema's (ECMAScript's) \s: what a stripped field loses at either end, so the schema's
+# pattern and the validation agree on every string (Python's str.strip() also strips \x1c-\x1f).
+ECMA_WHITESPACE = (
+    " \t\n\v\f\r\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+
+
+def stripped(max_chars: int) -> AfterValidator:
+    """Strip whitespace at either end; then 1..max_chars characters must remain."""
+
+    def check(value: str) -> str:
+        value = value.strip(ECMA_WHITESPACE)
+        if not value:
+            raise ValueError("must not be empty or only whitespace")
+        if len(value) > max_chars:
+            raise ValueError(f"must have at most {max_chars} characters after stripping whitespace")
+        return value
+
+    return AfterValidator(check)
+
+
+def stripped_pattern(max_chars: int) -> dict[str, Any]:
+    """The schema of ``stripped(max_chars)``: minLength/maxLength cannot bound a stripped length."""
+    return {"pattern": rf"^\s*\S(?:[\s\S]{{0,{max_chars - 2}}}\S)?\s*$"}
+
+
 Query = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUERY_CHARS),
-    Field(description=f"Search text, 1..{MAX_QUERY_CHARS} characters after stripping whitespace."),
+    stripped(MAX_QUERY_CHARS),
+    Field(
+        description=f"Search text, 1..{MAX_QUERY_CHARS} characters after stripping whitespace.",
+        json_schema_extra=stripped_pattern(MAX_QUERY_CHARS),
+    ),
+]
+RequestId = Annotated[
+    str,
+    stripped(64),
+    Field(description="The request_id of the served ranking", json_schema_extra=stripped_pattern(64)),
 ]
 TopK = Annotated[int, Field(ge=1, le=MAX_K, description=f"How many results to return, 1..{MAX_K}."), Integral]
 Grade = Annotated[int, Field(ge=0, le=MAX_GRADE), Integral]
@@ -49,6 +130,10 @@ class RankRequest(BaseModel):
     k: TopK = 10
 
 
+FEEDBACK_KINDS = ("judgments", "clicks", "ratings", "thumbs")
+SEARCH_OPTIONS = ("max_results", "limit", "quality_threshold")
+
+
 class FeedbackRequest(BaseModel):
     """Feedback on one served ranking: exactly one of judgments, clicks, ratings or thumbs.
 
@@ -56,9 +141,11 @@ class FeedbackRequest(BaseModel):
     not clicked 0; stars - 1 for a 1..5 star rating; thumbs up 2, down 0.
     """
 
-    model_config = ConfigDict(strict=True, extra="forbid")
+    model_config = ConfigDict(
+        strict=True, extra="forbid", json_schema_extra=optional_fields_schema(FEEDBACK_KINDS, one_of=True)
+    )
 
-    request_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    request_id: RequestId
     judgments: (
         Annotated[
             dict[ItemId, Grade],
@@ -84,6 +171,11 @@ class FeedbackRequest(BaseModel):
         | None
     ) = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        return refuse_nulls(data, FEEDBACK_KINDS)
+
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> FeedbackRequest:
         given = [v for v in (self.judgments, self.clicks, self.ratings, self.thumbs) if v is not None]
@@ -99,7 +191,11 @@ class SearchRequest(BaseModel):
     """The runbook's search body: ``max_results`` (or its older name ``limit``) plays ``k``;
     results whose relevance score is below ``quality_threshold`` are left out."""
 
-    model_config = ConfigDict(strict=True, extra="forbid")
+    model_config = ConfigDict(
+        strict=True,
+        extra="forbid",
+        json_schema_extra=optional_fields_schema(SEARCH_OPTIONS, exclusive=("max_results", "limit")),
+    )
 
     query: Query
     max_results: TopK | None = None
@@ -107,6 +203,11 @@ class SearchRequest(BaseModel):
     quality_threshold: Annotated[
         Share | None, Field(description="leave out results whose relevance_score is below this")
     ] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        return refuse_nulls(data, SEARCH_OPTIONS)
 
     @model_validator(mode="after")
     def _one_size(self) -> SearchRequest:
