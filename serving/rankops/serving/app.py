@@ -34,9 +34,9 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rankops.serving.openapi_errors import errors
+from rankops.serving.openapi_errors import FEEDBACK_LINKS, errors
 from rankops.serving.runbook_api import build_router
-from rankops.serving.schemas import FeedbackRequest, RankRequest
+from rankops.serving.schemas import FeedbackRequest, FeedbackResponse, RankRequest, RankResponse
 from rankops.serving.service import RankingService, Served, ServiceError, ServiceSettings, State
 from rankops.serving.telemetry import CONTENT_TYPE_LATEST
 
@@ -305,7 +305,12 @@ def create_app(
             service.metrics.count_log_records(service.feedback_log.written)
         return Response(service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/v1/rank", tags=["ranking"], responses=errors(200, 400, 413, 422, 503))
+    @app.post(
+        "/v1/rank",
+        tags=["ranking"],
+        operation_id="rank",
+        responses=errors(200, 400, 413, 422, 503, ok=RankResponse, links=FEEDBACK_LINKS),
+    )
     async def rank(body: RankRequest) -> Response:
         """Rank the catalog for ``query``; local-first when the query names a region.
 
@@ -315,7 +320,12 @@ def create_app(
         served = await service.rank(body.query, body.k)
         return Response(rank_body(service, served), media_type="application/json")
 
-    @app.post("/v1/feedback", tags=["ranking"], responses=errors(200, 400, 404, 409, 413, 422, 503))
+    @app.post(
+        "/v1/feedback",
+        tags=["ranking"],
+        operation_id="feedback",
+        responses=errors(200, 400, 404, 409, 413, 422, 503, ok=FeedbackResponse),
+    )
     async def feedback(body: FeedbackRequest) -> JSONResponse:
         """Judge a served ranking: ``judgments``, ``clicks``, ``ratings`` or ``thumbs``; returns its
         NDCG@3. 404: unknown request; 409: feedback already given; 422: ids that are not catalogue

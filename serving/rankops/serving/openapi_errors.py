@@ -9,7 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from rankops.serving.schemas import ErrorBody
+
+# /v1/rank -> /v1/feedback: a served ranking's request_id is what feedback names.
+FEEDBACK_LINKS = {
+    "JudgeThisRanking": {
+        "operationId": "feedback",
+        "requestBody": {"request_id": "$response.body#/request_id", "clicks": []},
+        "description": "Feedback on the ranking just served (its request_id)",
+    }
+}
 
 DESCRIPTIONS = {
     200: "Success",
@@ -22,18 +33,27 @@ DESCRIPTIONS = {
 }
 
 
-def errors(*codes: int, readiness: bool = False, text: bool = False) -> dict[int | str, dict[str, Any]]:
+def errors(
+    *codes: int,
+    readiness: bool = False,
+    text: bool = False,
+    ok: type[BaseModel] | None = None,
+    links: dict[str, Any] | None = None,
+) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a route answering ``codes``.
 
     ``readiness``: the 503 body is the readiness object, not an error. ``text``: the 200 body
-    is Prometheus text exposition.
+    is Prometheus text exposition. ``ok``: the 200 body's model; ``links``: its OpenAPI links
+    (what a client, or schemathesis's stateful phase, can do next with it).
     """
     out: dict[int | str, dict[str, Any]] = {}
     for code in codes:
         if code == 200:
             if text:
                 out[200] = {"description": "Prometheus text exposition", "content": {"text/plain": {}}}
-            continue  # FastAPI's own 200 entry (application/json)
+            elif ok is not None:
+                out[200] = {"description": "Success", "model": ok, **({"links": links} if links else {})}
+            continue  # otherwise FastAPI's own 200 entry (application/json)
         if code == 503 and readiness:
             out[503] = {
                 "description": "Not ready: the readiness object says why",

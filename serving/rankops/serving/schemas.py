@@ -272,3 +272,35 @@ class ErrorBody(BaseModel):
 
     error: str
     detail: str
+
+
+# -- response bodies (documentation: the routes render them directly) ------------------------------
+
+
+class RankedResult(BaseModel):
+    id: str
+    title: str
+    source: str
+    score: float
+
+
+class RoutingInfo(BaseModel):
+    predicted_domain: str
+    domain_confidence: float
+    region: str | None
+    local_first_applied: bool
+
+
+class RankResponse(BaseModel):
+    request_id: str
+    model: str
+    version: str
+    track: str
+    cached: bool
+    results: list[RankedResult]
+    routing: RoutingInfo
+
+
+class FeedbackResponse(BaseModel):
+    request_id: str
+    ndcg_at_3: float
