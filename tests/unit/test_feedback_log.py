@@ -157,3 +157,15 @@ def test_feedback_on_unknown_item_ids_is_422_naming_them(tmp_path: Path) -> None
         assert c.get("/api/v2/quality/metrics").json()["current_metrics"]["feedback_count"] == 0
         assert svc(c).feedback_log is not None and svc(c).feedback_log.unflushed_feedback == 0  # type: ignore[union-attr]
         assert feedback(c, body["request_id"], judgments={top: 3}).status_code == 200
+
+
+@pytest.mark.timeout(30)
+async def test_close_during_a_write_writes_each_record_once(tmp_path: Path) -> None:
+    for _ in range(20):  # the race needs the close to land while a write is in flight
+        root = tmp_path / f"run{_}"
+        log = FeedbackLog(str(root), flush_s=0.001, batch_records=1, max_unflushed=10)
+        log.start()
+        log.served(served(1))
+        await asyncio.sleep(0.001 * (_ % 4))
+        await log.close()
+        assert [r.request_id for r in read_served(str(root))] == ["r1"]

@@ -35,9 +35,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rankops.serving.openapi_errors import FEEDBACK_LINKS, errors
+from rankops.serving.ranking import Served
 from rankops.serving.runbook_api import build_router
 from rankops.serving.schemas import FeedbackRequest, FeedbackResponse, RankRequest, RankResponse
-from rankops.serving.service import RankingService, Served, ServiceError, ServiceSettings, State
+from rankops.serving.service import RankingService, ServiceError, ServiceSettings, State
 from rankops.serving.telemetry import CONTENT_TYPE_LATEST
 
 log = logging.getLogger(__name__)

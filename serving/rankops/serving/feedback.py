@@ -20,6 +20,15 @@ from typing import Any
 
 import orjson
 
+from rankops.serving.feedback_log import (
+    FeedbackRecord,
+    ServedRecord,
+    read_feedback,
+    read_served,
+    shown_json,
+)
+from rankops.serving.telemetry import Identity
+
 THUMB_GRADES = {"up": 2, "down": 0}
 KINDS = ("judgments", "clicks", "ratings", "thumbs")
 
@@ -131,3 +140,20 @@ def feedback_line(
         }
     )
     return head[:-1] + b',"shown":' + shown + b"}"
+
+
+def recall_from_log(
+    uri: str, identity: Identity, since: float
+) -> tuple[list[ServedRecord], list[FeedbackRecord]]:
+    """This identity's requests served since ``since`` and all its feedback, from the log."""
+
+    def mine(r: ServedRecord | FeedbackRecord) -> bool:
+        return (r.model, r.version, r.track) == (identity.model, identity.version, identity.track)
+
+    served = sorted((r for r in read_served(uri, since) if mine(r)), key=lambda r: r.time)
+    given = [r for r in read_feedback(uri) if mine(r)]
+    return served, given
+
+
+def shown_of(record: ServedRecord | FeedbackRecord) -> bytes:
+    return shown_json(record.ids, [s.score for s in record.shown], [s.source for s in record.shown])

@@ -294,6 +294,7 @@ class FeedbackLog:
         self._oldest: float | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
         self._write_lock = asyncio.Lock()
         self.written = {SERVED: 0, FEEDBACK: 0}
         self.dropped_served = 0
@@ -338,16 +339,20 @@ class FeedbackLog:
         self._task = asyncio.create_task(self._run(), name="rankops-feedback-log")
 
     async def close(self) -> None:
-        """Stop the writer and write what is pending (a graceful shutdown loses nothing)."""
+        """Stop the writer and write what is pending (a graceful shutdown loses nothing).
+
+        The writer is told to stop rather than cancelled: a cancelled write's thread would
+        finish the object while its batch went back to the queue, to be written twice.
+        """
+        self._closing = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
             self._task = None
         await self.flush()
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             timeout = self.flush_s
             if self._oldest is not None:
                 timeout = max(0.0, self._oldest + self.flush_s - time.monotonic())
@@ -360,7 +365,8 @@ class FeedbackLog:
                 self.write_errors += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("feedback log write to %s failed: %s", self.uri, self.last_error)
-                await asyncio.sleep(min(self.flush_s, 1.0))
+                if not self._closing:
+                    await asyncio.sleep(min(self.flush_s, 1.0))
 
     async def flush(self) -> None:
         """Write everything pending now, one object per kind."""

@@ -49,18 +49,16 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-import orjson
 from starlette.concurrency import run_in_threadpool
 
 from rankops.serving.artifact import (
     ArtifactIntegrityError,
     ModelArtifact,
-    RankedItem,
     load_artifact,
     verify_artifact,
 )
@@ -71,103 +69,43 @@ from rankops.serving.feedback import (
     feedback_grades,
     feedback_kind,
     feedback_line,
+    recall_from_log,
     served_line,
+    shown_of,
 )
-from rankops.serving.feedback_log import (
-    FeedbackLog,
-    FeedbackLogBehind,
-    FeedbackRecord,
-    ServedRecord,
-    read_feedback,
-    read_served,
-    shown_json,
-)
+from rankops.serving.feedback_log import FeedbackLog, FeedbackLogBehind
 from rankops.serving.golden import GoldenQuality, golden_ndcg, golden_quality
 from rankops.serving.ir_metrics import ndcg_at_k
+from rankops.serving.ranking import (
+    Quality,
+    Ranking,
+    Result,
+    Routing,
+    Served,
+    ShownRequest,
+    local_first,
+    quality_distribution,
+)
+from rankops.serving.settings import ServiceSettings
 from rankops.serving.telemetry import Identity, ServingMetrics
 
-__all__ = ["RankingService", "ServiceSettings", "feedback_grades", "golden_ndcg", "local_first"]
+__all__ = [
+    "Quality",
+    "RankingService",
+    "Result",
+    "Routing",
+    "ServiceSettings",
+    "feedback_grades",
+    "golden_ndcg",
+    "local_first",
+    "quality_distribution",
+]
 
 log = logging.getLogger(__name__)
 
 NDCG_K = 3
 RELEVANT_GRADE = 2
 JOB_SLICE = 8  # queries the periodic jobs score per event-loop turn (a few ms)
-
-
-@dataclass(frozen=True)
-class ServiceSettings:
-    """Tunables of one service instance; ``from_env`` adds the pod's identity."""
-
-    model_name: str = "rankops"
-    version: str | None = None  # None: the artifact manifest's version
-    track: str = "stable"
-    cache_entries: int = 10_000
-    cache_ttl_s: float = 300.0
-    shown_entries: int = 100_000
-    shown_ttl_s: float = 3600.0
-    candidate_factor: int = 3
-    candidate_min: int = 30
-    region_boost: float = 0.15
-    golden_interval_s: float = 60.0
-    drift_interval_s: float = 15.0
-    drift_window: int = 1000
-    drift_sample: int = 200
-    drift_min_samples: int = 50
-    load_attempts: int = 3
-    load_backoff_s: float = 1.0
-    max_body_bytes: int = 1 << 20
-    # torch intra-op threads. One query's scoring is a handful of small tensor ops: with more
-    # than one thread their hand-offs can cost several times the work (measured 8 ms vs 0.9 ms
-    # per query on 2 cores). 0 leaves torch as it is.
-    torch_threads: int = 1
-    # Score a cache miss on the event loop thread (True) or in the threadpool (False). A query
-    # costs ~1-2 ms of mostly GIL-holding Python around small tensor ops, so a worker thread buys
-    # no parallelism, only GIL hand-offs with the event loop: measured on 2 cores at 16 clients,
-    # cache off, ~365 requests/s inline against ~145 in the threadpool.
-    score_inline: bool = True
-    # Move everything alive once the artifact is loaded (torch, the catalog, the modules) into
-    # the collector's permanent generation, so full collections do not rescan it: measured
-    # 28 ms per full collection before any traffic. Process-wide, so off by default and on
-    # under ``rankops serve``.
-    gc_freeze: bool = False
-    # The durable feedback log (rankops.serving.feedback_log): an fsspec URI, "" for none.
-    # A crash loses at most feedback_log_max_unflushed acknowledged feedback records, in steady
-    # state those of the last feedback_log_flush_s (plus one write).
-    feedback_log: str = ""
-    feedback_log_flush_s: float = 1.0
-    feedback_log_batch: int = 500
-    feedback_log_max_unflushed: int = 2000
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str], **overrides: Any) -> ServiceSettings:
-        """Identity from ``RANKOPS_MODEL``/``_VERSION``/``_TRACK``; any other field from
-        ``RANKOPS_<FIELD>`` (e.g. ``RANKOPS_CACHE_ENTRIES=0`` turns the result cache off)."""
-        values: dict[str, Any] = {
-            "model_name": env.get("RANKOPS_MODEL") or cls.model_name,
-            "version": env.get("RANKOPS_VERSION") or None,
-            "track": env.get("RANKOPS_TRACK") or cls.track,
-        }
-        for f in fields(cls):
-            raw = env.get(f"RANKOPS_{f.name.upper()}")
-            if raw is None or f.name in values:
-                continue
-            values[f.name] = _parse_setting(f"RANKOPS_{f.name.upper()}", raw, str(f.type))
-        return cls(**{**values, **overrides})
-
-
-def _parse_setting(name: str, raw: str, kind: str) -> int | float | bool | str:
-    if kind == "str":
-        return raw
-    try:
-        if kind == "bool":
-            flag = raw.strip().lower()
-            if flag not in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
-                raise ValueError(raw)
-            return flag in {"1", "true", "yes", "on"}
-        return int(raw) if kind == "int" else float(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a valid {kind}") from None
 
 
 class State(StrEnum):
@@ -211,148 +149,6 @@ class InvalidFeedback(ServiceError):
 class FeedbackLogUnavailable(ServiceError):
     status_code = 503
     error = "feedback log behind"
-
-
-@dataclass(frozen=True, slots=True)
-class Routing:
-    predicted_domain: str
-    domain_confidence: float
-    region: str | None
-    local_first_applied: bool
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "predicted_domain": self.predicted_domain,
-            "domain_confidence": self.domain_confidence,
-            "region": self.region,
-            "local_first_applied": self.local_first_applied,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    id: str
-    title: str
-    source: str
-    region: str
-    score: float  # final ranking score (after local-first boost)
-    model_score: float
-    relevance: float  # model score min-max normalised over the candidates, 0..1
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "title": self.title, "source": self.source, "score": self.score}
-
-
-@dataclass(frozen=True, slots=True)
-class Ranking:
-    """What one query ranks to: cached as a whole, so a cache hit needs no model call.
-
-    ``json_fields`` is the ``"results": [...], "routing": {...}`` part of a /v1/rank body,
-    rendered once: a cache hit only adds its own request id around it. ``ids`` are the
-    results' ids in order (what the feedback store keeps for each request), ``shown`` the
-    feedback log's rendering of them (ids, ranks, scores, sources). ``quality`` is the mean
-    relevance of the top ``NDCG_K`` results.
-    """
-
-    results: tuple[Result, ...]
-    routing: Routing
-    json_fields: bytes
-    ids: tuple[str, ...]
-    shown: bytes
-    quality: float
-
-    @classmethod
-    def of(cls, results: Sequence[Result], routing: Routing) -> Ranking:
-        payload = {"results": [r.as_dict() for r in results], "routing": routing.as_dict()}
-        body = orjson.dumps(payload)  # compact, UTF-8; ~10x json.dumps on a cache miss
-        ids = tuple(r.id for r in results)
-        shown = shown_json(ids, [r.score for r in results], [r.source for r in results])
-        top = [r.relevance for r in results[:NDCG_K]]
-        quality = round(sum(top) / len(top), 6) if top else 0.0
-        return cls(tuple(results), routing, body[1:-1], ids, shown, quality)
-
-
-@dataclass(frozen=True, slots=True)
-class Served:
-    request_id: str
-    ranking: Ranking
-    cached: bool
-
-
-# What one request served, kept for its feedback: (ids in order, the log's rendering of what was
-# shown, query, predicted domain, served at (epoch s), feedback given yet). Plain strings, bytes,
-# numbers and a flag on purpose: the collector stops tracking exact tuples of untracked values,
-# so a full store (``shown_entries``, 100 000 by default) adds nothing to the pauses of full
-# collections (one object per request made them grow to ~270 ms at 5 000 requests/s).
-ShownRequest = tuple[tuple[str, ...], bytes, str, str, float, bool]
-
-
-@dataclass
-class Quality:
-    """Running figures over all feedback received by this process."""
-
-    count: int = 0
-    ndcg_sum: float = 0.0
-    ndcg_squares: float = 0.0
-    top1_relevant: int = 0
-
-    def add(self, ndcg: float, top1_relevant: bool) -> None:
-        self.count += 1
-        self.ndcg_sum += ndcg
-        self.ndcg_squares += ndcg * ndcg
-        self.top1_relevant += int(top1_relevant)
-
-    @property
-    def mean_ndcg(self) -> float | None:
-        return self.ndcg_sum / self.count if self.count else None
-
-    @property
-    def relevance_accuracy(self) -> float | None:
-        return self.top1_relevant / self.count if self.count else None
-
-    @property
-    def ndcg_stddev(self) -> float | None:
-        if self.count < 2:
-            return None
-        mean = self.ndcg_sum / self.count
-        var = max(0.0, (self.ndcg_squares - self.count * mean * mean) / (self.count - 1))
-        return math.sqrt(var)
-
-
-def local_first(
-    candidates: Sequence[RankedItem], region: str | None, k: int, boost: float
-) -> tuple[list[Result], bool]:
-    """Apply the local-first rule (module docstring) to ``candidates`` and cut to ``k``.
-
-    Returns the results and whether a boost changed anything's score (a region was named
-    and at least one candidate belongs to it).
-    """
-    if not candidates:
-        return [], False
-    scores = [float(c.score) for c in candidates]
-    low = min(scores)
-    span = max(scores) - low
-    relevance = [(s - low) / span if span > 0 else 1.0 for s in scores]
-    if region is None:
-        finals, applied = scores, False  # no region: the model's order and score stand
-    else:
-        local = [c.item.region == region for c in candidates]
-        finals = [r + boost if is_local else r for r, is_local in zip(relevance, local, strict=True)]
-        applied = any(local)
-    # Stable on ties: the model's order decides between equal final scores.
-    order = sorted(range(len(candidates)), key=lambda i: (-finals[i], i))[:k]
-    return [
-        Result(
-            id=candidates[i].item.id,
-            title=candidates[i].item.title,
-            source=candidates[i].item.source,
-            region=candidates[i].item.region,
-            score=round(finals[i], 6),
-            model_score=round(scores[i], 6),
-            relevance=round(relevance[i], 6),
-        )
-        for i in order
-    ], applied
 
 
 class RankingService:
@@ -771,34 +567,6 @@ def read_manifest_version(uri: str) -> str | None:
         log.warning("cannot read the manifest of %s: %s", uri, exc)
         return None
     return str(version) if version else None
-
-
-QUALITY_BANDS = (("excellent", 0.9), ("good", 0.7), ("fair", 0.5), ("poor", -math.inf))
-
-
-def quality_distribution(qualities: Sequence[float]) -> dict[str, int]:
-    """Counts per band: excellent >= 0.9, good 0.7-0.9, fair 0.5-0.7, poor < 0.5, and the total."""
-    counts = dict.fromkeys((name for name, _ in QUALITY_BANDS), 0)
-    for q in qualities:
-        counts[next(name for name, low in QUALITY_BANDS if q >= low)] += 1
-    return {**counts, "total": len(qualities)}
-
-
-def recall_from_log(
-    uri: str, identity: Identity, since: float
-) -> tuple[list[ServedRecord], list[FeedbackRecord]]:
-    """This identity's requests served since ``since`` and all its feedback, from the log."""
-
-    def mine(r: ServedRecord | FeedbackRecord) -> bool:
-        return (r.model, r.version, r.track) == (identity.model, identity.version, identity.track)
-
-    served = sorted((r for r in read_served(uri, since) if mine(r)), key=lambda r: r.time)
-    given = [r for r in read_feedback(uri) if mine(r)]
-    return served, given
-
-
-def shown_of(record: ServedRecord | FeedbackRecord) -> bytes:
-    return shown_json(record.ids, [s.score for s in record.shown], [s.source for s in record.shown])
 
 
 def new_drift_monitor(artifact: ModelArtifact, window: int) -> DriftMonitor:
