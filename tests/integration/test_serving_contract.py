@@ -183,6 +183,7 @@ def test_oversized_bodies_are_413_whether_chunked_or_declared_and_memory_stays_b
     assert served._ready()
 
 
+@pytest.mark.slow
 def test_schemathesis_finds_nothing_not_waived(served: Served, tmp_path: Path) -> None:
     binary = shutil.which("schemathesis") or str(Path(sys.executable).with_name("schemathesis"))
     seed = os.environ.get("RANKOPS_SCHEMATHESIS_SEED", "20261202")

@@ -222,6 +222,18 @@ def test_weekly_report_fields_from_the_feedback_log(client: TestClient, log_uri:
     assert written["domain_performance"].keys() == report["domain_performance"].keys()
     png = (tmp_path / "ndcg-by-domain-weekly.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 5000
+    # a mistyped log is an error, not an empty report
+    missing = [
+        "report",
+        "--type",
+        "quarterly",
+        "--out",
+        str(tmp_path),
+        "--feedback-log",
+        str(tmp_path / "nope"),
+    ]
+    assert rankops_main(missing) != 0
+    assert not (tmp_path / "quality-report-quarterly.json").exists()
 
 
 def test_report_without_a_feedback_log_is_503() -> None:

@@ -212,6 +212,12 @@ def _objects(uri: str, kind: str, since: float | None) -> list[str]:
     return paths
 
 
+def log_exists(uri: str) -> bool:
+    """Whether anything was ever written at ``uri``."""
+    fs, base = _fs(uri)
+    return bool(fs.exists(base))
+
+
 def _read_lines(uri: str, kind: str, since: float | None, until: float | None) -> Iterator[dict[str, Any]]:
     fs, _ = _fs(uri)
     for path in _objects(uri, kind, since):

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rankops.serving.feedback_log import read_feedback
+from rankops.serving.feedback_log import log_exists, read_feedback
 from rankops.serving.quality_report import build_report
 
 REPORT_RANGES = {"weekly": "7d", "quarterly": "90d"}
@@ -51,6 +51,8 @@ def report_command(
     """Write the report's JSON and chart; returns their paths."""
     if kind not in REPORT_RANGES:
         raise ValueError(f"--type must be one of {', '.join(REPORT_RANGES)}, got {kind!r}")
+    if not log_exists(feedback_log):
+        raise ValueError(f"no feedback log at {feedback_log} (nothing was ever written there)")
     end = time.time() if now is None else now
     start = end - REPORT_DAYS[kind] * 86400
     report = build_report(
