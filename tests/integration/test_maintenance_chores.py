@@ -7,74 +7,21 @@ detected and nothing is deleted; bad input exits 2 with a message and leaves wha
 
 from __future__ import annotations
 
-import contextlib
 import filecmp
-import io
 import json
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BUNDLED = ROOT / "examples" / "data" / "datasets"
-
-
-def rankops(
-    *args: str, timeout: float = 300, process: bool = False
-) -> tuple[int, dict[str, Any] | None, str]:
-    """Run ``rankops ARGS``: exit status, the JSON result line (last stdout line), stderr.
-
-    ``process``: as a separate process (as a Job runs it); else through the same ``main`` in
-    this process (no torch import per call)."""
-    if process:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RANKOPS_")}
-        proc = subprocess.run(
-            [sys.executable, "-m", "rankops.cli", *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=ROOT,
-            env=env,
-            check=False,
-        )
-        code, out, err = proc.returncode, proc.stdout, proc.stderr
-    else:
-        from rankops.cli.main import main
-
-        out_buf, err_buf = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out_buf), contextlib.redirect_stderr(err_buf):
-            code = main(list(args))
-        out, err = out_buf.getvalue(), err_buf.getvalue()
-    lines = out.strip().splitlines()
-    result = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else None
-    return code, result, err
+from tests.integration.maintenance_support import BUNDLED, rankops, trained_bundled_model
 
 
 @pytest.fixture(scope="session")
-def bundled_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("bundled-model") / "v1.0.0"
-    code, _, err = rankops(
-        "train",
-        "--data",
-        str(BUNDLED),
-        "--out",
-        str(out),
-        "--version",
-        "1.0.0",
-        "--epochs",
-        "2",
-        timeout=600,
-        process=True,
-    )
-    assert code == 0, err
-    return out
+def bundled_model() -> Path:
+    return trained_bundled_model()
 
 
 @pytest.fixture

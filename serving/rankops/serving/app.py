@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rankops.serving.drift_api import build_drift_router
 from rankops.serving.runbook_api import build_router
 from rankops.serving.schemas import FeedbackRequest, RankRequest
 from rankops.serving.service import RankingService, Served, ServiceError, ServiceSettings, State
@@ -321,4 +322,5 @@ def create_app(
         return JSONResponse({"invalidated": service.invalidate_cache()})
 
     app.include_router(build_router(service))
+    app.include_router(build_drift_router(service))
     return app

@@ -66,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--endpoint", action="append", default=[], help="a serving pod's base URL (repeat)")
     p.add_argument("--p-value", type=_probability, default=0.05, help="family-wise alpha (default: 0.05)")
     p.add_argument("--psi-threshold", type=_non_negative, default=0.25, help="(default: %(default)s)")
-    p.add_argument("--min-samples", type=int, default=50, help="fewest pooled queries (default: 50)")
+    p.add_argument("--min-samples", type=int, default=200, help="fewest pooled queries (default: 200)")
     p.set_defaults(func=_drift)
 
 

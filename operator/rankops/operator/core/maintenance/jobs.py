@@ -72,7 +72,7 @@ class TaskSpec:
     split: str = "test"
     psi_threshold: float = 0.25  # DriftCheck
     p_value: float = 0.05
-    min_samples: int = 50
+    min_samples: int = 200
 
 
 @dataclass(frozen=True)
