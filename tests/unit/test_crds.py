@@ -69,9 +69,9 @@ def test_crd_is_valid_and_structural(crds: dict[str, dict[str, Any]], kind: str)
 @pytest.mark.parametrize(
     ("kind", "short", "columns"),
     [
-        ("RankingModel", "rm", ["Phase", "Stable", "Canary", "Weight", "Age"]),
+        ("RankingModel", "rm", ["Phase", "Stable", "Canary", "Weight", "Progress", "Age"]),
         ("QualitySLO", "slo", ["State", "Objectives", "Models", "Age"]),
-        ("MaintenanceWindow", "mw", ["Schedule", "Next", "Active", "Age"]),
+        ("MaintenanceWindow", "mw", ["Schedule", "Next", "Active", "Tasks", "Age"]),
     ],
 )
 def test_short_names_and_printer_columns(
@@ -424,6 +424,20 @@ INVALID_WINDOWS = [
         "negative retention",
         _set("tasks.0.backup.retention.daily", -1),
         "spec.tasks[0].backup.retention.daily",
+        "greater than or equal to 0",
+    ),
+    (
+        "restore test without source",
+        _delete("tasks.1.restoreTest"),
+        "spec.tasks[1].restoreTest",
+        "needs restoreTest.source",
+    ),
+    ("evaluate without data", _delete("tasks.3.evaluate.data"), "spec.tasks[3].evaluate", "needs evaluate.data"),
+    ("p-value of zero", _set("tasks.2.driftCheck.pValue", 0), "spec.tasks[2].driftCheck.pValue", "greater than"),
+    (
+        "negative starting deadline",
+        _set("startingDeadlineSeconds", -5),
+        "spec.startingDeadlineSeconds",
         "greater than or equal to 0",
     ),
     (
