@@ -432,8 +432,18 @@ INVALID_WINDOWS = [
         "spec.tasks[1].restoreTest",
         "needs restoreTest.source",
     ),
-    ("evaluate without data", _delete("tasks.3.evaluate.data"), "spec.tasks[3].evaluate", "needs evaluate.data"),
-    ("p-value of zero", _set("tasks.2.driftCheck.pValue", 0), "spec.tasks[2].driftCheck.pValue", "greater than"),
+    (
+        "evaluate without data",
+        _delete("tasks.3.evaluate.data"),
+        "spec.tasks[3].evaluate",
+        "needs evaluate.data",
+    ),
+    (
+        "p-value of zero",
+        _set("tasks.2.driftCheck.pValue", 0),
+        "spec.tasks[2].driftCheck.pValue",
+        "greater than",
+    ),
     (
         "negative starting deadline",
         _set("startingDeadlineSeconds", -5),
