@@ -224,3 +224,47 @@ def test_label_selectors() -> None:
     )
     assert not selects({"matchExpressions": [{"key": "x", "operator": "Exists"}]}, labels)
     assert selects({"matchExpressions": [{"key": "x", "operator": "DoesNotExist"}]}, labels)
+
+
+def test_observe_job_reads_state_and_the_exit_code_rule() -> None:
+    from rankops.operator.core.maintenance.jobs import JobContext, TaskSpec, build_job
+    from rankops.operator.core.maintenance.observed import observe_job
+
+    ctx = JobContext("nightly", "prod", "uid-1", START, START + timedelta(hours=2))
+    job = build_job(TaskSpec("drift", "DriftCheck"), MODELS[0], ctx)
+    rules = job["spec"]["podFailurePolicy"]["rules"]
+    assert [r["onExitCodes"]["values"] for r in rules] == [[1], [2]]
+    running = observe_job(job)
+    assert running is not None and running.state == "Running" and running.window_start == START
+    failed = {
+        **job,
+        "status": {
+            "conditions": [
+                {
+                    "type": "Failed",
+                    "status": "True",
+                    "reason": "PodFailurePolicy",
+                    "message": "Container drift for pod prod/x failed with exit code 1 matching FailJob rule at index 0",
+                }
+            ]
+        },
+    }
+    got = observe_job(failed)
+    assert got is not None and got.state == "Failed" and got.failure == "CheckFailed"
+    bad = {
+        **failed,
+        "status": {"conditions": [{**failed["status"]["conditions"][0], "message": "... rule at index 1"}]},
+    }
+    assert (observe_job(bad) or running).failure == "BadInput"
+    done = {
+        **job,
+        "status": {
+            "conditions": [{"type": "Complete", "status": "True"}],
+            "completionTime": "2026-06-01T02:03:00Z",
+        },
+    }
+    got = observe_job(done)
+    assert (
+        got is not None and got.state == "Succeeded" and got.completion_time == START + timedelta(minutes=3)
+    )
+    assert observe_job({"metadata": {"name": "foreign"}}) is None

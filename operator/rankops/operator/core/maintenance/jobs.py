@@ -30,7 +30,12 @@ from typing import Any
 from rankops.operator.core.timeutil import format_time
 
 __all__ = [
+    "ANNOTATION_WINDOW_END",
+    "ANNOTATION_WINDOW_START",
     "GROUP_VERSION",
+    "LABEL_MODEL",
+    "LABEL_TASK",
+    "LABEL_WINDOW",
     "TASK_TYPES",
     "JobContext",
     "ModelTarget",
@@ -229,6 +234,14 @@ def build_job(task: TaskSpec, model: ModelTarget, ctx: JobContext) -> dict[str, 
         # A chore is idempotent and the next window retries it; a retry loop inside a window
         # would only hide a failure from status.
         "backoffLimit": 0,
+        # The rule index in the Failed condition's message tells a failed check (exit 1: drift,
+        # a corrupted backup) from bad input (exit 2); see ``observed.observe_job``.
+        "podFailurePolicy": {
+            "rules": [
+                {"action": "FailJob", "onExitCodes": {"operator": "In", "values": [1]}},
+                {"action": "FailJob", "onExitCodes": {"operator": "In", "values": [2]}},
+            ]
+        },
         "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec},
     }
     if task.timeout_s is not None:

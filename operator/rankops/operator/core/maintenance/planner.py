@@ -24,14 +24,20 @@ from datetime import datetime
 from typing import Any
 
 from rankops.operator.core.maintenance.jobs import JobContext, ModelTarget, TaskSpec, build_job, job_name
+from rankops.operator.core.maintenance.observed import (
+    CHECK_FAILED,
+    FAILED,
+    RUNNING,
+    SKIPPED,
+    SUCCEEDED,
+    ObservedJob,
+)
 from rankops.operator.core.maintenance.schedule import ScheduleError, current_window, due_window, next_window
 from rankops.operator.core.maintenance.spec import MaintenanceWindowSpec
 from rankops.operator.core.timeutil import format_time, parse_time
 
 __all__ = ["Event", "ObservedJob", "WindowMeta", "WindowPlan", "plan_invalid_window", "plan_window"]
 
-RUNNING, SUCCEEDED, FAILED, SKIPPED = "Running", "Succeeded", "Failed", "Skipped"
-CHECK_FAILED, BAD_INPUT = "CheckFailed", "BadInput"  # exit 1 / exit 2 of a chore command
 POLL_RUNNING_S = 30.0  # Job watch events wake the controller sooner; this is the fallback
 MAX_LAST_RUNS = 64
 FAILURE_REASONS = {
@@ -49,22 +55,6 @@ class WindowMeta:
     namespace: str
     uid: str
     generation: int | None = None
-
-
-@dataclass(frozen=True)
-class ObservedJob:
-    """A Job of this window as the shell read it from the API."""
-
-    name: str
-    task: str
-    model: str
-    window_start: datetime
-    window_end: datetime
-    state: str  # Running | Succeeded | Failed
-    start_time: datetime | None = None
-    completion_time: datetime | None = None
-    failure: str | None = None  # CheckFailed (exit 1), BadInput (exit 2) or the Job's reason
-    message: str = ""
 
 
 @dataclass(frozen=True)
