@@ -244,7 +244,8 @@ def test_observe_job_reads_state_and_the_exit_code_rule() -> None:
                     "type": "Failed",
                     "status": "True",
                     "reason": "PodFailurePolicy",
-                    "message": "Container drift for pod prod/x failed with exit code 1 matching FailJob rule at index 0",
+                    "message": "Container drift for pod prod/x failed with exit code 1 "
+                    "matching FailJob rule at index 0",
                 }
             ]
         },
