@@ -15,6 +15,7 @@ from rankops.operator.core.maintenance.schedule import (
     due_window,
     next_window,
     parse_schedule,
+    previous_start,
     window_starts,
 )
 
@@ -159,3 +160,16 @@ def test_current_window_agrees_with_due_window(tz: str, now: datetime, hours: in
     assert (open_now is not None) == (due.window is not None)
     if open_now is not None and due.window is not None:
         assert open_now == due.window and open_now.contains(now)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    cron=st.sampled_from(CRONS),
+    tz=st.sampled_from(ZONES),
+    now=st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2028, 1, 1), timezones=st.just(UTC)),
+)
+def test_previous_start_is_the_latest_start_at_or_before_now(cron: str, tz: str, now: datetime) -> None:
+    s = parse_schedule(cron, tz, 3600)
+    prev = previous_start(s, now)
+    assert prev is not None and prev <= now
+    assert next(window_starts(s, prev)) > now

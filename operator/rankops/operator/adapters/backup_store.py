@@ -44,7 +44,9 @@ def _fs(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
     return fs, path.rstrip("/") or "/"
 
 
-def _problems(fs: fsspec.AbstractFileSystem, base: str, record: dict[str, Any]) -> list[str]:
+def _problems(
+    fs: fsspec.AbstractFileSystem, base: str, record: dict[str, Any], *, files: bool = True
+) -> list[str]:
     path = f"{base}/{MANIFEST}"
     if not fs.exists(path):
         return [f"{MANIFEST}: missing"]
@@ -52,11 +54,11 @@ def _problems(fs: fsspec.AbstractFileSystem, base: str, record: dict[str, Any]) 
     if hashlib.sha256(raw).hexdigest() != record.get("manifestSha256"):
         return [f"{MANIFEST}: sha256 differs from {RECORD}"]
     try:
-        files = json.loads(raw).get("files", {})
+        listed = json.loads(raw).get("files", {})
     except (ValueError, AttributeError):
         return [f"{MANIFEST}: unreadable"]
-    out = []
-    for name, entry in sorted(files.items()):
+    out: list[str] = []
+    for name, entry in sorted(listed.items() if files else ()):
         fpath = f"{base}/{name}"
         if not fs.exists(fpath):
             out.append(f"{name}: missing")
@@ -69,8 +71,10 @@ def _problems(fs: fsspec.AbstractFileSystem, base: str, record: dict[str, Any]) 
     return out
 
 
-def list_backups(dest: str, model: str) -> list[StoredBackup]:
-    """Every published backup at ``dest``; unreadable ones come back unverified."""
+def list_backups(dest: str, model: str, *, verify: bool = True) -> list[StoredBackup]:
+    """Every published backup at ``dest``; unreadable ones come back unverified. Without
+    ``verify`` only the records and manifests are read (``verified``: the manifest matches its
+    record), not every file: the inventory the controller keeps in status."""
     fs, base = _fs(dest)
     if not fs.isdir(base):
         raise BackupStoreError(f"no backup destination at {dest}")
@@ -87,7 +91,10 @@ def list_backups(dest: str, model: str) -> list[StoredBackup]:
             taken = parse_time(str(record["takenAt"]))
         except (ValueError, KeyError, TypeError):
             record, taken = {}, None
-        problems = _problems(fs, f"{base}/{name}", record) if taken is not None else [f"{RECORD}: unreadable"]
+        if taken is None:
+            problems = [f"{RECORD}: unreadable"]
+        else:
+            problems = _problems(fs, f"{base}/{name}", record, files=verify)
         if taken is None:
             taken = parse_time("1970-01-01T00:00:00Z")
         assert taken is not None

@@ -32,7 +32,13 @@ from rankops.operator.core.maintenance.observed import (
     SUCCEEDED,
     ObservedJob,
 )
-from rankops.operator.core.maintenance.schedule import ScheduleError, current_window, due_window, next_window
+from rankops.operator.core.maintenance.schedule import (
+    ScheduleError,
+    current_window,
+    due_window,
+    next_window,
+    previous_start,
+)
 from rankops.operator.core.maintenance.spec import MaintenanceWindowSpec
 from rankops.operator.core.timeutil import format_time, parse_time
 
@@ -154,6 +160,11 @@ def plan_window(
     patch: dict[str, Any] = {}
     if due.latest is not None:
         patch["lastScheduleTime"] = format_time(due.latest)
+    elif last_start is None:
+        # A new window's baseline: starts before it existed are neither run nor missed.
+        baseline = previous_start(schedule, now)
+        if baseline is not None:
+            patch["lastScheduleTime"] = format_time(baseline)
     if due.missed and not spec.suspend:
         missed_total += len(due.missed)
         patch["lastMissedWindow"] = format_time(due.missed[-1])

@@ -33,6 +33,7 @@ __all__ = [
     "due_window",
     "next_window",
     "parse_schedule",
+    "previous_start",
     "window_starts",
 ]
 
@@ -162,6 +163,22 @@ def window_starts(schedule: Schedule, after: datetime) -> Iterator[datetime]:
             continue  # the second occurrence of a repeated hour's wall time: already opened
         previous = instant
         yield instant
+
+
+def previous_start(schedule: Schedule, now: datetime) -> datetime | None:
+    """The latest window start at or before ``now`` (``None`` if there never was one)."""
+    now = _require_aware(now)
+    zone = schedule.zone
+    it = croniter(schedule.cron, (now.astimezone(zone) + _DST_MARGIN).replace(tzinfo=None))
+    for _ in range(10_000):
+        try:
+            wall = it.get_prev(datetime)
+        except (CroniterBadDateError, ValueError):
+            return None
+        instant = _instant(wall, zone)
+        if instant <= now:
+            return instant
+    return None
 
 
 def next_window(schedule: Schedule, now: datetime) -> Window:
