@@ -199,6 +199,17 @@ async def test_jobs_appear_at_the_window_start_once_and_their_completion_is_trac
     assert events.reasons().count("TaskSucceeded") == 4  # on the window and on the model
     conditions = {c["type"]: c for c in st["conditions"]}
     assert conditions["TasksSucceeded"]["status"] == "True"
+    metrics = controller.metrics.registry
+    model = {"namespace": NS, "model": "ranker"}
+    assert metrics.get_sample_value("rankops_backup_last_run_failed", model) == 0
+    assert metrics.get_sample_value("rankops_backup_count", model) == 1
+    assert metrics.get_sample_value("rankops_backup_last_success_timestamp_seconds", model) is not None
+    created = {"namespace": NS, "window": "nightly", "type": "Backup"}
+    assert metrics.get_sample_value("rankops_maintenance_jobs_created_total", created) == 1
+    assert (
+        metrics.get_sample_value("rankops_maintenance_window_active", {"namespace": NS, "window": "nightly"})
+        == 1
+    )
 
     # After the window: closed, next one tomorrow, nothing new.
     clock.now = WINDOW_START + timedelta(hours=2, minutes=1)
@@ -262,7 +273,8 @@ async def test_drift_job_gets_the_ready_serving_pods(kube: KubeClient, tmp_path:
         resource_path("MaintenanceWindow", NS),
         window(tmp_path, tasks=[{"name": "drift", "type": "DriftCheck"}]),
     )
-    controller = MaintenanceWindowController(kube, post_event=Recorder(), clock=FakeClock(WINDOW_START))
+    events = Recorder()
+    controller = MaintenanceWindowController(kube, post_event=events, clock=FakeClock(WINDOW_START))
     await controller.reconcile(NS, "nightly")
     (job,) = await jobs(kube)
     args = job["spec"]["template"]["spec"]["containers"][0]["args"]
@@ -270,6 +282,45 @@ async def test_drift_job_gets_the_ready_serving_pods(kube: KubeClient, tmp_path:
         "http://10.0.0.1:8080",
         "http://10.0.0.3:8080",
     ]
+
+    # The drift Job exits 1 (drift found): the Job's podFailurePolicy rule 0 names it.
+    name = job["metadata"]["name"]
+    await kube.merge_patch(
+        resource_path("Job", NS, name, "status"),
+        {
+            "status": {
+                "failed": 1,
+                "conditions": [
+                    {
+                        "type": "Failed",
+                        "status": "True",
+                        "reason": "PodFailurePolicy",
+                        "message": f"Container driftcheck for pod {NS}/{name}-x failed with exit code 1 "
+                        "matching FailJob rule at index 0",
+                    }
+                ],
+            }
+        },
+    )
+    await asyncio.sleep(0.3)  # the sandbox's Job stand-in leaves a finished Job alone
+    await controller.reconcile(NS, "nightly")
+    st = await status(kube)
+    (run,) = st["lastRuns"]
+    assert (run["result"], run["reason"]) == ("Failed", "DriftDetected")
+    assert ("RankingModel", "ranker", "Warning", "DriftDetected") in events.events
+    conditions = {c["type"]: c for c in st["conditions"]}
+    assert (conditions["TasksSucceeded"]["status"], conditions["TasksSucceeded"]["reason"]) == (
+        "False",
+        "DriftDetected",
+    )
+    labels = {"namespace": NS, "model": "ranker"}
+    assert controller.metrics.registry.get_sample_value("rankops_drift_detected", labels) == 1
+    assert (
+        controller.metrics.registry.get_sample_value(
+            "rankops_drift_checks_total", {**labels, "verdict": "Drift"}
+        )
+        == 1
+    )
 
 
 async def test_change_freeze_follows_only_in_window_windows(kube: KubeClient, tmp_path: Path) -> None:

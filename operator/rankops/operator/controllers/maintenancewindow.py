@@ -153,7 +153,32 @@ class MaintenanceWindowController:
         rms = {m.name: m for m in models}
         self._post(obj, plan.events, {n: self._rm_ref(namespace, m) for n, m in rms.items()})
         self.metrics.observe(namespace, name, patch, plan.create)
+        self._count_drift_checks(namespace, status, patch)
         return WindowResult(plan, plan.requeue_after)
+
+    def _count_drift_checks(
+        self, namespace: str, before: Mapping[str, Any], after: Mapping[str, Any]
+    ) -> None:
+        seen = {
+            (r.get("task"), r.get("model")): (r.get("jobName"), r.get("result"))
+            for r in before.get("lastRuns") or []
+        }
+        for run in after.get("lastRuns") or []:
+            key, now = (run.get("task"), run.get("model")), (run.get("jobName"), run.get("result"))
+            if (
+                run.get("type") != "DriftCheck"
+                or run.get("result") not in ("Succeeded", "Failed")
+                or seen.get(key) == now
+            ):
+                continue
+            verdict = (
+                "NoDrift"
+                if run["result"] == "Succeeded"
+                else "Drift"
+                if run.get("reason") == "DriftDetected"
+                else "Error"
+            )
+            self.metrics.drift_finished(namespace, str(run.get("model")), verdict)
 
     async def _models(self, namespace: str, spec: MaintenanceWindowSpec) -> list[ModelTarget]:
         rms = await self.kube.list_items(resource_path("RankingModel", namespace))
