@@ -11,7 +11,6 @@ import sys
 from collections.abc import Sequence
 
 from rankops.operator import commands as operator_commands
-from rankops.operator import maintenance_commands
 from rankops.sandbox import commands as sandbox_commands
 from rankops.serving import commands as serving_commands
 
@@ -28,7 +27,6 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     serving_commands.register(subparsers)
     operator_commands.register(subparsers)
-    maintenance_commands.register(subparsers)
     sandbox_commands.register(subparsers)
     return parser
 

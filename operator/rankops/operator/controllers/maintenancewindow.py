@@ -39,8 +39,8 @@ from rankops.operator.core.maintenance.planner import (
     plan_invalid_window,
     plan_window,
 )
-from rankops.operator.core.maintenance.schedule import ScheduleError
 from rankops.operator.core.maintenance.spec import MaintenanceWindowSpec, parse_window_spec
+from rankops.operator.core.spec import SpecError
 from rankops.operator.core.timeutil import format_time
 
 logger = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ class MaintenanceWindowController:
         now = self.clock()
         try:
             spec = parse_window_spec(obj.get("spec") or {})
-        except ScheduleError as exc:
+        except SpecError as exc:
             plan = plan_invalid_window(status, exc, now, generation=meta.get("generation"))
             await self.kube.merge_patch(f"{path}/status", {"status": plan.status_patch})
             self._post(obj, plan.events, {})
@@ -288,6 +288,6 @@ class MaintenanceWindowController:
         for obj in await self.kube.list_items(resource_path("MaintenanceWindow", namespace)):
             try:
                 windows.append((obj["metadata"]["name"], parse_window_spec(obj.get("spec") or {})))
-            except ScheduleError:
+            except SpecError:
                 continue
         return rollout_freeze(windows, labels, now)

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from rankops.operator.core.maintenance.schedule import current_window, next_window
 from rankops.operator.core.maintenance.spec import MaintenanceWindowSpec
+from rankops.operator.core.spec import LabelSelector
 from rankops.operator.core.timeutil import format_time
 
 __all__ = ["Freeze", "rollout_freeze", "selects"]
@@ -27,22 +27,9 @@ class Freeze:
     message: str
 
 
-def selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+def selects(selector: LabelSelector, labels: Mapping[str, str]) -> bool:
     """Kubernetes label-selector semantics; an empty selector selects everything."""
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        present = key in labels
-        if (
-            (op == "In" and (not present or labels[key] not in values))
-            or (op == "NotIn" and present and labels[key] in values)
-            or (op == "Exists" and not present)
-            or (op == "DoesNotExist" and present)
-        ):
-            return False
-    return True
+    return selector.matches(labels)
 
 
 def rollout_freeze(

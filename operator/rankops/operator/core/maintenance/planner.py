@@ -33,13 +33,13 @@ from rankops.operator.core.maintenance.observed import (
     ObservedJob,
 )
 from rankops.operator.core.maintenance.schedule import (
-    ScheduleError,
     current_window,
     due_window,
     next_window,
     previous_start,
 )
 from rankops.operator.core.maintenance.spec import MaintenanceWindowSpec
+from rankops.operator.core.spec import SpecError
 from rankops.operator.core.timeutil import format_time, parse_time
 
 __all__ = ["Event", "ObservedJob", "WindowMeta", "WindowPlan", "plan_invalid_window", "plan_window"]
@@ -357,7 +357,7 @@ def _transition_events(
 
 
 def plan_invalid_window(
-    status: Mapping[str, Any] | None, error: ScheduleError, now: datetime, *, generation: int | None = None
+    status: Mapping[str, Any] | None, error: SpecError, now: datetime, *, generation: int | None = None
 ) -> WindowPlan:
     """Record a spec the core refused: condition Ready=False/InvalidSpec naming the field; no Jobs."""
     old = (status or {}).get("conditions") or []

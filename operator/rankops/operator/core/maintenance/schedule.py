@@ -24,6 +24,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
+from rankops.operator.core.spec import SpecError
+
 __all__ = [
     "DueWindow",
     "Schedule",
@@ -44,12 +46,12 @@ _DST_MARGIN = timedelta(hours=3)
 MAX_MISSED = 100
 
 
-class ScheduleError(ValueError):
-    """An invalid cron expression or time zone; ``field`` names the offending spec field."""
+class ScheduleError(SpecError):
+    """An invalid cron expression or time zone; ``field`` (``path``) names the spec field."""
 
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        super().__init__(f"{field}: {message}")
+    @property
+    def field(self) -> str:
+        return self.path
 
 
 @dataclass(frozen=True)
