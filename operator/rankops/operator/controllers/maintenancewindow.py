@@ -101,6 +101,7 @@ class MaintenanceWindowController:
         self.clock = clock
         self._list_store = list_store or self._list_backups_in_thread
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._wakeups: dict[tuple[str, str], asyncio.Event] = {}
 
     @staticmethod
     async def _list_backups_in_thread(dest: str, model: str) -> list[Any]:
@@ -282,6 +283,50 @@ class MaintenanceWindowController:
                 except Exception:  # Events are best effort; never fail a reconcile on them
                     logger.exception("cannot post event %s", event.reason)
 
+    async def rollout_allowed(self, namespace: str, labels: Mapping[str, str], now: datetime) -> bool:
+        """The RankingModel controller's rollout gate."""
+        return (await self.rollout_freeze(namespace, labels, now)).allowed
+
+    # ----------------------------------------------------------------------- the per-object loop
+
+    def forget(self, namespace: str, name: str) -> None:
+        self._locks.pop((namespace, name), None)
+        self._wakeups.pop((namespace, name), None)
+
+    def wake(self, namespace: str, name: str) -> None:
+        event = self._wakeups.get((namespace, name))
+        if event is not None:
+            event.set()
+
+    async def run_daemon(
+        self,
+        namespace: str,
+        name: str,
+        stopped: Any,
+        resync_s: float,
+        log: logging.Logger | logging.LoggerAdapter[Any],
+    ) -> None:
+        """The window's timer: reconcile at each window edge the plan names (its start, its end),
+        when a Job of the window changes (``wake``), and at least every ``resync_s``."""
+        wake = self._wakeups.setdefault((namespace, name), asyncio.Event())
+        failures = 0
+        while not stopped:
+            try:
+                wake.clear()
+                result = await self.reconcile(namespace, name)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep the timer alive: log, back off, retry
+                failures += 1
+                delay = min(resync_s, 0.5 * 2 ** min(failures, 6))
+                log.warning("reconcile failed (%s: %s); retrying in %.1fs", type(exc).__name__, exc, delay)
+            else:
+                failures = 0
+                requeue = result.requeue_after
+                # Wake a little after the edge, so the clock reads past it.
+                delay = resync_s if requeue is None else min(requeue + 0.05, resync_s)
+            await _sleep(stopped, wake, max(delay, 0.05))
+
     async def rollout_freeze(self, namespace: str, labels: Mapping[str, str], now: datetime) -> Freeze:
         """Change freeze for a RankingModel with ``labels`` (windows with an invalid spec gate nothing)."""
         windows = []
@@ -291,3 +336,15 @@ class MaintenanceWindowController:
             except SpecError:
                 continue
         return rollout_freeze(windows, labels, now)
+
+
+async def _sleep(stopped: Any, wake: asyncio.Event, delay: float) -> None:
+    async def stop_waiter() -> None:
+        await stopped.wait()
+
+    tasks = {asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stop_waiter())}
+    try:
+        await asyncio.wait(tasks, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
