@@ -1,12 +1,15 @@
 """A MaintenanceWindow's Jobs run for real in the sandbox's process runtime (each pod a local
 process): the Backup Job's init container runs ``rankops backup`` of the bundled model, its
 main container ``rankops prune-backups``; the controller (injected clock) sees the Job
-complete and lists the published backup in status.
+complete and lists the published backup in status. A second model whose artifact is
+corrupted fails its backup check (exit 1, the Job's podFailurePolicy rule 0): BackupCorrupted,
+and nothing of it is published.
 """
 
 from __future__ import annotations
 
 import asyncio
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,6 +31,9 @@ async def test_backup_job_runs_for_real_and_the_backup_is_in_status(tmp_path: Pa
     from rankops.sandbox.runtime import ProcessRuntime
 
     model = trained_bundled_model()
+    broken = tmp_path / "broken-model"
+    shutil.copytree(model, broken)
+    (broken / "catalog.jsonl").write_text("{}\n")
     dest = tmp_path / "backups"
     async with SandboxAPIServer(crds=crd_manifests()) as api, ProcessRuntime(api, tmp_path / "runtime"):
         kube = KubeClient(lambda: kopf.ConnectionInfo(server=api.url))
@@ -40,6 +46,18 @@ async def test_backup_job_runs_for_real_and_the_backup_is_in_status(tmp_path: Pa
                     "metadata": {"name": "ranker", "namespace": NS},
                     "spec": {
                         "model": {"version": "1.0.0", "uri": f"file://{model}"},
+                        "serving": {"image": "ghcr.io/rankops/serving:0.1.0", "replicas": 1},
+                    },
+                },
+            )
+            await kube.create(
+                resource_path("RankingModel", NS),
+                {
+                    "apiVersion": "rankops.dev/v1alpha1",
+                    "kind": "RankingModel",
+                    "metadata": {"name": "broken", "namespace": NS},
+                    "spec": {
+                        "model": {"version": "1.0.0", "uri": f"file://{broken}"},
                         "serving": {"image": "ghcr.io/rankops/serving:0.1.0", "replicas": 1},
                     },
                 },
@@ -71,11 +89,14 @@ async def test_backup_job_runs_for_real_and_the_backup_is_in_status(tmp_path: Pa
                 await controller.reconcile(NS, "nightly")
                 obj = await kube.get(resource_path("MaintenanceWindow", NS, "nightly"))
                 runs = (obj or {}).get("status", {}).get("lastRuns") or []
-                if runs and runs[0]["result"] in ("Succeeded", "Failed"):
+                if len(runs) == 2 and all(r["result"] in ("Succeeded", "Failed") for r in runs):
                     break
             status = (obj or {}).get("status", {})
-            (run,) = status["lastRuns"]
-            assert run["result"] == "Succeeded", run
+            runs = {r["model"]: r for r in status["lastRuns"]}
+            assert runs["ranker"]["result"] == "Succeeded", runs
+            assert (runs["broken"]["result"], runs["broken"]["reason"]) == ("Failed", "BackupCorrupted"), runs
+            assert "exit code 1" in runs["broken"]["message"]
+            assert not (dest / NS / "broken").exists() or not any((dest / NS / "broken").iterdir())
             (backup,) = status["backups"]
             assert backup["version"] == "1.0.0" and backup["verified"] is True
             assert backup["uri"] == f"file://{dest}/{NS}/ranker/1.0.0"
