@@ -34,6 +34,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rankops.serving.drift_api import build_drift_router
 from rankops.serving.openapi_errors import FEEDBACK_LINKS, errors
 from rankops.serving.ranking import Served
 from rankops.serving.runbook_api import build_router
@@ -369,4 +370,5 @@ def create_app(
         return JSONResponse({"invalidated": service.invalidate_cache()})
 
     app.include_router(build_router(service))
+    app.include_router(build_drift_router(service))
     return app

@@ -6,6 +6,8 @@ import argparse
 import re
 from typing import Any
 
+from rankops.serving import chore_commands
+
 # The RankingModel CRD's pattern for spec.model.version, verbatim: a version trained here must be one
 # the operator accepts (serving may not import the operator; tests/unit/test_spec_defaults.py checks
 # that both copies equal the CRD's).
@@ -23,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     register_evaluate(subparsers)
     register_import_mapping(subparsers)
     register_report(subparsers)
+    chore_commands.register(subparsers)
 
 
 def register_serve(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -141,6 +144,14 @@ def register_evaluate(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--data", required=True, help="dataset directory in BEIR layout")
     p.add_argument("--split", default="test", choices=["train", "dev", "test"], help="(default: %(default)s)")
     p.add_argument("--no-verify", action="store_true", help="skip the artifact digest check")
+    p.add_argument(
+        "--record",
+        action="store_true",
+        help="also write the result as <model>/evaluations/<UTC time>-<split>.json (manifest untouched)",
+    )
+    p.add_argument(
+        "--min-ndcg", type=float, default=None, help="exit 1 when the model's NDCG@3 is below this"
+    )
     p.set_defaults(func=_evaluate)
 
 
@@ -150,13 +161,21 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     from rankops.serving.artifact import ArtifactIntegrityError
     from rankops.serving.evaluate import evaluate_command
+    from rankops.serving.evaluation_record import local_dataset, record_evaluation
 
     try:
-        result = evaluate_command(args.model, args.data, args.split, verify=not args.no_verify)
+        with local_dataset(args.data) as data:
+            result = evaluate_command(args.model, str(data), args.split, verify=not args.no_verify)
     except ArtifactIntegrityError as exc:
         raise ValueError(str(exc)) from exc
+    if args.record:
+        result["recorded"] = record_evaluation(args.model, result, data=args.data)
+        print(f"recorded {result['recorded']}", file=sys.stderr)
     json.dump(result, sys.stdout, sort_keys=False)
     sys.stdout.write("\n")
+    if args.min_ndcg is not None and result["model"]["ndcg@3"] < args.min_ndcg:
+        print(f"NDCG@3 {result['model']['ndcg@3']} is below --min-ndcg {args.min_ndcg}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -532,6 +532,11 @@ class RankingService:
         self.shown.purge_expired()
         self.cache.purge_expired()
 
+    def drift_window(self) -> list[dict[str, float | str]]:
+        """The rolling window of live query features the drift gauges are computed from."""
+        self._require_model()
+        return [] if self._drift_monitor is None else self._drift_monitor.rows()
+
     async def refresh_drift(self) -> None:
         artifact = self._require_model()
         queries = list(self._drift_pending)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -97,6 +97,10 @@ class LoopTiming:
     settle_requeue: float = 0.1
 
 
+# (namespace, the model's labels, now) -> may a new rollout start now?
+RolloutGate = Callable[[str, Mapping[str, str], datetime], Awaitable[bool]]
+
+
 class RankingModelController:
     def __init__(
         self,
@@ -106,6 +110,7 @@ class RankingModelController:
         post_event: EventPoster | None = None,
         clock: Clock = utcnow,
         analysis_interval: float | None = None,
+        rollout_gate: RolloutGate | None = None,
     ) -> None:
         self.kube = kube
         self.metrics = metrics
@@ -113,6 +118,8 @@ class RankingModelController:
         self.post_event = post_event or (lambda obj, event: None)
         self.clock = clock
         self.analysis_interval = analysis_interval
+        # The change freeze (MaintenanceWindow rolloutPolicy OnlyInWindow); None: never frozen.
+        self.rollout_gate = rollout_gate
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._wakeups: dict[tuple[str, str], asyncio.Event] = {}
         # (uid, generation) each model's children were last pruned for: pruning lists every
@@ -171,6 +178,9 @@ class RankingModelController:
         annotations = meta.get("annotations") or {}
         request = analysis_due(spec, state, now, annotations=annotations)
         verdict = None if request is None else await self.analyse(namespace, name, request, now)
+        allowed = True
+        if self.rollout_gate is not None:
+            allowed = await self.rollout_gate(namespace, meta.get("labels") or {}, now)
         plan = plan_rollout(
             spec,
             state,
@@ -179,6 +189,7 @@ class RankingModelController:
             annotations=annotations,
             generation=generation,
             observed=observed,
+            rollout_allowed=allowed,
         )
 
         written = await self._apply_children(namespace, name, meta, build_children(meta, spec, plan.state))
