@@ -218,3 +218,30 @@ def test_watch_exit_codes_and_steering_with_the_operator(
     assert spec_model == {"version": "1.1.0", "uri": f"file:///models/{model_name}/1.1.0"}
     done = cli("status", model_name, "--watch", "--timeout", "30s")
     assert done.returncode == 0, done
+
+
+@pytest.mark.prometheus
+@pytest.mark.timeout(180)
+def test_watch_follows_judged_rollouts_to_their_end(
+    api: Any, stack: Any, operator: Callable[..., Any], cli: Callable[..., Any], model_name: str
+) -> None:
+    """Rollouts judged on NDCG@3 from a real Prometheus: promoted (exit 0), rolled back (exit 1)."""
+    api.create(quality_slo())
+    operator()
+    # Pauses make the steps last long enough to watch them go by.
+    deploy_healthy(
+        api, model_name, steps=[{"weight": 25, "pause": "5s"}, {"weight": 50, "pause": "5s"}, {"weight": 100}]
+    )
+    start_rollout(api, model_name, "1.1.0")
+    done = cli("status", model_name, "--watch", "--timeout", "90s", timeout=120)
+    print("=== kubectl rankops status --watch (good canary) ===\n" + done.stdout)
+    assert done.returncode == 0, done.stderr
+    assert "Last analysis: Pass" in done.stdout and done.stdout.rstrip().endswith("rollout ended: Healthy")
+    assert "Phase:         Progressing" in done.stdout and "Canary:        1.1.0  weight 50" in done.stdout
+
+    stack.use(model_name, "1.1.0", "1.2.0", stable_mean=0.8, canary_mean=0.5)
+    start_rollout(api, model_name, "1.2.0")
+    done = cli("status", model_name, "--watch", "--timeout", "90s", timeout=120)
+    print("=== kubectl rankops status --watch (bad canary) ===\n" + done.stdout)
+    assert done.returncode == 1, done.stderr
+    assert "Last analysis: Fail" in done.stdout and done.stdout.rstrip().endswith("rollout ended: RolledBack")

@@ -16,6 +16,10 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+def _count(value: Any) -> str:
+    return "-" if value is None else str(round(float(value)))
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
     return [
@@ -78,7 +82,7 @@ def render_status(obj: Mapping[str, Any]) -> str:
                     _fmt(o.get("difference")),
                     ci,
                     _fmt(o.get("pValue"), 4),
-                    f"{_fmt(o.get('canaryN'))}/{_fmt(o.get('stableN'))}",
+                    f"{_count(o.get('canaryN'))}/{_count(o.get('stableN'))}",
                 ]
             )
         if rows:
