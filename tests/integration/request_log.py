@@ -25,8 +25,9 @@ def is_operator_request(headers: Any) -> bool:
     return agent.startswith("kopf/") or (agent.startswith("Python/") and "aiohttp/" in agent)
 
 
-def record_operator_requests(api: Any, test: str) -> int:
-    """Append the operator's requests to the log named by ``RANKOPS_REQUEST_LOG``; their count."""
+def record_operator_requests(api: Any, test: str, resources: set[str] | None = None) -> int:
+    """Append the operator's requests (on ``resources`` only, if given) to the log named by
+    ``RANKOPS_REQUEST_LOG``; their count."""
     target = os.environ.get(ENV)
     if not target:
         return 0
@@ -37,6 +38,8 @@ def record_operator_requests(api: Any, test: str) -> int:
         method = str(getattr(request.method, "value", request.method)).upper()
         url = str(request.url.path_qs)
         attrs = request_attributes(method, url).to_json()
+        if resources is not None and attrs["resource"] not in resources:
+            continue
         lines.append(json.dumps({**attrs, "test": test, "agent": request.headers.get("User-Agent", "")}))
     if lines:
         with Path(target).open("a", encoding="utf-8") as log:

@@ -8,7 +8,8 @@ runs ``tests/integration`` before ``tests/unit``, so this module then reads the 
 - every request is allowed by the chart's rules, cluster-wide and namespaced installs alike,
   evaluated as RBAC does (a ClusterRole bound cluster-wide applies everywhere, a Role in its
   namespace only; discovery paths are everyone's through ``system:discovery``);
-- every verb on every resource the default chart grants was used by some request.
+- every verb on every resource the chart grants cluster-wide (high availability on, so the
+  peering rules too) was used by some request.
 
 Run alone (no log), it skips and says how to get one: ``make rbac-check``.
 """
@@ -85,7 +86,13 @@ def _allowed(install: dict[str, Any], attrs: RequestAttributes) -> bool:
 CLUSTER_SCOPED = {"namespaces", "customresourcedefinitions", "clusterkopfpeerings"}
 
 
+# High availability on: the peering rules are part of what is checked (tests/integration/test_peering.py).
+HA = {"highAvailability": {"enabled": True}, "replicaCount": 2}
+
+
 def cluster_wide_only(attrs: RequestAttributes) -> bool:
+    if attrs.resource == "clusterkopfpeerings":  # a namespaced operator peers in kopfpeerings
+        return True
     return attrs.is_resource_request and not attrs.namespace and attrs.resource not in CLUSTER_SCOPED
 
 
@@ -94,7 +101,7 @@ def test_every_operator_request_is_allowed_by_the_chart(watch_namespaces: list[s
     log = load_log()
     if watch_namespaces:
         log = [a for a in log if not cluster_wide_only(a)]
-    install = rbac_render_rules({"watchNamespaces": watch_namespaces})
+    install = rbac_render_rules({**HA, "watchNamespaces": watch_namespaces})
     denied = sorted(
         {
             f"{a.verb} {a.api_group or 'core'}/{a.resource_with_sub} (namespace {a.namespace or '-'})"
@@ -110,7 +117,7 @@ def test_nothing_granted_that_no_test_used() -> None:
     used = {(a.api_group, a.resource_with_sub, a.verb) for a in log if a.is_resource_request}
     granted = {
         (group, resource, verb)
-        for rule in rbac_render_rules({})["cluster"]
+        for rule in rbac_render_rules(HA)["cluster"]
         for group in rule["apiGroups"]
         for resource in rule["resources"]
         for verb in rule["verbs"]
