@@ -25,6 +25,7 @@ import pytest
 
 from rankops.sandbox.rbac import RequestAttributes, allows, request_attributes, rule_grants
 from tests.chart_support import rbac_render_rules
+from tests.integration.harness import PROMETHEUS_BIN
 
 LOG = os.environ.get("RANKOPS_REQUEST_LOG", "")
 # The default ClusterRole system:discovery (bound to system:authenticated) grants these GETs.
@@ -114,6 +115,8 @@ def test_every_operator_request_is_allowed_by_the_chart(watch_namespaces: list[s
 
 def test_nothing_granted_that_no_test_used() -> None:
     log = load_log()
+    if not os.access(PROMETHEUS_BIN, os.X_OK):  # the rollout scenarios skipped: the log is partial
+        pytest.skip(f"needs the Prometheus-backed integration tests in the log ({PROMETHEUS_BIN} missing)")
     used = {(a.api_group, a.resource_with_sub, a.verb) for a in log if a.is_resource_request}
     granted = {
         (group, resource, verb)
