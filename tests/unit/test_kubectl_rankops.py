@@ -63,3 +63,23 @@ def test_undo_targets() -> None:
     odd = {"status": {"stableVersion": "1.1.0", "stableUri": "s3://b/m/latest", "history": HISTORY}}
     with pytest.raises(CliError, match=r"edit spec\.model by hand"):
         undo_uri(odd, HISTORY[0])
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-n", "search", "status", "m"],
+        ["status", "m", "-n", "search"],
+        ["promote", "m", "--namespace=search"],
+    ],
+)
+def test_namespace_flag_before_or_after_the_command(argv: list[str]) -> None:
+    from rankops.cli.kubectl import build_parser
+
+    assert build_parser().parse_args(argv).namespace == "search"
+
+
+def test_no_namespace_flag_leaves_the_contexts() -> None:
+    from rankops.cli.kubectl import build_parser
+
+    assert build_parser().parse_args(["history", "m"]).namespace is None
