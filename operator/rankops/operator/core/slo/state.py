@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from .models import Objective
+from ..spec import Objective
 
 __all__ = ["ObjectiveState", "objective_state"]
 
