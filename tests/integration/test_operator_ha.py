@@ -3,9 +3,8 @@
 Only the leader acts; after a SIGKILL of the leader the standby takes over within the
 peering lifetime plus a margin, and no step, promotion or history entry happens twice.
 The rollout needs no metrics (steps without analysis, held by pauses), so what is timed is
-the handover alone. The processes are ``rankops operator run --peering rankops`` once the
-command has the flag; until then ``ha_operator.py``: the operator's own handlers and
-``kopf.run`` with the wiring ``rankops.operator.peering`` documents.
+the handover alone. The processes are ``rankops operator run --all-namespaces --peering
+rankops``, as the chart runs them with ``highAvailability.enabled``.
 """
 
 from __future__ import annotations
@@ -22,52 +21,35 @@ import pytest
 
 from tests.chart_support import render
 from tests.integration.conftest import NAMESPACE, event_reasons, ranking_model, start_rollout, wait_status
-from tests.integration.harness import wait_for
+from tests.integration.harness import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 LIFETIME = 5
 TAKEOVER_BOUND = LIFETIME + 10.0
 
 
-def _supports_peering() -> bool:
-    done = subprocess.run(
-        [sys.executable, "-m", "rankops.cli", "operator", "run", "--help"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-        timeout=60,
-    )
-    return "--peering" in done.stdout
-
-
-SUPPORTS_PEERING = _supports_peering()
+HA_VALUES = {"highAvailability": {"enabled": True, "lifetimeSeconds": LIFETIME}, "replicaCount": 2}
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 
 def _start(api: Any, name: str, tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    """One replica as the chart runs it with highAvailability on (its own health port each)."""
     log = tmp_path / f"{name}.log"
+    deployment = next(o for o in render(HA_VALUES) if o["kind"] == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert "--peering=rankops" in container["args"] and "--all-namespaces" in container["args"]
+    port = free_port()
+    args = [sys.executable, "-m", "rankops.cli"]
+    args += [a.replace("http://0.0.0.0:8080/", f"http://127.0.0.1:{port}/") for a in container["args"]]
     env = {
         **os.environ,
-        "RANKOPS_APISERVER_URL": api.url,
+        **{e["name"]: e["value"] for e in container["env"] if "value" in e},  # RANKOPS_PEERING_LIFETIME
+        "RANKOPS_APISERVER_URL": api.url,  # in a cluster: the service account
         "RANKOPS_PROMETHEUS_URL": "http://127.0.0.1:9",
         "RANKOPS_WATCH_TIMEOUT": "10",
-        "RANKOPS_PEERING": "rankops",
         "PYTHONUNBUFFERED": "1",
-        "RANKOPS_PEERING_LIFETIME": str(LIFETIME),
+        "TMPDIR": str(tmp_path),
     }
-    if SUPPORTS_PEERING:
-        args = [
-            sys.executable,
-            "-m",
-            "rankops.cli",
-            "operator",
-            "run",
-            "--all-namespaces",
-            "--peering=rankops",
-        ]
-    else:
-        args = [sys.executable, str(Path(__file__).with_name("ha_operator.py"))]
     proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     return proc, log
 
@@ -87,7 +69,7 @@ def _active(procs: dict[str, tuple[Any, Path]]) -> list[str]:
 
 
 def test_leader_handover_without_duplicated_steps(api: Any, model_name: str, tmp_path: Path) -> None:
-    ha = render({"highAvailability": {"enabled": True}, "replicaCount": 2})
+    ha = render(HA_VALUES)
     for obj in ha:
         if obj["apiVersion"].startswith(("kopf.dev/", "apiextensions.k8s.io/")):
             api.create(obj)  # the chart's peering CRD, then its ClusterKopfPeering

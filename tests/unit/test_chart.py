@@ -257,7 +257,7 @@ def test_webhook_certificate_matches_its_service(tmp_path: Path) -> None:
 
 
 def test_monitors_select_each_serving_pod_once() -> None:
-    from rankops.operator.core.builders import LABEL_MANAGED_BY, LABEL_TRACK
+    from rankops.operator.api import LABEL_MANAGED_BY, LABEL_TRACK
 
     objects = render(VALUE_SETS["all-options"])
     for kind in ("PodMonitor", "ServiceMonitor"):

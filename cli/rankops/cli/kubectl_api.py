@@ -8,10 +8,15 @@ acknowledgement in status that the operator would write, and says so when none c
 
 from __future__ import annotations
 
-# From the pure core, not handlers.py: importing kopf would double the CLI's start-up time.
-# (On the merge of branch `shape` all of these come from rankops.operator.api.)
-from rankops.operator.core.builders import API_VERSION, KIND
-from rankops.operator.core.planner import ABORT_ANNOTATION, PROMOTE_ANNOTATION, RETRY_ANNOTATION
+from rankops.operator.api import (
+    ABORT_ANNOTATION,
+    GROUP,
+    PROMOTE_ANNOTATION,
+    RANKING_MODEL,
+    RETRY_ANNOTATION,
+    VERSION,
+    plural,
+)
 
 __all__ = [
     "ENDED_BADLY",
@@ -25,8 +30,8 @@ __all__ = [
     "VERSION",
 ]
 
-GROUP, _, VERSION = API_VERSION.partition("/")
-PLURAL = "rankingmodels"
+KIND = RANKING_MODEL
+PLURAL = plural(RANKING_MODEL)
 
 # Tokens: each distinct value acts once; the operator records the last consumed value in
 # status (``lastPromoteToken`` etc.), which is how the CLI knows it was seen.

@@ -13,9 +13,8 @@ Environment (``rankops operator run --peering NAME`` sets the first):
 - ``RANKOPS_PEERING_PRIORITY`` (random in [1, 2**31)): this replica's priority.
 - ``RANKOPS_PEERING_LIFETIME`` (``15``): seconds a silent peer counts as live.
 
-Wiring (two lines for the shell): ``commands.run_operator`` passes ``standalone=False`` and
-``peering_name``/``priority`` to ``kopf.run`` when ``PeeringConfig.from_env()`` is not None,
-and the startup handler calls ``apply(settings)`` instead of forcing standalone.
+``rankops operator run --peering`` fixes the priority in the environment before ``kopf.run``
+(so the startup handler, which calls :meth:`PeeringConfig.apply`, reads the same one).
 """
 
 from __future__ import annotations
