@@ -22,6 +22,7 @@ import pytest
 from tests.chart_support import render
 from tests.integration.conftest import NAMESPACE, event_reasons, ranking_model, start_rollout, wait_status
 from tests.integration.harness import free_port, wait_for
+from tests.integration.peering_support import is_active
 
 ROOT = Path(__file__).resolve().parents[2]
 LIFETIME = 5
@@ -55,17 +56,7 @@ def _start(api: Any, name: str, tmp_path: Path) -> tuple[subprocess.Popen[bytes]
 
 
 def _active(procs: dict[str, tuple[Any, Path]]) -> list[str]:
-    """The processes kopf lets act now: the last of "Resuming operations" and "Pausing operations".
-
-    Each starts paused; at start both may resume for a moment (each before it sees the other's
-    record: kopf peering is no lock), then the lower priority pauses.
-    """
-    active = []
-    for name, (_, log) in procs.items():
-        text = log.read_text(errors="replace")
-        if text.rfind("Resuming operations") > text.rfind("Pausing operations"):
-            active.append(name)
-    return active
+    return [name for name, (_, log) in procs.items() if is_active(log)]
 
 
 def test_leader_handover_without_duplicated_steps(api: Any, model_name: str, tmp_path: Path) -> None:
