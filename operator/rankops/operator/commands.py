@@ -76,6 +76,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     run.add_argument(
         "--liveness", metavar="URL", help="kopf liveness endpoint, e.g. http://0.0.0.0:8080/healthz"
     )
+    run.add_argument(
+        "--peering",
+        metavar="NAME",
+        help="run as one of several replicas sharing this kopf peering object: only the leader "
+        "acts (env RANKOPS_PEERING; RANKOPS_PEERING_PRIORITY, RANKOPS_PEERING_LIFETIME)",
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     run.set_defaults(func=run_operator)
 
@@ -108,16 +114,23 @@ def run_operator(args: argparse.Namespace) -> int:
     _set_env("RANKOPS_ANALYSIS_INTERVAL", args.analysis_interval)
     _set_env("RANKOPS_RESYNC_INTERVAL", args.resync_interval)
     _set_env("RANKOPS_WATCH_TIMEOUT", args.watch_timeout)
+    _set_env("RANKOPS_PEERING", args.peering)
+    from rankops.operator.peering import PeeringConfig
     from rankops.operator.settings import OperatorConfig
 
     OperatorConfig.from_env()  # fail fast on bad settings, before connecting anywhere
+    peering = PeeringConfig.from_env()
+    if peering is not None:  # the startup handler reads the same priority again
+        os.environ["RANKOPS_PEERING_PRIORITY"] = str(peering.priority)
     kopf.configure(verbose=args.verbose, log_prefix=True)
     from rankops.operator.handlers import registry
 
     namespaces = list(args.namespace)
     kopf.run(
         registry=registry,
-        standalone=True,
+        standalone=peering is None,
+        peering_name=peering.name if peering else None,
+        priority=peering.priority if peering else None,
         clusterwide=not namespaces,
         namespaces=namespaces,
         liveness_endpoint=args.liveness,

@@ -48,6 +48,7 @@ from rankops.operator.adapters.maintenance_metrics import MaintenanceMetrics
 from rankops.operator.adapters.prometheus import PrometheusMetricsSource
 from rankops.operator.controllers.maintenancewindow import MaintenanceWindowController
 from rankops.operator.controllers.rankingmodel import LoopTiming, RankingModelController
+from rankops.operator.peering import PeeringConfig
 from rankops.operator.settings import OperatorConfig
 
 RANKING_MODELS = api.resource(api.RANKING_MODEL)
@@ -86,8 +87,12 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, logger: kopf.Log
     settings.watching.client_timeout = config.watch_timeout + 5
     settings.watching.connect_timeout = 5
     settings.networking.request_timeout = 30
-    # Peering is for several operator replicas; it needs its own CRD, so stay standalone.
-    settings.peering.standalone = True
+    # Several replicas share a kopf peering object (rankops.operator.peering); one needs none.
+    peering = PeeringConfig.from_env()
+    if peering is None:
+        settings.peering.standalone = True
+    else:
+        peering.apply(settings)
 
     memo.config = config
     memo.kube = KubeClient(lambda: CREDENTIALS.info or connection_info(settings=settings, logger=logger))
