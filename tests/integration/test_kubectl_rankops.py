@@ -206,9 +206,14 @@ def test_watch_exit_codes_and_steering_with_the_operator(
         lambda s: s.get("canaryVersion") == "1.2.0" and s.get("phase") in ("Progressing", "Paused"),
         30,
     )
-    # The operator does not act on rankops.dev/paused yet: the CLI says so instead of pretending.
-    paused = cli("pause", model_name, "--timeout", "3s")
-    assert paused.returncode == 1 and "no acknowledgement from the operator within 3s" in paused.stderr
+    # pause holds the rollout (acknowledged as Paused/UserPaused); resume lets it go on.
+    paused = cli("pause", model_name)
+    assert paused.returncode == 0, paused
+    held = get_model(api, model_name)["status"]
+    assert (held["phase"], held["pauseReason"]) == ("Paused", "UserPaused")
+    resumed = cli("resume", model_name)
+    assert resumed.returncode == 0, resumed
+    assert get_model(api, model_name)["status"].get("pauseReason") != "UserPaused"
 
     # undo to revision 1: spec.model back to 1.1.0 (the stable), the rollout is cancelled.
     assert cli("abort", model_name).returncode == 0

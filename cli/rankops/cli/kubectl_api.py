@@ -1,9 +1,8 @@
 """The RankingModel API names `kubectl rankops` uses: one place, read from the operator.
 
-The group, version, plural and the annotation tokens the operator acts on come from the
-operator's code; the annotations marked PROPOSED are ones the operator does not act on yet
-(docs/kubectl-rankops.md says what it must add): the CLI sets them and waits for the
-acknowledgement in status that the operator would write, and says so when none comes.
+The group, version, plural, the annotation tokens and the pause annotation the operator acts on
+come from the operator's code: the CLI sets them and waits for the acknowledgement the operator
+writes in status, and says so when none comes.
 """
 
 from __future__ import annotations
@@ -11,9 +10,12 @@ from __future__ import annotations
 from rankops.operator.api import (
     ABORT_ANNOTATION,
     GROUP,
+    PAUSED_ANNOTATION,
     PROMOTE_ANNOTATION,
+    PROMOTE_STEP_ANNOTATION,
     RANKING_MODEL,
     RETRY_ANNOTATION,
+    USER_PAUSED_REASON,
     VERSION,
     plural,
 )
@@ -39,13 +41,9 @@ TOKENS = {
     "promote": (PROMOTE_ANNOTATION, "lastPromoteToken"),
     "abort": (ABORT_ANNOTATION, "lastAbortToken"),
     "retry": (RETRY_ANNOTATION, "lastRetryToken"),
-    # PROPOSED: advance one step (skip the current step's remaining pause and analysis).
-    "promote-step": ("rankops.dev/promote-step", "lastPromoteStepToken"),
+    # advance one step (skip the current step's remaining pause and analysis)
+    "promote-step": (PROMOTE_STEP_ANNOTATION, "lastPromoteStepToken"),
 }
-# PROPOSED: while "true", a rollout holds at its current step (phase Paused, pauseReason
-# UserPaused); removing it resumes. A state, not a token: GitOps can commit it.
-PAUSED_ANNOTATION = "rankops.dev/paused"
-USER_PAUSED_REASON = "UserPaused"
 
 ROLLOUT_PHASES = frozenset({"Progressing", "Paused"})
 ENDED_BADLY = frozenset({"RolledBack", "Failed"})

@@ -160,7 +160,7 @@ async def on_resume(name: str, namespace: str | None, memo: Any, **_: Any) -> No
 @kopf.on.field(*RANKING_MODELS, field="metadata.annotations", registry=registry)
 async def on_annotations(name: str, namespace: str | None, old: Any, new: Any, memo: Any, **_: Any) -> None:
     old, new = old or {}, new or {}
-    if any(old.get(k) != new.get(k) for k in api.ROLLOUT_ANNOTATIONS.values()):
+    if any(old.get(k) != new.get(k) for k in (*api.ROLLOUT_ANNOTATIONS.values(), api.PAUSED_ANNOTATION)):
         await _reconcile_and_wake(memo, namespace, name, "annotation")
 
 
