@@ -6,10 +6,11 @@ feedback on the other four fifths (replayed through a real `rankops serve --feed
 graded by their qrels) carries knowledge v1 never saw, and a candidate trained on base + that
 feedback should beat v1 measurably on the test split. The same replay with the grades shuffled
 across queries (each query's text sent with another query's graded items) must fail the gate on
-quality, and the manifest must say so. (Shuffling grades only among a query's own judged items is
-NOT a control here: the judged items are that query's topical candidates, so even permuted grades
-teach the weak v1 a lot — that variant passed the gate with +0.54 NDCG@3.) A few TEST-split queries are replayed with
-feedback too: retrain must drop them (the held-out split never leaks into training).
+quality, and the manifest must say so. (Shuffling grades only among a query's own judged items
+is NOT a control here: the judged items are that query's topical candidates, so even permuted
+grades teach the weak v1 a lot; that variant passed the gate with +0.54 NDCG@3.) A few
+TEST-split queries are replayed with feedback too: retrain must drop them (the held-out split
+never leaks into training).
 
 Figures (``pytest -s`` shows them): both NDCG@3, the difference, p-value, latency ratio, verdict.
 """
@@ -39,6 +40,7 @@ EPOCHS = "6"
 # v1 sees a fifth of the queries, so it gets five times the epochs: the same number of optimiser
 # steps as the candidate, and its weakness is missing data, not missing training.
 V1_EPOCHS = "30"
+MARGIN = "0.05"  # the candidate must beat v1 by 0.05 NDCG@3, not merely by noise
 HELDOUT_REPLAYED = 5
 JSON = {"content-type": "application/json"}
 
@@ -90,9 +92,9 @@ def replay(model: Path, log_uri: str, feedback: list[tuple[str, dict[str, int]]]
     """Serve ``model`` with a feedback log; rank each query, then post its judgments."""
     port = free_port()
     with out.open("ab") as server_log:
+        cmd = [sys.executable, "-m", "rankops.cli", "serve", "--model", str(model), "--port", str(port)]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "rankops.cli", "serve", "--model", str(model), "--port", str(port)]
-            + ["--feedback-log", log_uri],
+            [*cmd, "--feedback-log", log_uri],
             cwd=ROOT,
             env=_env(),
             stdout=server_log,
@@ -136,7 +138,7 @@ def shuffled(feedback: list[tuple[str, dict[str, int]]], seed: int) -> list[tupl
 def retrain(v1: Path, base: Path, log_uri: str, out: Path, version: str) -> tuple[int, dict[str, Any], str]:
     r = rankops(
         "retrain", "--model", str(v1), "--data", str(base), "--feedback-log", log_uri,
-        "--out", str(out), "--version", version, "--epochs", EPOCHS,
+        "--out", str(out), "--version", version, "--epochs", EPOCHS, "--margin", MARGIN,
     )  # fmt: skip
     assert r.returncode in (0, 1), r.stderr
     lines = r.stdout.strip().splitlines()
@@ -148,8 +150,8 @@ def retrain(v1: Path, base: Path, log_uri: str, out: Path, version: str) -> tupl
 def show(case: str, gate: dict[str, Any]) -> None:
     print(
         f"\n{case}: parent ndcg@3 {gate['parent_ndcg@3']:.4f}  candidate {gate['candidate_ndcg@3']:.4f}  "
-        f"diff {gate['difference']:+.4f}  p {gate['p_value']:.3g}  latency ratio {gate['latency_ratio']:.3f}  "
-        f"verdict {gate['verdict']}"
+        f"diff {gate['difference']:+.4f}  p {gate['p_value']:.3g}  "
+        f"latency ratio {gate['latency_ratio']:.3f}  verdict {gate['verdict']}"
     )
 
 

@@ -120,7 +120,8 @@ def judge_gate(
         )
     elif p_value >= config.alpha:
         reasons.append(
-            f"NDCG@3 improvement {difference:+.4f} is not significant: p = {p_value:.4g} >= alpha {config.alpha}"
+            f"NDCG@3 improvement {difference:+.4f} is not significant: "
+            f"p = {p_value:.4g} >= alpha {config.alpha}"
         )
     else:
         reasons.append(
@@ -129,7 +130,8 @@ def judge_gate(
         )
     latency_ok = ratio <= config.max_latency_ratio
     reasons.append(
-        f"median rank latency ratio {ratio:.3f} {'<=' if latency_ok else '>'} bound {config.max_latency_ratio} "
+        f"median rank latency ratio {ratio:.3f} {'<=' if latency_ok else '>'} "
+        f"bound {config.max_latency_ratio} "
         f"(candidate {candidate_latency_s * 1e3:.3f} ms, parent {parent_latency_s * 1e3:.3f} ms)"
     )
     figures = {
@@ -166,5 +168,7 @@ def evaluate_gate(
         raise ValueError("the held-out split has no queries")
     parent_ndcg = per_query_ndcg(parent, queries)
     candidate_ndcg = per_query_ndcg(candidate, queries)
-    parent_s, candidate_s = median_latencies([parent, candidate], [q[1] for q in queries], config.latency_rounds)
+    parent_s, candidate_s = median_latencies(
+        [parent, candidate], [q[1] for q in queries], config.latency_rounds
+    )
     return judge_gate(parent_ndcg, candidate_ndcg, parent_s, candidate_s, config)

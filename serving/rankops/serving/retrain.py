@@ -193,7 +193,9 @@ def retrain_command(
     since = _parse_created(parent.manifest, model)
     until = time.time() if until is None else until
     if until <= since:
-        raise RetrainInputError(f"the feedback window is empty: until {_iso(until)} <= parent created {_iso(since)}")
+        raise RetrainInputError(
+            f"the feedback window is empty: until {_iso(until)} <= parent created {_iso(since)}"
+        )
     base = load_dataset(data)
     heldout = [text for s in HELDOUT_SPLITS if s in base.qrels for _, text, _ in base.split_queries(s)]
     gate_queries = base.split_queries(GATE_SPLIT)  # raises DatasetError without a test split
