@@ -181,13 +181,16 @@ def test_retrain_good_feedback_passes_shuffled_fails(tmp_path: Path) -> None:
     assert window["records"] == len(good)
     assert window["dropped_heldout_queries"] == HELDOUT_REPLAYED  # no test query leaks into training
     assert window["used"] == len(held_back)
+    assert window["used_by_served_version"] == {"1.0.0": len(held_back)}
     assert rc == 0 and gate["verdict"] == "passed", gate
     assert gate["candidate_ndcg@3"] > gate["parent_ndcg@3"] and gate["p_value"] < 0.05
     manifest = json.loads((tmp_path / "v2" / "manifest.json").read_text())
     assert manifest["parent_version"] == "1.0.0"
     assert manifest["retrain"]["status"] == "passed"
     assert manifest["retrain"]["parent"]["version"] == "1.0.0"
-    assert manifest["training_data"]["base"]["digest"] and manifest["training_data"]["feedback"]["digest"]
+    data = manifest["training_data"]
+    assert data["base"]["digest"] and data["feedback"]["digest"] and data["digest"] != data["base"]["digest"]
+    assert data["golden_split"] == "test" and data["uri"] == str(base.resolve())
 
     rc, out, stderr = retrain(v1, base, bad_log, tmp_path / "v2-shuffled", "1.1.1")
     gate = out["gate"]

@@ -71,6 +71,7 @@ class FeedbackTrainingSet:
     dropped_heldout: int
     dropped_unknown_items: int
     digest: str
+    by_version: dict[str, int]  # records used, by the model version that served them
 
 
 def feedback_training_set(
@@ -82,6 +83,7 @@ def feedback_training_set(
     sums: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     texts: dict[str, str] = {}
     digest = hashlib.sha256()
+    by_version: dict[str, int] = {}
     n = used = dropped_heldout = dropped_items = 0
     for rec in sorted(records, key=lambda r: (r.time, r.request_id)):
         n += 1
@@ -94,6 +96,7 @@ def feedback_training_set(
         if not grades:
             continue
         used += 1
+        by_version[rec.version] = by_version.get(rec.version, 0) + 1
         texts.setdefault(key, rec.query.strip())
         for item, grade in grades.items():
             sums[key][item].append(grade)
@@ -103,7 +106,16 @@ def feedback_training_set(
         key: {item: int(sum(gs) / len(gs) + 0.5) for item, gs in sorted(items.items())}
         for key, items in sorted(sums.items())
     }
-    return FeedbackTrainingSet(qrels, texts, n, used, dropped_heldout, dropped_items, digest.hexdigest())
+    return FeedbackTrainingSet(
+        qrels,
+        texts,
+        n,
+        used,
+        dropped_heldout,
+        dropped_items,
+        digest.hexdigest(),
+        dict(sorted(by_version.items())),
+    )
 
 
 def materialize(base: Dataset, feedback: FeedbackTrainingSet, out: Path) -> int:
@@ -149,12 +161,16 @@ def _iso(t: float) -> str:
     return dt.datetime.fromtimestamp(t, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _finish_manifest(uri: str, update: dict[str, Any]) -> dict[str, Any]:
-    """Add the retrain record to the candidate's manifest (the manifest is not in its own digest table)."""
+def _finish_manifest(uri: str, training_data: dict[str, Any], retrain: dict[str, Any]) -> dict[str, Any]:
+    """Add the retrain record to the candidate's manifest (the manifest is not in its own digest table).
+
+    ``training_data`` keeps what the trainer wrote about splits (``golden_split`` is read by the
+    golden chore) but names the real sources instead of the temporary combined directory."""
     fs, path = fsspec.core.url_to_fs(uri)
     mpath = f"{path.rstrip('/')}/{MANIFEST}"
     manifest: dict[str, Any] = json.loads(fs.cat_file(mpath))
-    manifest.update(update)
+    manifest["training_data"] = {**manifest.get("training_data", {}), **training_data}
+    manifest["retrain"] = retrain
     with fs.open(mpath, "wb") as f:
         f.write((json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode())
     return manifest
@@ -217,7 +233,7 @@ def retrain_command(
     )
     with tempfile.TemporaryDirectory(prefix="rankops-retrain-") as tmp:
         added = materialize(base, feedback, Path(tmp))
-        combined_digest, _ = dataset_digest(tmp)
+        combined_digest, combined_files = dataset_digest(tmp)
         train_command(
             tmp,
             out,
@@ -235,26 +251,27 @@ def retrain_command(
     manifest = _finish_manifest(
         out,
         {
-            "training_data": {
-                "base": {"uri": str(Path(data).resolve()), "digest": base_digest, "files": base_files},
-                "feedback": {"uri": feedback_log, "digest": feedback.digest},
-                "combined_digest": combined_digest,
+            "uri": str(Path(data).resolve()),
+            "digest": combined_digest,  # of base + feedback as trained on
+            "files": combined_files,
+            "base": {"uri": str(Path(data).resolve()), "digest": base_digest, "files": base_files},
+            "feedback": {"uri": feedback_log, "digest": feedback.digest, "records_used": feedback.used},
+        },
+        {
+            "parent": {"version": parent_version, "uri": model, "manifest_sha256": parent.sha256},
+            "feedback_window": {
+                "since": _iso(since),
+                "until": _iso(until),
+                "records": feedback.records,
+                "used": feedback.used,
+                "dropped_heldout_queries": feedback.dropped_heldout,
+                "dropped_unknown_items": feedback.dropped_unknown_items,
+                "training_queries_added": added,
+                "used_by_served_version": feedback.by_version,
+                "grade_rule": "mean of the feedback grades per (normalised query, item), rounded half up",
             },
-            "retrain": {
-                "parent": {"version": parent_version, "uri": model, "manifest_sha256": parent.sha256},
-                "feedback_window": {
-                    "since": _iso(since),
-                    "until": _iso(until),
-                    "records": feedback.records,
-                    "used": feedback.used,
-                    "dropped_heldout_queries": feedback.dropped_heldout,
-                    "dropped_unknown_items": feedback.dropped_unknown_items,
-                    "training_queries_added": added,
-                    "grade_rule": "mean of the feedback grades per (normalised query, item), rounded half up",
-                },
-                "gate": result.to_json(),
-                "status": "passed" if result.passed else "failed",
-            },
+            "gate": result.to_json(),
+            "status": "passed" if result.passed else "failed",
         },
     )
     return result, manifest
