@@ -11,6 +11,7 @@ from rankops.serving.dataset import load_dataset
 from rankops.serving.feedback_log import FeedbackRecord
 from rankops.serving.gate import GateConfig, judge_gate, paired_p_value
 from rankops.serving.retrain import FEEDBACK_QUERY_PREFIX, feedback_training_set, materialize
+from tests.service_support import artifact_version
 from tests.unit._model_support import tiny_artifact, tiny_dataset
 
 
@@ -94,12 +95,15 @@ def test_paired_p_value_edge_cases() -> None:
         (["--version", "1.1.0", "--feedback-log", "MISSING"], "no feedback log"),
         (["--version", "1.1.0", "--feedback-log", "nosuchscheme://x/y"], "--feedback-log"),
         (["--version", "1.1.0", "--feedback-log", "MISSING", "--alpha", "1.5"], "--alpha"),
+        (["--version", "1.1.0"], "no usable feedback"),  # the log exists but holds nothing
+        (["--version", "PARENT"], "is the parent's version"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
 ) -> None:
-    extra = [str(tmp_path / "no-log") if a == "MISSING" else a for a in extra]
+    subs = {"MISSING": str(tmp_path / "no-log"), "PARENT": artifact_version()}
+    extra = [subs.get(a, a) for a in extra]
     if "--feedback-log" not in extra:
         extra += ["--feedback-log", str(tmp_path)]
     args = ["retrain", "--model", str(tiny_artifact()), "--data", str(tiny_dataset())]
