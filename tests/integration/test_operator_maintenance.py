@@ -18,12 +18,13 @@ import pytest
 from rankops.operator.core.maintenance.jobs import job_name
 from tests.integration.conftest import NAMESPACE, status_of, wait_status
 from tests.integration.harness import crd_manifests, free_port, wait_for
+from tests.integration.request_log import record_operator_requests
 
 pytestmark = [pytest.mark.timeout(90)]
 
 
 @pytest.fixture
-def api() -> Iterator[Any]:
+def api(request: pytest.FixtureRequest) -> Iterator[Any]:
     """The sandbox API server with its Job stand-in (marks Jobs Complete; runs no pods)."""
     from rankops.sandbox.apiserver import SandboxAPIServer
 
@@ -31,6 +32,7 @@ def api() -> Iterator[Any]:
         crds=crd_manifests(), simulate_workloads=True, simulate_jobs=True, workload_delay=0.1
     ) as server:
         yield server
+        record_operator_requests(server, request.node.nodeid)  # opt-in: RANKOPS_REQUEST_LOG (chart RBAC)
 
 
 def _no_prometheus() -> str:

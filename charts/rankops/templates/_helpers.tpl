@@ -80,6 +80,17 @@ requests the operator made in the integration tests: nothing missing, nothing un
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
+# MaintenanceWindows: kopf runs a timer per window (finalizer and annotations); the controller
+# writes their status and creates the window's Jobs, watched for completion.
+- apiGroups: ["rankops.dev"]
+  resources: ["maintenancewindows"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["rankops.dev"]
+  resources: ["maintenancewindows/status"]
+  verbs: ["patch"]
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["list", "watch", "create"]
 {{- end -}}
 
 {{/* kopf itself: it follows namespaces and CRDs appearing and going (cluster-scoped reads). */}}
