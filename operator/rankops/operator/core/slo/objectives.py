@@ -71,6 +71,7 @@ DEFAULT_OBJECTIVES: tuple[Objective, ...] = (
     Objective("drift", "drift_psi", target=0.10, breach=0.25, direction="lowerIsBetter"),
 )
 BUILTIN_METRICS = tuple(o.metric for o in DEFAULT_OBJECTIVES)
+_RE2_SPECIAL = frozenset("\\.+*?()|[]{}^$")
 _PER_TRACK = re.compile(r"\$\{?(model|track|version)\b")
 
 
@@ -95,7 +96,9 @@ def models_regex(models: Sequence[str] | None) -> str:
         return ".+"
     if not models:
         raise ValueError("no models to query")
-    alternation = "|".join(re.escape(m) for m in sorted(set(models)))
+    alternation = "|".join(
+        "".join("\\" + c if c in _RE2_SPECIAL else c for c in m) for m in sorted(set(models))
+    )
     return alternation.replace("\\", "\\\\").replace('"', '\\"')
 
 

@@ -1,0 +1,125 @@
+"""``rankops slo rules NAME``: a QualitySLO's alerting rules as a plain Prometheus rule file.
+
+The SLO comes from a manifest file (``-f qualityslo.yaml``; several documents are fine, the
+one named NAME is used) or from the API (``-n NS``, ``--apiserver``, else kubeconfig or in
+cluster). The rules cover the models given with ``--model`` (repeatable); from the API,
+by default the RankingModels whose ``spec.rollout.analysis.sloRef.name`` names the SLO; otherwise
+every model. The output passes ``promtool check rules``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rankops.operator.core.models import SpecError
+from rankops.operator.core.slo.alert_rules import rule_file, rule_group
+from rankops.operator.core.slo.policy import parse_live_slo
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    slo = subparsers.add_parser("slo", help="QualitySLO tools")
+    sub = slo.add_subparsers(dest="slo_command", metavar="SLO_COMMAND", required=True)
+    rules = sub.add_parser(
+        "rules",
+        help="print a QualitySLO's alerting rules as a Prometheus rule file",
+        description="Print the Prometheus alerting rules compiled from a QualitySLO "
+        "(breach and severity tiers, labelled rankingmodel, namespace, severity).",
+    )
+    rules.add_argument("name", help="QualitySLO name")
+    rules.add_argument(
+        "-f", "--file", type=Path, help="read the QualitySLO from this manifest instead of the API"
+    )
+    rules.add_argument(
+        "-n", "--namespace", help="namespace (default: the manifest's, the context's, else default)"
+    )
+    rules.add_argument(
+        "--apiserver", metavar="URL", help="API server URL (default: kubeconfig or in-cluster)"
+    )
+    rules.add_argument(
+        "--model",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="RankingModel the rules cover (repeatable)",
+    )
+    rules.set_defaults(func=print_rules)
+
+
+def _from_file(path: Path, name: str) -> Mapping[str, Any]:
+    try:
+        docs = [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict)]
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not YAML: {exc}") from exc
+    slos = [d for d in docs if d.get("kind") == "QualitySLO"]
+    for doc in slos:
+        if (doc.get("metadata") or {}).get("name") == name:
+            return doc
+    found = ", ".join(str((d.get("metadata") or {}).get("name")) for d in slos) or "none"
+    raise ValueError(f"{path}: no QualitySLO named {name!r} (found: {found})")
+
+
+async def _from_api(
+    name: str, namespace: str | None, apiserver: str | None
+) -> tuple[Mapping[str, Any], list[str], str]:
+    import kopf
+
+    from rankops.operator.adapters.kube import ApiError, KubeClient, resource_path
+    from rankops.operator.handlers import connection_info
+
+    if apiserver:
+        os.environ["RANKOPS_APISERVER_URL"] = apiserver
+    info = connection_info(settings=kopf.OperatorSettings(), logger=logging.getLogger("rankops"))
+    if info is None:
+        raise ValueError("no Kubernetes credentials: pass --apiserver or -f FILE, or set up a kubeconfig")
+    namespace = namespace or info.default_namespace or "default"
+    client = KubeClient(lambda: info)
+    try:
+        slo = await client.get(resource_path("QualitySLO", namespace, name))
+        if slo is None:
+            raise ValueError(f"QualitySLO {namespace}/{name} not found")
+        models = await client.list_items(resource_path("RankingModel", namespace))
+    except ApiError as exc:
+        raise ValueError(str(exc)) from exc
+    finally:
+        await client.close()
+    using = [str(m["metadata"]["name"]) for m in models if _slo_ref(m) == name]
+    return slo, using, namespace
+
+
+def _slo_ref(model: Mapping[str, Any]) -> str | None:
+    analysis = ((model.get("spec") or {}).get("rollout") or {}).get("analysis") or {}
+    ref = analysis.get("sloRef") or {}
+    return ref.get("name") if isinstance(ref, dict) else None
+
+
+def print_rules(args: argparse.Namespace) -> int:
+    models: list[str] | None = args.model
+    if args.file:
+        slo = _from_file(args.file, args.name)
+        namespace = args.namespace or (slo.get("metadata") or {}).get("namespace") or "default"
+    else:
+        slo, using, namespace = asyncio.run(_from_api(args.name, args.namespace, args.apiserver))
+        if models is None and using:
+            models = using
+    try:
+        live = parse_live_slo(slo.get("spec") or {})
+        group = rule_group(args.name, namespace, live, models)
+    except SpecError as exc:
+        raise ValueError(f"QualitySLO {namespace}/{args.name}: {exc}") from exc
+    header = (
+        f"# Alerting rules of QualitySLO {namespace}/{args.name}, generated by rankops; "
+        f"models: {', '.join(models) if models else 'all'}\n"
+    )
+    sys.stdout.write(header + yaml.safe_dump(rule_file([group]), sort_keys=False, width=1000))
+    return 0
