@@ -145,7 +145,9 @@ def test_parse_live_slo_defaults_and_new_metrics() -> None:
 def test_parse_live_slo_full() -> None:
     slo = parse_live_slo(
         {
-            "objectives": [{"name": "psi", "metric": "drift_psi", "breach": 0.3}],
+            "objectives": [
+                {"name": "psi", "metric": "drift_psi", "direction": "lowerIsBetter", "breach": 0.3}
+            ],
             "evaluation": {"interval": "15s", "window": "5m", "minSamples": 5},
             "errorBudget": {"period": "1h", "compliance": 0.9},
             "alerting": {"for": "30s", "severityFor": {"P0": "0s"}, "labels": {"team": "search"}},
@@ -165,6 +167,7 @@ def test_parse_live_slo_full() -> None:
     ("spec", "path"),
     [
         ({"objectives": []}, "spec.objectives"),
+        ({"objectives": [{"name": "p", "metric": "drift_psi"}]}, "spec.objectives[0].direction"),
         (
             {"objectives": [{"name": "h", "metric": "cache_hit_rate", "breach": 0.9}]},
             "spec.objectives[0].breach",

@@ -151,12 +151,17 @@ def _objectives(spec: Mapping[str, Any]) -> tuple[Objective, ...]:
         o = _mapping(o, f"spec.objectives[{i}]")
         if o.get("metric") in _LIVE_ONLY_METRICS:
             base = default_objective(str(o["metric"]))
+            if o.get("direction", "higherIsBetter") != base.direction:
+                # the CRD defaults direction to higherIsBetter, so it must be stated here
+                raise SpecError(
+                    f"spec.objectives[{i}].direction",
+                    f"{o['metric']} needs direction: {base.direction} (a larger PSI is a larger shift)",
+                )
             live_only[i] = o
             # parsed as a custom query so target/breach/tiers get the same checks, metric restored below
             raw[i] = {
                 "target": base.target,
                 "breach": base.breach,
-                "direction": base.direction,
                 **o,
                 "metric": "custom",
                 "query": o.get("query") or "builtin",
