@@ -5,8 +5,9 @@ to it.
 - :class:`Alertmanager`: one webhook receiver (``url``, bearer token from a file), grouping by
   ``rankingmodel``/``namespace``/``alertname``, short ``group_wait``/``group_interval``;
   ``post_alerts`` is Alertmanager's own API v2 (what Prometheus calls).
-- :class:`RulingPrometheus`: scrapes static targets, loads ``rules.yaml`` from its directory
-  (reloaded through ``/-/reload``), sends alerts to an Alertmanager.
+- :class:`RulingPrometheus`: scrapes static targets (with the labels service discovery would
+  add, e.g. ``namespace``), loads ``rules.yaml`` from its directory (reloaded through
+  ``/-/reload``), sends alerts to an Alertmanager.
 """
 
 from __future__ import annotations
@@ -136,6 +137,7 @@ class RulingPrometheus:
         *,
         scrape_interval: str = "1s",
         evaluation_interval: str = "1s",
+        labels: dict[str, str] | None = None,
     ) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="prometheus-rules-"))
         self.port = free_port()
@@ -149,7 +151,13 @@ class RulingPrometheus:
                 "evaluation_interval": evaluation_interval,
             },
             "rule_files": [str(self.rules_file)],
-            "scrape_configs": [{"job_name": "rankops", "static_configs": [{"targets": targets}]}],
+            # ``labels``: what Kubernetes service discovery would attach (``namespace``)
+            "scrape_configs": [
+                {
+                    "job_name": "rankops",
+                    "static_configs": [{"targets": targets, "labels": dict(labels or {})}],
+                }
+            ],
         }
         if alertmanager:
             host = alertmanager.removeprefix("http://")
@@ -186,6 +194,16 @@ class RulingPrometheus:
             request = urllib.request.Request(f"{self.url}/-/reload", method="POST")
             with urllib.request.urlopen(request, timeout=10):
                 pass
+
+    def wait_up(self, count: int, timeout: float = 30.0) -> None:
+        """Until ``count`` targets are scraped (Prometheus starts scraping only after its first
+        discovery round, about 5 s in)."""
+
+        def up() -> bool:
+            data = http_json(f"{self.url}/api/v1/targets?state=active")["data"]["activeTargets"]
+            return sum(t["health"] == "up" for t in data) >= count
+
+        wait_for(up, timeout, 0.2, f"Prometheus to scrape {count} targets")
 
     def firing(self) -> list[dict[str, Any]]:
         data = http_json(f"{self.url}/api/v1/alerts")

@@ -19,8 +19,8 @@ from rankops.operator.adapters.serving_pods import RESTARTED_AT, ServingPods
 from rankops.operator.adapters.slo_metrics import objective_series
 from rankops.operator.core.slo.objectives import default_objective, grouped_queries
 from rankops.sandbox.apiserver import SandboxAPIServer
-from rankops.sandbox.registry import ResourceType
 from tests.integration.harness import Exporter, Prometheus, free_port
+from tests.integration.quality_stack import serve_endpoint_slices
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.timeout(120)]
 
@@ -69,17 +69,6 @@ async def test_prometheus_down_raises() -> None:
         with pytest.raises(MetricsUnavailable) as info:
             await objective_series(source, queries)
     assert info.value.cause == "connection"
-
-
-def serve_endpoint_slices(api: SandboxAPIServer) -> None:
-    """Serve discovery.k8s.io/v1 EndpointSlices where this sandbox does not yet (its process
-    runtime, which publishes them, is on its way); a no-op once it does."""
-    if ("discovery.k8s.io", "v1", "endpointslices") not in api.types:
-        api.cluster.register(
-            ResourceType(
-                "discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True, "endpointslice", (), (), ()
-            )
-        )
 
 
 def _slice(name: str, service: str, port: int, endpoints: list[tuple[str, bool]]) -> dict[str, Any]:

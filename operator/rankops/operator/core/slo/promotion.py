@@ -141,7 +141,7 @@ def decide_after_promotion(
         return PostPromotionDecision(
             "Remediate",
             "OutsideWindow",
-            f"{what}; promoted {format_duration(since.total_seconds())} ago (window {window})",
+            f"{what}; promoted {format_duration(round(since.total_seconds()))} ago (window {window})",
         )
     if policy.action == "Remediate":
         return PostPromotionDecision("Remediate", "ActionRemediate", f"{what} within {window} of promotion")
@@ -156,7 +156,7 @@ def decide_after_promotion(
     return PostPromotionDecision(
         "Rollback",
         "PostPromotionBreach",
-        f"{what} {format_duration(since.total_seconds())} after promoting {stable_version} "
+        f"{what} {format_duration(round(since.total_seconds()))} after promoting {stable_version} "
         f"(window {window}): rolling back to {record.previous.version}",
         record.previous,
     )

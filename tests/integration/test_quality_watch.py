@@ -1,0 +1,242 @@
+"""The live quality watch end to end: the real operator (RankingModel controller) on the sandbox
+API server, stand-in serving pods, a real Prometheus evaluating the alert rules rankops
+generated, a real Alertmanager delivering to the receiver, and the QualitySLO controller.
+
+- a breach right after a promotion: Prometheus fires, Alertmanager delivers, the model is rolled
+  back to the previous revision (status, history, Event, the stable Deployment), spec untouched;
+- the same breach without a recent promotion: invalidate (every pod) -> rolling restart ->
+  verify, and a flood of 100 duplicate alerts on top causes exactly one action;
+- Prometheus down during an evaluation: NoData, no action.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rankops.operator.adapters.prometheus import PrometheusMetricsSource
+from rankops.operator.controllers.qualityslo import QualitySLOController
+from tests.integration.alerting_harness import alertmanager_available
+from tests.integration.conftest import NAMESPACE, get_model, ranking_model, status_of, wait_status
+from tests.integration.harness import Exporter, free_port, wait_for
+from tests.integration.quality_stack import endpoint_slice, quality_stack, slo_manifest
+
+pytestmark = [
+    pytest.mark.prometheus,
+    pytest.mark.slow,
+    pytest.mark.timeout(240),
+    pytest.mark.skipif(not alertmanager_available(), reason="prometheus-alertmanager not installed"),
+]
+
+
+def model_manifest(name: str, *, post_promotion: bool) -> dict[str, Any]:
+    obj = ranking_model(name, "1.0.0", steps=[{"weight": 100}], slo="watch")
+    if post_promotion:
+        obj["spec"]["rollout"]["postPromotion"] = {"window": "1h", "action": "Rollback"}
+    return obj
+
+
+@pytest.fixture
+def pod() -> Iterator[Exporter]:
+    exporter = Exporter("unset", "1.0.0", "stable", mean=0.8, sd=0.03, rate=40, seed=7)
+    try:
+        yield exporter
+    finally:
+        exporter.stop()
+
+
+async def wait(api: Any, name: str, predicate: Any, seconds: float, what: str) -> dict[str, Any]:
+    return await asyncio.to_thread(wait_status, api, name, predicate, seconds, what)
+
+
+async def until(predicate: Any, seconds: float, what: str) -> Any:
+    return await asyncio.to_thread(wait_for, predicate, seconds, 0.2, what)
+
+
+def deployment(api: Any, name: str) -> dict[str, Any]:
+    obj = api.get_object("deployments", name, NAMESPACE)
+    assert obj is not None
+    return dict(obj)
+
+
+async def test_breach_after_promotion_rolls_back_through_alertmanager(
+    api: Any, operator: Any, pod: Exporter, tmp_path: Path
+) -> None:
+    name = "watched"
+    async with quality_stack(api, [pod], tmp_path) as stack:
+        operator(stack.prometheus.url)
+        slo = slo_manifest("watch")
+        api.create(slo)
+        stack.install_rules(slo, [name])
+        pod.set(model=name, version="1.0.0", mean=0.8)
+        api.create(model_manifest(name, post_promotion=True))
+        await wait(api, name, lambda s: s.get("phase") == "Healthy", 30, "v1 Healthy")
+        # v1 is watched and healthy before the promotion
+        await asyncio.sleep(3)
+        ev = await stack.controller.evaluate(NAMESPACE, "watch")
+        assert ev is not None and ev.state == "Met", ev
+        assert status_of(api, name)["quality"]["stable"] == {
+            "version": "1.0.0",
+            "uri": f"file:///models/{name}/1.0.0",
+            "healthy": True,
+        }
+
+        # promote 1.1.0 (steps [100], no analysis at 100 %): the pods now report 1.1.0, and it is bad
+        obj = get_model(api, name)
+        obj["spec"]["model"].update(version="1.1.0", uri=f"file:///models/{name}/1.1.0")
+        api.apply_object(obj)
+        await wait(
+            api,
+            name,
+            lambda s: s.get("stableVersion") == "1.1.0" and s.get("phase") == "Healthy",
+            60,
+            "1.1.0 promoted",
+        )
+        pod.set(version="1.1.0", mean=0.3)
+
+        # nothing polls: Prometheus fires, Alertmanager delivers, the controller rolls back
+        status = await wait(
+            api, name, lambda s: s.get("phase") == "RolledBack", 90, "rolled back by the alert"
+        )
+        assert status["stableVersion"] == "1.0.0" and status["abortedVersion"] == "1.1.0"
+        assert (
+            status["history"][-1]["outcome"] == "RolledBack"
+            and status["history"][-1]["reason"] == "PostPromotionBreach"
+        )
+        expected = (
+            r"ndcg Breached at 0\.[0-3]\d* \(P0\) \d+s after promoting 1\.1\.0 \(window 1h\): "
+            r"rolling back to 1\.0\.0$"
+        )
+        assert re.match(expected, status["message"]), status["message"]
+        assert status["quality"]["rollback"]["fromVersion"] == "1.1.0"
+        assert get_model(api, name)["spec"]["model"]["version"] == "1.1.0"  # the spec is never edited
+        assert "RolledBack" in stack.reasons(name)
+        assert [a[1] for a in stack.controller.actions] == ["Rollback"]
+        assert stack.receiver.stats["accepted"] >= 1
+
+        # the operator applies it: the stable Deployment serves the previous revision again
+        def stable_version() -> str | None:
+            return deployment(api, f"{name}-stable")["metadata"]["labels"].get("rankops.dev/version")
+
+        await until(lambda: stable_version() == "1.0.0", 30, "stable Deployment back on 1.0.0")
+        # it stays rolled back: another evaluation acts no more
+        await stack.controller.evaluate(NAMESPACE, "watch")
+        assert status_of(api, name)["phase"] == "RolledBack" and len(stack.controller.actions) == 1
+
+
+def _webhook(port_url: str, token: str, body: dict[str, Any]) -> int:
+    request = urllib.request.Request(
+        port_url, data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return int(response.status)
+
+
+async def test_breach_without_promotion_runs_the_ladder_and_a_flood_acts_once(
+    api: Any, operator: Any, pod: Exporter, tmp_path: Path
+) -> None:
+    name = "laddered"
+    async with quality_stack(api, [pod], tmp_path) as stack:
+        operator(stack.prometheus.url)
+        slo = slo_manifest("watch", settle="3s")
+        api.create(slo)
+        stack.install_rules(slo, [name])
+        pod.set(model=name, version="1.0.0", mean=0.8)
+        api.create(model_manifest(name, post_promotion=False))
+        await wait(api, name, lambda s: s.get("phase") == "Healthy", 30, "Healthy")
+        api.create(endpoint_slice(f"{name}-stable", pod, f"{name}-stable-0"))
+        before = pod.get()["invalidations"]
+
+        # a flood of 100 duplicate deliveries of one alert, straight to the receiver, as soon as it
+        # breaches: one trigger, one evaluation, one InvalidateCaches
+        pod.set(mean=0.3)
+        firing = await until(
+            lambda: [a for a in stack.prometheus.firing() if a["labels"].get("severity") == "breach"],
+            60,
+            "firing",
+        )
+        alert = firing[0]
+        payload = {
+            "version": "4", "status": "firing", "receiver": "rankops", "groupLabels": {}, "commonLabels": {},
+            "commonAnnotations": {}, "externalURL": "", "groupKey": "flood", "truncatedAlerts": 0,
+            "alerts": [{"status": "firing", "labels": alert["labels"], "annotations": alert["annotations"],
+                        "startsAt": alert["activeAt"], "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "",
+                        "fingerprint": "flood-fingerprint"}],
+        }  # fmt: skip
+        url = f"http://127.0.0.1:{stack.receiver_port}/v1/alerts"
+        codes = await asyncio.gather(
+            *(asyncio.to_thread(_webhook, url, "integration-token", payload) for _ in range(100))
+        )
+        assert codes == [200] * 100
+        status = await wait(
+            api,
+            name,
+            lambda s: (s.get("quality") or {}).get("remediation", {}).get("attempts") == 1,
+            60,
+            "ladder started",
+        )
+        assert pod.get()["invalidations"] == before + 1
+        assert pod.get()["last_invalidation"] == {"quality_threshold": 0.65, "force_refresh": True}
+        steps = status["quality"]["remediation"]["steps"]
+        assert steps[0]["step"] == "InvalidateCaches" and steps[0]["outcome"] == "1/1 pods invalidated"
+
+        # the polling path carries on: restart after the settle time, then verify
+        stack.poll_every(1.0, "watch")
+        status = await wait(
+            api,
+            name,
+            lambda s: (s.get("quality") or {}).get("remediation", {}).get("lastOutcome") == "StillBreaching",
+            60,
+            "verified",
+        )
+        assert [s["step"] for s in status["quality"]["remediation"]["steps"]] == [
+            "InvalidateCaches",
+            "RollingRestart",
+            "Verify",
+        ]
+        restarted = deployment(api, f"{name}-stable")["spec"]["template"]["metadata"]["annotations"][
+            "rankops.dev/restartedAt"
+        ]
+        assert restarted == status["quality"]["restartedAt"]
+        assert status["phase"] == "Healthy"  # the ladder never rolls back nor touches the rollout
+        actions = [a[1] for a in stack.controller.actions]
+        assert actions == ["InvalidateCaches", "RollingRestart"]  # exactly one of each, flood or not
+        assert pod.get()["invalidations"] == before + 1
+        assert stack.receiver.stats["duplicates"] >= 99
+
+
+async def test_prometheus_down_is_no_data_and_no_action(
+    api: Any, operator: Any, pod: Exporter, tmp_path: Path
+) -> None:
+    name = "blind"
+    async with quality_stack(api, [pod], tmp_path) as stack:
+        operator(stack.prometheus.url)
+        slo = slo_manifest("watch")
+        api.create(slo)
+        pod.set(model=name, version="1.0.0", mean=0.3)  # it would breach, if anyone could see it
+        api.create(model_manifest(name, post_promotion=True))
+        await wait(api, name, lambda s: s.get("phase") == "Healthy", 30, "Healthy")
+        dead = PrometheusMetricsSource(f"http://127.0.0.1:{free_port()}", timeout=1)
+        blind = QualitySLOController(stack.client, dead, post_event=lambda *a: None)
+        try:
+            ev = await blind.evaluate(NAMESPACE, "watch")
+        finally:
+            await dead.close()
+        assert ev is not None and ev.state == "NoData"
+        slo_status = api.get_object("qualityslos", "watch", NAMESPACE)["status"]
+        assert slo_status["state"] == "NoData" and "cannot connect to Prometheus" in slo_status["message"]
+        ready = next(c for c in slo_status["conditions"] if c["type"] == "Ready")
+        assert (ready["status"], ready["reason"]) == ("False", "MetricsUnavailable")
+        quality = status_of(api, name)["quality"]
+        assert quality["state"] == "NoData" and blind.actions == []
+        assert (quality.get("remediation") or {}).get("attempts", 0) == 0
+        met = next(c for c in status_of(api, name)["conditions"] if c["type"] == "QualityMet")
+        assert met["status"] == "Unknown"
