@@ -141,6 +141,7 @@ class AlertReceiver:
         self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self._remember = remember
         self._pending: set[tuple[str, str]] = set()
+        self._unknown_logged: set[str] = set()
         self._queue: asyncio.Queue[AlertTrigger] = asyncio.Queue()
         self.resolved: deque[ResolvedAlert] = deque(maxlen=resolved_limit)
         self.stats = {"accepted": 0, "duplicates": 0, "resolved": 0, "unknown": 0, "unauthorized": 0}
@@ -251,8 +252,12 @@ class AlertReceiver:
         for name in ("accepted", "duplicates", "resolved"):
             self.stats[name] += counts[name]
         self.stats["unknown"] += len(unknown)
-        if unknown:
-            logger.warning("alerts for unknown RankingModels: %s", ", ".join(sorted(unknown)))
+        new = unknown - self._unknown_logged
+        if new:  # once per model: Alertmanager re-sends a group every group_interval
+            logger.warning("alerts for unknown RankingModels: %s", ", ".join(sorted(new)))
+            self._unknown_logged |= new
+            if len(self._unknown_logged) > self._remember:
+                self._unknown_logged.clear()
         body: dict[str, Any] = {**counts, "unknownModels": sorted(unknown)}
         if unknown and not (counts["accepted"] or counts["resolved"] or counts["duplicates"]):
             return _error(404, f"no such RankingModel: {', '.join(sorted(unknown))}", body=body)
