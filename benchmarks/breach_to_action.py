@@ -11,8 +11,9 @@ subprocess) and the QualitySLO controller with the receiver in this process (unt
 registers them itself).
 
 Each run: a fresh RankingModel (``postPromotion: {window: 1h, action: Rollback}``) is deployed at
-1.0.0 and watched healthy, then 1.1.0 is promoted; after a random phase the pod's stream for
-1.1.0 is switched to ``--bad-mean``. Latency: from the exporter's own timestamp of that switch to
+1.0.0 and watched healthy, then 1.1.0 is promoted; after a random phase (up to the polling
+interval on the polling path, up to the scrape/evaluation interval on the alert path) the pod's
+stream for 1.1.0 is switched to ``--bad-mean``. Latency: from the exporter's own timestamp of that switch to
 the first moment the stable Deployment is seen labelled 1.0.0 again (polled every 50 ms).
 
 - polling path: no alert rules; the controller evaluates every ``--poll-interval`` seconds (the
@@ -93,7 +94,13 @@ def model_manifest(name: str) -> dict[str, Any]:
 
 
 async def one_run(
-    api: Any, controller: Any, pod: Exporter, name: str, args: argparse.Namespace, rng: random.Random
+    api: Any,
+    controller: Any,
+    pod: Exporter,
+    name: str,
+    args: argparse.Namespace,
+    rng: random.Random,
+    polling: bool,
 ) -> float | None:
     def status() -> dict[str, Any]:
         return dict((api.get_object("rankingmodels", name, NAMESPACE) or {}).get("status") or {})
@@ -123,7 +130,9 @@ async def one_run(
         lambda: status().get("stableVersion") == "1.1.0" and stable_label() == "1.1.0", f"{name} promoted"
     )
     pod.set(version="1.1.0", mean=args.good_mean)
-    await asyncio.sleep(args.window + rng.uniform(0, args.scrape_interval))
+    # a random phase against the scrape, rule evaluation and (polling path) the controller's timer
+    phase = args.poll_interval if polling else max(args.scrape_interval, args.evaluation_interval)
+    await asyncio.sleep(args.window + rng.uniform(0, phase))
     turned_bad = float(pod.set(mean=args.bad_mean)["applied_at"])
     try:
         await until(lambda: stable_label() == "1.0.0", f"{name} back on 1.0.0")
@@ -199,7 +208,9 @@ async def bench(args: argparse.Namespace) -> int:
                     else:
                         stack.poll_every(float(args.poll_interval), SLO)
                     for run in range(1, args.runs + 1):
-                        latency = await one_run(api, stack.controller, pod, f"{path}-{run}", args, rng)
+                        latency = await one_run(
+                            api, stack.controller, pod, f"{path}-{run}", args, rng, path == "polling"
+                        )
                         if latency is not None:
                             results[path].append(latency)
                             print(f"{path} run {run}: {latency:6.2f} s", flush=True)
