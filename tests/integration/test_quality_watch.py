@@ -12,6 +12,7 @@ generated, a real Alertmanager delivering to the receiver, and the QualitySLO co
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 import urllib.request
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from rankops.operator.adapters.prometheus import PrometheusMetricsSource
 from rankops.operator.controllers.qualityslo import QualitySLOController
@@ -131,6 +134,21 @@ async def test_breach_after_promotion_rolls_back_through_alertmanager(
         assert status_of(api, name)["phase"] == "RolledBack" and len(stack.controller.actions) == 1
 
 
+async def webhook() -> tuple[TestServer, list[Any]]:
+    """A Slack-compatible incoming webhook on loopback, keeping what it receives."""
+    received: list[Any] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", handle)
+    server = TestServer(app)
+    await server.start_server()
+    return server, received
+
+
 def _webhook(port_url: str, token: str, body: dict[str, Any]) -> int:
     request = urllib.request.Request(
         port_url, data=json.dumps(body).encode(), method="POST",
@@ -144,9 +162,15 @@ async def test_breach_without_promotion_runs_the_ladder_and_a_flood_acts_once(
     api: Any, operator: Any, pod: Exporter, tmp_path: Path
 ) -> None:
     name = "laddered"
+    hook, received = await webhook()
     async with quality_stack(api, [pod], tmp_path) as stack:
         operator(stack.prometheus.url)
         slo = slo_manifest("watch", settle="3s")
+        slo["spec"]["notifications"] = [{"name": "chat", "secretRef": {"name": "chat-hook"}}]
+        hook_url = str(hook.make_url("/hook")).encode()
+        secret_meta = {"name": "chat-hook", "namespace": NAMESPACE}
+        secret = {"apiVersion": "v1", "kind": "Secret", "metadata": secret_meta}
+        api.create({**secret, "data": {"url": base64.b64encode(hook_url).decode()}})
         api.create(slo)
         stack.install_rules(slo, [name])
         pod.set(model=name, version="1.0.0", mean=0.8)
@@ -211,6 +235,14 @@ async def test_breach_without_promotion_runs_the_ladder_and_a_flood_acts_once(
         assert actions == ["InvalidateCaches", "RollingRestart"]  # exactly one of each, flood or not
         assert pod.get()["invalidations"] == before + 1
         assert stack.receiver.stats["duplicates"] >= 99
+        # the chat webhook heard of the breach and of each remediation step (URL from the Secret)
+        await stack.controller.notifier.drain()
+        texts = [body["text"] for body in received]
+        await hook.close()
+    assert any(t.startswith(f"[rankops] Breach: default/{name}: ndcg Breached") for t in texts), texts
+    assert any("Remediation" in t and "InvalidateCaches" in t for t in texts), texts
+    assert any("Remediation" in t and "RollingRestart" in t for t in texts), texts
+    assert any("StillBreaching" in t for t in texts), texts
 
 
 async def test_prometheus_down_is_no_data_and_no_action(

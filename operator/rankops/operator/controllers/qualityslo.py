@@ -251,14 +251,16 @@ class QualitySLOController:
             self.actions.append((f"{namespace}/{name}", "Rollback", plan.status_patch.get("message", "")))
             self.wake_model(namespace, name)  # the rollout controller moves the stable track now
         if plan.action is not None:
-            outcome = await self._take(plan, namespace, name, live, result)
+            outcome = await self._take(plan, namespace, name, live, result, now)
             self.actions.append((f"{namespace}/{name}", plan.action, outcome))
             await self.client.merge_patch(path, {"status": plan.with_outcome(outcome)})
             if plan.action == "RollingRestart":
                 self.wake_model(namespace, name)
         self._notify(live, namespace, name, plan)
 
-    async def _take(self, plan: QualityPlan, namespace: str, name: str, live: LiveSLO, result: Any) -> str:
+    async def _take(
+        self, plan: QualityPlan, namespace: str, name: str, live: LiveSLO, result: Any, now: datetime
+    ) -> str:
         try:
             if plan.action == "InvalidateCaches":
                 deciding = result.deciding()
@@ -271,7 +273,9 @@ class QualitySLOController:
                 outcome = await self.serving.invalidate_caches(namespace, f"{name}-stable", threshold)
                 return outcome.describe()
             if plan.action == "RollingRestart":
-                await self.serving.rolling_restart(namespace, f"{name}-stable", self.clock())
+                await self.serving.rolling_restart(
+                    namespace, f"{name}-stable", now
+                )  # = status.quality.restartedAt
                 return "restart annotation set on the stable Deployment"
             return "retrain requested in status.quality.retrainRequest"
         except (ApiError, OSError) as exc:
