@@ -206,7 +206,7 @@ async def bench(args: argparse.Namespace) -> int:
                         group = rule_group(SLO, NAMESPACE, parse_live_slo(slo["spec"]), None)
                         stack.prometheus.set_rules(rule_file([group]))
                     else:
-                        stack.poll_every(float(args.poll_interval), SLO)
+                        stack.poll(SLO)  # the controller's timer: spec.evaluation.interval
                     for run in range(1, args.runs + 1):
                         latency = await one_run(
                             api, stack.controller, pod, f"{path}-{run}", args, rng, path == "polling"

@@ -97,16 +97,11 @@ class QualityStack:
         group = rule_group(slo["metadata"]["name"], NAMESPACE, parse_live_slo(slo["spec"]), models)
         self.prometheus.set_rules(rule_file([group]))
 
-    def poll_every(self, seconds: float, slo: str) -> None:
-        """The polling path: evaluate on a timer, as the controller's per-SLO timer does."""
-
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(seconds)
-                with contextlib.suppress(Exception):
-                    await self.controller.evaluate(NAMESPACE, slo)
-
-        self.timer = asyncio.get_running_loop().create_task(loop())
+    def poll(self, slo: str) -> None:
+        """The polling path: the controller's own per-SLO timer (``spec.evaluation.interval``)."""
+        self.timer = asyncio.get_running_loop().create_task(
+            self.controller.run_timer(NAMESPACE, slo, asyncio.sleep, lambda: False)
+        )
 
     def reasons(self, name: str) -> list[str]:
         return [reason for obj, _, reason, _ in self.events if obj == name]

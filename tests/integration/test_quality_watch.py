@@ -213,7 +213,10 @@ async def test_breach_without_promotion_runs_the_ladder_and_a_flood_acts_once(
         assert steps[0]["step"] == "InvalidateCaches" and steps[0]["outcome"] == "1/1 pods invalidated"
 
         # the polling path carries on: restart after the settle time, then verify
-        stack.poll_every(1.0, "watch")
+        slo_obj = api.get_object("qualityslos", "watch", NAMESPACE)
+        slo_obj["spec"]["evaluation"]["interval"] = "1s"
+        api.apply_object(slo_obj)
+        stack.poll("watch")
         status = await wait(
             api,
             name,

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote
@@ -89,6 +89,7 @@ class QualitySLOController:
         self.match_namespace = match_namespace
         self.clock = clock
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._intervals: dict[tuple[str, str], float] = {}
         self.actions: list[tuple[str, str, str]] = []  # (namespace/model, action, outcome): logs, tests
 
     # ------------------------------------------------------------------ entry points
@@ -104,6 +105,29 @@ class QualitySLOController:
             except Exception:
                 logger.exception("evaluation for alert %s on %s/%s failed", trigger.alertname,
                                  trigger.namespace, trigger.model)  # fmt: skip
+
+    async def run_timer(
+        self,
+        namespace: str,
+        name: str,
+        sleep: Callable[[float], Awaitable[object]],
+        stopped: Callable[[], bool],
+    ) -> None:
+        """Evaluate every ``spec.evaluation.interval`` until ``stopped()`` (a kopf daemon's flag);
+        ``sleep(seconds)`` returns early when stopping. A failed evaluation is logged and retried
+        at the next tick, never fatal."""
+        while not stopped():
+            try:
+                await self.evaluate(namespace, name)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("evaluation of QualitySLO %s/%s failed", namespace, name)
+            await sleep(self._intervals.get((namespace, name), 60.0))
+
+    def forget(self, namespace: str, name: str) -> None:
+        self._locks.pop((namespace, name), None)
+        self._intervals.pop((namespace, name), None)
 
     async def evaluate_model(self, namespace: str, name: str) -> Evaluation | None:
         model = await self.client.get(resource_path("RankingModel", namespace, name))
@@ -133,6 +157,7 @@ class QualitySLOController:
                 slo, {"message": str(exc)}, "False", "InvalidSpec", str(exc), now, generation
             )
             return None
+        self._intervals[(namespace, name)] = live.evaluation.interval_s
         items = await self.client.list_items(resource_path("RankingModel", namespace))
         models = [m for m in items if slo_ref(m) == name and (m.get("status") or {}).get("stableVersion")]
         targets = [
