@@ -249,10 +249,10 @@ async def bench(args: argparse.Namespace) -> int:
         f"alert path median {alert:.2f} s {verdict} the target of < 30 s "
         f"with a {args.scrape_interval}s scrape"
     )
-    print(
-        f"against the plan's 5-minute MTTD: {300 / alert:.1f}x faster; the runbook's hourly check waits "
-        f"{1800 / alert:.0f}x the alert median on average (half an hour)"
-    )
+    # arithmetic against the documents' figures, not measurements: the plan's MTTD target and
+    # the runbook's hourly check (a breach waits half an hour for it on average)
+    print(f"for scale (not measured): the plan's 5-minute MTTD is {300 / alert:.0f}x this median, "
+          f"the runbook's hourly check waits {1800 / alert:.0f}x it on average")  # fmt: skip
     os.unlink(log.name)
     return 0 if all(len(v) == args.runs for v in results.values()) else 1
 
