@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
 
-from rankops.operator.core.simulation import Scenario, simulate_rollouts, with_effect
+from rankops.operator.testing.simulation import Scenario, simulate_rollouts, with_effect
 
 EFFECTS = (-0.05, -0.03, -0.02, -0.01, 0.0, 0.01, 0.02, 0.03)
 

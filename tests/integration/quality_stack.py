@@ -20,6 +20,7 @@ from rankops.operator.adapters.kube import KubeClient
 from rankops.operator.adapters.prometheus import PrometheusMetricsSource
 from rankops.operator.controllers.alerts import AlertReceiver, TokenFile, start_receiver
 from rankops.operator.controllers.qualityslo import QualitySLOController
+from rankops.operator.core.events import Event
 from rankops.operator.core.slo.alert_rules import rule_file, rule_group
 from rankops.operator.core.slo.policy import parse_live_slo
 from rankops.sandbox.registry import ResourceType
@@ -124,8 +125,8 @@ async def quality_stack(
     client = KubeClient(lambda: kopf.ConnectionInfo(server=api.url))
     events: list[tuple[str, str, str, str]] = []
 
-    def post_event(obj: Any, type_: str, reason: str, message: str) -> None:
-        events.append((str(obj["metadata"]["name"]), type_, reason, message))
+    def post_event(obj: Any, event: Event) -> None:
+        events.append((str(obj["metadata"]["name"]), event.type, event.reason, event.message))
 
     async def model_exists(namespace: str, name: str) -> bool:
         return api.get_object("rankingmodels", name, namespace) is not None

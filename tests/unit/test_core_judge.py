@@ -12,16 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from rankops.operator.core.judge import (
-    ObjectiveData,
-    Outcome,
-    TrackSummary,
-    Verdict,
-    judge,
-    judge_objective,
-    look_alpha,
-)
-from rankops.operator.core.models import Comparison, Objective
+from rankops.operator.core.judge import judge, judge_objective, look_alpha
+from rankops.operator.core.spec import Comparison, Objective
+from rankops.operator.core.verdict import ObjectiveData, Outcome, TrackSummary, Verdict
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 NDCG = Objective(name="ndcg", metric="ndcg_at_3", target=0.70, breach=0.65)
@@ -461,3 +454,30 @@ def test_insufficient_data_iff_no_summary_test_ran(
         assert not v.insufficient_data  # the summary objective was tested (or failed its floor)
     elif v.outcome is Outcome.INCONCLUSIVE:
         assert short and v.insufficient_data
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    c_mean=st.floats(0.3, 0.95),
+    s_mean=st.floats(0.3, 0.95),
+    n_c=st.integers(0, 400),
+    golden=st.one_of(st.none(), st.floats(0.0, 1.0)),
+    error=st.booleans(),
+)
+def test_verdict_status_round_trip(
+    c_mean: float, s_mean: float, n_c: int, golden: float | None, error: bool
+) -> None:
+    """``status.lastAnalysis`` reads back into a Verdict that writes the same dict (no status churn)."""
+    ndcg = ObjectiveData(error="timeout") if error else data(c_mean, s_mean, n_c=max(n_c, 1), n_s=800)
+    v = judge([NDCG, GOLDEN], {"ndcg": ndcg, "golden": ObjectiveData(canary_value=golden)}, look=2, now=NOW)
+    status = json.loads(json.dumps(v.to_status()))
+    again = Verdict.from_status(status)
+    assert again.to_status() == status
+    assert (again.outcome, again.reason, again.metrics_unavailable, again.insufficient_data) == (
+        v.outcome,
+        v.reason,
+        v.metrics_unavailable,
+        v.insufficient_data,
+    )
+    unavailable = Verdict.unavailable("SLONotFound", "gone", now=NOW, look=3, planned_looks=4)
+    assert Verdict.from_status(unavailable.to_status()) == unavailable

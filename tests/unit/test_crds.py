@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from rankops.operator.core.models import (
+from rankops.operator.core.spec import (
     SpecError,
     parse_quality_slo_spec,
     parse_ranking_model_spec,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from rankops.operator.core.simulation import Scenario, SimulationResult, simulate_rollouts, with_effect
+from rankops.operator.testing.simulation import Scenario, SimulationResult, simulate_rollouts, with_effect
 
 ROLLOUTS = 1000
 ALPHA = 0.05

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rankops.operator.core.models import Objective, SpecError
 from rankops.operator.core.slo.budget import MAX_SPANS, BreachSpans, breached_seconds, record, remaining
 from rankops.operator.core.slo.objectives import (
     BUILTIN_METRICS,
@@ -19,6 +18,7 @@ from rankops.operator.core.slo.objectives import (
 )
 from rankops.operator.core.slo.policy import BudgetPolicy, parse_live_slo, parse_post_promotion
 from rankops.operator.core.slo.state import ObjectiveState, acts_at_once, assess, worst
+from rankops.operator.core.spec import Objective, SpecError
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 NDCG = default_objective("ndcg_at_3")

@@ -4,8 +4,8 @@
   :mod:`rankops.operator.handlers`); flags set the same environment variables the handlers
   read (``RANKOPS_APISERVER_URL``, ``RANKOPS_PROMETHEUS_URL``, ...).
 - ``rankops rollout promote|abort|retry NAME -n NS``: set the annotation token
-  (``rankops.dev/promote`` etc., value = a fresh timestamp) on a RankingModel through the
-  Kubernetes API; the operator acts on each distinct token once.
+  (``api.ROLLOUT_ANNOTATIONS``: ``rankops.dev/promote`` etc., value = a fresh timestamp) on a
+  RankingModel through the Kubernetes API; the operator acts on each distinct token once.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import logging
 import os
 import time
 from typing import Any
+
+from rankops.operator import api
 
 ACTIONS = ("promote", "abort", "retry")
 
@@ -75,7 +77,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     ro = subparsers.add_parser("rollout", help="promote, abort or retry a RankingModel's rollout")
     ro_sub = ro.add_subparsers(dest="rollout_command", metavar="ACTION", required=True)
     for action in ACTIONS:
-        p = ro_sub.add_parser(action, help=f"{action} the rollout (sets the rankops.dev/{action} annotation)")
+        p = ro_sub.add_parser(
+            action, help=f"{action} the rollout (sets the {api.ROLLOUT_ANNOTATIONS[action]} annotation)"
+        )
         p.add_argument("name", help="RankingModel name")
         p.add_argument(
             "-n", "--namespace", default=None, help="namespace (default: the context's, else default)"
@@ -123,8 +127,7 @@ def rollout_action(args: argparse.Namespace) -> int:
 async def _annotate(action: str, name: str, namespace: str | None, apiserver: str | None) -> int:
     import kopf
 
-    from rankops.operator.adapters.kube import ApiError, KubeClient, resource_path
-    from rankops.operator.handlers import connection_info
+    from rankops.operator.adapters.kube import ApiError, KubeClient, connection_info, resource_path
 
     if apiserver:
         os.environ["RANKOPS_APISERVER_URL"] = apiserver
@@ -136,8 +139,8 @@ async def _annotate(action: str, name: str, namespace: str | None, apiserver: st
     token = f"{time.time():.6f}"
     try:
         await client.merge_patch(
-            resource_path("RankingModel", namespace, name),
-            {"metadata": {"annotations": {f"rankops.dev/{action}": token}}},
+            resource_path(api.RANKING_MODEL, namespace, name),
+            {"metadata": {"annotations": {api.ROLLOUT_ANNOTATIONS[action]: token}}},
         )
     except ApiError as exc:
         if exc.status == 404:
@@ -145,5 +148,7 @@ async def _annotate(action: str, name: str, namespace: str | None, apiserver: st
         raise ValueError(str(exc)) from exc
     finally:
         await client.close()
-    print(f"rankingmodel.rankops.dev/{name} annotated: rankops.dev/{action}={token}")
+    print(
+        f"{api.RANKING_MODEL.lower()}.{api.GROUP}/{name} annotated: {api.ROLLOUT_ANNOTATIONS[action]}={token}"
+    )
     return 0

@@ -20,9 +20,9 @@ from typing import Any
 
 import yaml
 
-from rankops.operator.core.models import SpecError
 from rankops.operator.core.slo.alert_rules import rule_file, rule_group
 from rankops.operator.core.slo.policy import parse_live_slo
+from rankops.operator.core.spec import SpecError
 
 __all__ = ["register"]
 
@@ -74,8 +74,7 @@ async def _from_api(
 ) -> tuple[Mapping[str, Any], list[str], str]:
     import kopf
 
-    from rankops.operator.adapters.kube import ApiError, KubeClient, resource_path
-    from rankops.operator.handlers import connection_info
+    from rankops.operator.adapters.kube import ApiError, KubeClient, connection_info, resource_path
 
     if apiserver:
         os.environ["RANKOPS_APISERVER_URL"] = apiserver

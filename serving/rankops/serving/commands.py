@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any
+
+# The RankingModel CRD's pattern for spec.model.version, verbatim: a version trained here must be one
+# the operator accepts (serving may not import the operator; tests/unit/test_spec_defaults.py checks
+# that both copies equal the CRD's).
+SEMVER_PATTERN = (
+    r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
+    r"(-((0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)(\.(0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(\+([0-9a-zA-Z-]+(\.[0-9a-zA-Z-]+)*))?$"
+)
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -88,11 +98,9 @@ def register_train(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    import re
-
     from rankops.serving.train import DEFAULT_EPOCHS, train_command
 
-    if not re.fullmatch(r"\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?", args.version):
+    if not re.fullmatch(SEMVER_PATTERN, args.version):
         raise ValueError(f"--version must be semver (MAJOR.MINOR.PATCH), got {args.version!r}")
     if args.parent_version is not None and args.parent_version == args.version:
         raise ValueError("--parent-version must differ from --version")

@@ -1,2 +1,8 @@
-"""One module per resource: read the object, gather observations through adapters, call the
-core, apply children / status / Events. ``alerts`` is the Alertmanager receiver."""
+"""One controller per resource: read the object, gather observations through the adapters, call
+the core once, apply children, status and Events.
+
+- ``rankingmodel``: ``RankingModelController`` (rollouts judged on NDCG@3).
+- ``qualityslo``: ``QualitySLOController`` (the live quality watch: status, rollback after
+  promotion, the remediation ladder); ``quality_runtime`` starts its receiver.
+- ``alerts``: the Alertmanager receiver (``POST /v1/alerts``), waking the QualitySLO controller.
+"""

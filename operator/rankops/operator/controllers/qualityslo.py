@@ -38,12 +38,13 @@ from rankops.operator.adapters.rules import PrometheusRuleWriter
 from rankops.operator.adapters.serving_pods import ServingPods
 from rankops.operator.adapters.slo_metrics import objective_series
 from rankops.operator.core.conditions import set_condition
-from rankops.operator.core.models import SpecError
+from rankops.operator.core.events import Event
 from rankops.operator.core.slo.alert_rules import prometheus_rule, rule_group
 from rankops.operator.core.slo.evaluate import Evaluation, ModelTarget, evaluate
 from rankops.operator.core.slo.objectives import grouped_queries
 from rankops.operator.core.slo.policy import LiveSLO, parse_live_slo, parse_post_promotion
 from rankops.operator.core.slo.quality import ModelView, QualityPlan, plan_quality
+from rankops.operator.core.spec import SpecError
 
 from .alerts import AlertReceiver
 
@@ -51,7 +52,7 @@ __all__ = ["EventPoster", "QualitySLOController", "slo_ref"]
 
 logger = logging.getLogger(__name__)
 
-EventPoster = Callable[[Mapping[str, Any], Literal["Normal", "Warning"], str, str], None]
+EventPoster = Callable[[Mapping[str, Any], Event], None]
 
 
 def slo_ref(model: Mapping[str, Any]) -> str | None:
@@ -183,12 +184,8 @@ class QualitySLOController:
             kind: Literal["Normal", "Warning"] = "Warning" if after == "Breached" else "Normal"
             detail = next(o for o in (ev.model(model_name) or ev.models[0]).objectives if o.name == objective)
             value = "no value" if detail.value is None else f"{detail.value:.4g}"
-            self.post_event(
-                slo,
-                kind,
-                f"Objective{after}",
-                f"{model_name}: {objective} {before or 'new'} -> {after} ({value})",
-            )
+            message = f"{model_name}: {objective} {before or 'new'} -> {after} ({value})"
+            self.post_event(slo, Event(kind, f"Objective{after}", message))
         for model in models:
             result = ev.model(str(model["metadata"]["name"]))
             if result is not None:
@@ -271,7 +268,7 @@ class QualitySLOController:
                 return
             raise
         for event in plan.events:
-            self.post_event(model, event.type, event.reason, event.message)
+            self.post_event(model, event)
         if plan.rolled_back:
             self.actions.append((f"{namespace}/{name}", "Rollback", plan.status_patch.get("message", "")))
             self.wake_model(namespace, name)  # the rollout controller moves the stable track now

@@ -1,27 +1,11 @@
 """The canary judge: Pass, Fail or Inconclusive from summary statistics. Pure and deterministic.
 
-Public API (used by the kopf shell):
+Public API (its inputs and outputs, ``ObjectiveData`` and ``Verdict``, are ``verdict``'s):
 
-- ``TrackSummary(n, total, squares_total)``: one track's samples over the analysis window,
-  from ``increase()`` of ``rankops_ndcg_at_3_count`` / ``_sum`` /
-  ``rankops_ndcg_at_3_squares_sum_total``. ``TrackSummary.from_increases(count, total,
-  squares)`` accepts the raw query results (``None``/NaN -> ``None``: no data).
-- ``ObjectiveData(canary=, stable=, canary_value=, stable_value=, error=)``: what the shell
-  observed for one objective. Summary objectives fill ``canary``/``stable``; value objectives
-  (golden NDCG, latency p95, custom queries) fill ``canary_value``/``stable_value``; a failed
-  query (Prometheus unreachable, bad PromQL) sets ``error``.
 - ``judge(objectives, data, *, look=1, planned_looks=1, now=None, min_samples=None) -> Verdict``
   where ``data`` maps objective name -> ``ObjectiveData`` (missing name = no data).
-- ``Verdict.unavailable(reason, message, now=..., look=..., planned_looks=...)`` when there is
-  nothing to judge with at all (Prometheus down, QualitySLO missing): the planner pauses.
+- ``judge_objective(objective, data, *, alpha_look, min_samples=None) -> ObjectiveResult``.
 - ``look_alpha(alpha, planned_looks) -> float``: the per-look significance level.
-- ``Outcome`` (``Pass``/``Fail``/``Inconclusive``), ``ObjectiveResult``, ``Verdict.to_status()``
-  (the ``status.lastAnalysis`` dict).
-- ``Verdict.insufficient_data``: True for an Inconclusive verdict where no statistical test
-  ran for lack of data: every objective is either short of data (``NoData``,
-  ``NotEnoughSamples``: ``ObjectiveResult.lacks_data``) or a value objective that passed (a
-  reading, not a test). Such a look spends no alpha, so the planner does not count it (see
-  "Repeated looks"). ``INSUFFICIENT_DATA_REASONS`` names the reasons.
 
 Rules
 -----
@@ -78,187 +62,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
-from .models import Objective
-from .timeutil import format_time
+from .spec import Objective
+from .verdict import (
+    ObjectiveData,
+    ObjectiveResult,
+    Outcome,
+    Verdict,
+    finite,
+)
 
-__all__ = [
-    "INSUFFICIENT_DATA_REASONS",
-    "ObjectiveData",
-    "ObjectiveResult",
-    "Outcome",
-    "TrackSummary",
-    "Verdict",
-    "judge",
-    "judge_objective",
-    "look_alpha",
-]
-
-
-# Objective reasons meaning "no test ran for lack of data" (a failed query is MetricsUnavailable instead).
-INSUFFICIENT_DATA_REASONS = frozenset({"NoData", "NotEnoughSamples"})
-
-
-class Outcome(StrEnum):
-    PASS = "Pass"
-    FAIL = "Fail"
-    INCONCLUSIVE = "Inconclusive"
-
-
-def _finite(value: float | None) -> bool:
-    return value is not None and not math.isnan(value) and not math.isinf(value)
-
-
-@dataclass(frozen=True)
-class TrackSummary:
-    """Count, sum and sum of squares of one track's per-request values over the window."""
-
-    n: float
-    total: float
-    squares_total: float
-
-    @classmethod
-    def from_increases(
-        cls, count: float | None, total: float | None, squares_total: float | None
-    ) -> TrackSummary | None:
-        """Build from query results; ``None`` when any is missing/NaN or ``count <= 0``."""
-        if not (_finite(count) and _finite(total) and _finite(squares_total)):
-            return None
-        assert count is not None and total is not None and squares_total is not None
-        if count <= 0:
-            return None
-        return cls(n=float(count), total=float(total), squares_total=float(squares_total))
-
-    @property
-    def mean(self) -> float:
-        return self.total / self.n if self.n > 0 else math.nan
-
-    @property
-    def variance(self) -> float:
-        """Sample variance ``(squares_total - n·mean²)/(n - 1)``, clamped at 0 (rounding)."""
-        if self.n <= 1:
-            return math.nan
-        return max(0.0, (self.squares_total - self.n * self.mean**2) / (self.n - 1))
-
-
-@dataclass(frozen=True)
-class ObjectiveData:
-    """The observations for one objective (see module docstring)."""
-
-    canary: TrackSummary | None = None
-    stable: TrackSummary | None = None
-    canary_value: float | None = None
-    stable_value: float | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class ObjectiveResult:
-    name: str
-    metric: str
-    outcome: Outcome
-    reason: str
-    message: str
-    canary_mean: float | None = None
-    stable_mean: float | None = None
-    canary_n: float | None = None
-    stable_n: float | None = None
-    difference: float | None = None  # canary - stable, in the metric's own units
-    ci_lower: float | None = None  # one-sided (1 - alpha_look) bounds of the difference
-    ci_upper: float | None = None
-    p_value: float | None = None  # non-inferiority p-value (H0: canary worse by >= margin)
-    alpha_look: float | None = None
-
-    @property
-    def lacks_data(self) -> bool:
-        """Inconclusive because there was nothing (or too little) to test with."""
-        return self.outcome is Outcome.INCONCLUSIVE and self.reason in INSUFFICIENT_DATA_REASONS
-
-    def to_status(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "name": self.name,
-            "metric": self.metric,
-            "verdict": str(self.outcome),
-            "reason": self.reason,
-            "message": self.message,
-        }
-        for key, value in (
-            ("canaryMean", self.canary_mean),
-            ("stableMean", self.stable_mean),
-            ("canaryN", self.canary_n),
-            ("stableN", self.stable_n),
-            ("difference", self.difference),
-            ("ciLower", self.ci_lower),
-            ("ciUpper", self.ci_upper),
-            ("pValue", self.p_value),
-        ):
-            if _finite(value):
-                assert value is not None
-                out[key] = _round(value)
-        return out
-
-
-def _round(value: float) -> float:
-    return float(f"{value:.6g}")
-
-
-@dataclass(frozen=True)
-class Verdict:
-    outcome: Outcome
-    reason: str
-    message: str
-    objectives: tuple[ObjectiveResult, ...] = ()
-    look: int = 1
-    planned_looks: int = 1
-    alpha_look: float | None = None
-    at: datetime | None = None
-    metrics_unavailable: bool = False
-    insufficient_data: bool = False
-
-    @classmethod
-    def unavailable(
-        cls,
-        reason: str = "MetricsUnavailable",
-        message: str = "metrics source unavailable",
-        *,
-        now: datetime | None = None,
-        look: int = 1,
-        planned_looks: int = 1,
-    ) -> Verdict:
-        """An Inconclusive verdict with ``metrics_unavailable``: the planner pauses, counts nothing."""
-        return cls(
-            outcome=Outcome.INCONCLUSIVE,
-            reason=reason,
-            message=message,
-            look=look,
-            planned_looks=planned_looks,
-            at=now,
-            metrics_unavailable=True,
-        )
-
-    def to_status(self) -> dict[str, Any]:
-        """The ``status.lastAnalysis`` representation (camelCase, JSON-safe, rounded floats)."""
-        out: dict[str, Any] = {
-            "verdict": str(self.outcome),
-            "reason": self.reason,
-            "message": self.message,
-            "look": self.look,
-            "plannedLooks": self.planned_looks,
-            "objectives": [o.to_status() for o in self.objectives],
-        }
-        if self.alpha_look is not None:
-            out["alphaPerLook"] = _round(self.alpha_look)
-        if self.at is not None:
-            out["time"] = format_time(self.at)
-        if self.metrics_unavailable:
-            out["metricsUnavailable"] = True
-        if self.insufficient_data:
-            out["insufficientData"] = True
-        return out
+__all__ = ["judge", "judge_objective", "look_alpha"]
 
 
 def look_alpha(alpha: float, planned_looks: int) -> float:
@@ -302,7 +118,7 @@ def judge_objective(
 def _judge_value(objective: Objective, data: ObjectiveData, alpha_look: float) -> ObjectiveResult:
     sign = 1.0 if objective.higher_is_better else -1.0
     base: dict[str, Any] = {"name": objective.name, "metric": objective.metric, "alpha_look": alpha_look}
-    if not _finite(data.canary_value):
+    if not finite(data.canary_value):
         return ObjectiveResult(
             **base,
             outcome=Outcome.INCONCLUSIVE,
@@ -310,7 +126,7 @@ def _judge_value(objective: Objective, data: ObjectiveData, alpha_look: float) -
             message=f"{objective.name}: no canary value",
         )
     canary = float(data.canary_value)  # type: ignore[arg-type]
-    stable = float(data.stable_value) if _finite(data.stable_value) else None  # type: ignore[arg-type]
+    stable = float(data.stable_value) if finite(data.stable_value) else None  # type: ignore[arg-type]
     base.update(canary_mean=canary, stable_mean=stable)
     if stable is not None:
         base["difference"] = canary - stable

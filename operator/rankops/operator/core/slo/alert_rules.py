@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..models import Objective
+from ..spec import Objective
 from ..timeutil import format_duration
 from .objectives import GROUP_LABELS, grouped_queries
 from .policy import LiveSLO

@@ -38,8 +38,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from string import Template
 
-from ..models import Objective, SeverityTier
 from ..promql import escape_label_value
+from ..spec import Objective, SeverityTier
 
 __all__ = [
     "BUILTIN_METRICS",

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..models import Objective, SpecError, parse_quality_slo_spec
+from ..spec import Objective, SpecError, parse_quality_slo_spec
 from ..timeutil import parse_duration
 from .objectives import default_objective
 

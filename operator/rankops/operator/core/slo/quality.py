@@ -26,13 +26,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 from ..conditions import ConditionStatus, set_condition
+from ..events import Event
 from ..timeutil import format_time, parse_time
 from .evaluate import ModelEvaluation
 from .ladder import Action, LadderState, advance
 from .policy import PostPromotion, RemediationPolicy
 from .promotion import PromotionRecord, Revision, TrackedStable, decide_after_promotion, observe_stable
 
-__all__ = ["HISTORY_LIMIT", "ModelView", "QualityEvent", "QualityPlan", "plan_quality"]
+__all__ = ["HISTORY_LIMIT", "ModelView", "QualityPlan", "plan_quality"]
 
 HISTORY_LIMIT = 10
 NotifyKind = Literal["Breach", "Rollback", "Remediation"]
@@ -63,17 +64,10 @@ class ModelView:
 
 
 @dataclass(frozen=True)
-class QualityEvent:
-    type: Literal["Normal", "Warning"]
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True)
 class QualityPlan:
     status_patch: dict[str, Any]
     action: Action | None = None
-    events: tuple[QualityEvent, ...] = ()
+    events: tuple[Event, ...] = ()
     notifications: tuple[tuple[NotifyKind, str], ...] = ()
     rolled_back: bool = False
 
@@ -137,11 +131,11 @@ def plan_quality(
     ):
         quality.pop("rollback")
 
-    events: list[QualityEvent] = []
+    events: list[Event] = []
     notes: list[tuple[NotifyKind, str]] = []
     if old.get("state") != evaluation.state:
         kind: Literal["Normal", "Warning"] = "Warning" if evaluation.state == "Breached" else "Normal"
-        events.append(QualityEvent(kind, f"Quality{evaluation.state}", obs.describe()))
+        events.append(Event(kind, f"Quality{evaluation.state}", obs.describe()))
         if evaluation.state == "Breached":
             notes.append(("Breach", f"{obs.describe()} on stable {stable.version}"))
 
@@ -178,7 +172,7 @@ def plan_quality(
                 abortedVersion=stable.version,
                 history=[*history, entry][-HISTORY_LIMIT:],
             )
-            events.append(QualityEvent("Warning", "RolledBack", decision.message))
+            events.append(Event("Warning", "RolledBack", decision.message))
             notes.append(("Rollback", decision.message))
     if acting:
         ladder = LadderState.from_status(old.get("remediation"))
@@ -186,7 +180,7 @@ def plan_quality(
         quality["remediation"] = step.state.to_status()
         action = step.action
         if action is not None:
-            events.append(QualityEvent("Warning", action, step.message))
+            events.append(Event("Warning", action, step.message))
             notes.append(("Remediation", f"{action}: {step.message}"))
             if action == "RollingRestart":
                 quality["restartedAt"] = format_time(now)
@@ -198,7 +192,7 @@ def plan_quality(
                 }
         elif step.reason in _LADDER_EVENTS and step.reason != old.get("ladderReason"):
             healed = step.reason in ("RemediationResolved", "Recovered")
-            events.append(QualityEvent("Normal" if healed else "Warning", step.reason, step.message))
+            events.append(Event("Normal" if healed else "Warning", step.reason, step.message))
             if step.reason in ("RemediationResolved", "StillBreaching", "AttemptsExhausted"):
                 notes.append(("Remediation", f"{step.reason}: {step.message}"))
         quality["ladderReason"] = step.reason

@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from ..models import Objective, SeverityTier
+from ..spec import Objective, SeverityTier
 
 __all__ = ["STATES", "ObjectiveState", "State", "acts_at_once", "assess", "objective_state", "worst"]
 

@@ -6,13 +6,20 @@ from typing import Any
 
 import pytest
 
-from rankops.operator.core.models import (
+from rankops.operator.core.spec import (
     AnalysisSpec,
+    BackupRetention,
+    BackupTask,
     Comparison,
+    DriftThresholds,
+    DriftTrigger,
+    EvaluateTask,
+    LabelSelector,
     RolloutSpec,
     SpecError,
     Step,
     TrafficRouting,
+    parse_maintenance_window_spec,
     parse_quality_slo_spec,
     parse_ranking_model_spec,
 )
@@ -196,3 +203,127 @@ def test_slo_duplicate_and_empty() -> None:
         parse_quality_slo_spec({"objectives": [{"name": "a", "metric": "ndcg_at_3"}] * 2})
     with pytest.raises(SpecError, match=r"spec\.objectives"):
         parse_quality_slo_spec({"objectives": []})
+
+
+# --------------------------------------------------------------------------- retrain and MaintenanceWindow
+
+WINDOW: dict[str, Any] = {"schedule": "0 3 * * *", "duration": "2h"}
+
+
+def test_retrain_is_typed_with_defaults() -> None:
+    spec = parse_ranking_model_spec(
+        {
+            **MINIMAL,
+            "retrain": {
+                "triggers": {"drift": {"features": ["query_length"]}, "schedule": "@weekly"},
+                "trainer": {"template": {"spec": {}}, "outputUri": "file:///out"},
+                "promotionGate": {"mode": "Automatic", "minGoldenNdcgAt3": 0.7},
+            },
+        }
+    )
+    assert spec.retrain is not None
+    triggers = spec.retrain.triggers
+    assert triggers.drift == DriftTrigger(psi_threshold=0.2, p_value=0.01, features=("query_length",))
+    assert triggers.relative_quality_drop is None and triggers.schedule == "@weekly"
+    assert spec.retrain.trainer.template == {"spec": {}} and spec.retrain.trainer.output_uri == "file:///out"
+    assert spec.retrain.promotion_gate.mode == "Automatic"
+    assert spec.retrain.promotion_gate.min_golden_ndcg_at_3 == 0.7
+    assert spec.retrain.promotion_gate.min_improvement == 0.0
+
+
+@pytest.mark.parametrize(
+    ("retrain", "path"),
+    [
+        ({"triggers": {"schedule": "every tuesday"}}, "spec.retrain.triggers.schedule"),
+        ({"promotionGate": {"mode": "Yolo"}}, "spec.retrain.promotionGate.mode"),
+        (
+            {"triggers": {"relativeQualityDrop": {"window": "soon"}}},
+            "spec.retrain.triggers.relativeQualityDrop.window",
+        ),
+    ],
+)
+def test_retrain_errors_name_the_field(retrain: dict[str, Any], path: str) -> None:
+    with pytest.raises(SpecError) as info:
+        parse_ranking_model_spec({**MINIMAL, "retrain": retrain})
+    assert info.value.path == path
+
+
+def test_maintenance_window_defaults_and_tasks() -> None:
+    spec = parse_maintenance_window_spec(
+        {
+            **WINDOW,
+            "selector": {"matchLabels": {"team": "search"}},
+            "tasks": [
+                {"name": "backup", "type": "Backup", "backup": {"destination": "file:///b"}},
+                {"name": "eval", "type": "Evaluate", "timeout": "30m", "evaluate": {"data": "file:///d"}},
+                {"name": "drift", "type": "DriftCheck", "driftCheck": {"psiThreshold": 0.3}},
+            ],
+        }
+    )
+    assert (spec.schedule, spec.duration_s, spec.time_zone, spec.suspend) == (
+        "0 3 * * *",
+        7200.0,
+        "UTC",
+        False,
+    )
+    assert (spec.rollout_policy, spec.concurrency_policy) == ("Always", "Forbid")
+    backup, evaluate, drift = spec.tasks
+    assert backup.backup == BackupTask(destination="file:///b", retention=BackupRetention(), verify=True)
+    assert evaluate.timeout_s == 1800.0 and evaluate.evaluate == EvaluateTask(data="file:///d", split="test")
+    assert drift.drift_check == DriftThresholds(psi_threshold=0.3, p_value=0.01)
+    assert spec.selector.matches({"team": "search", "x": "y"}) and not spec.selector.matches({"team": "ads"})
+
+
+def test_label_selector_expressions() -> None:
+    spec = parse_maintenance_window_spec(
+        {
+            **WINDOW,
+            "selector": {
+                "matchExpressions": [
+                    {"key": "tier", "operator": "In", "values": ["gold", "silver"]},
+                    {"key": "frozen", "operator": "DoesNotExist"},
+                ]
+            },
+        }
+    )
+    assert spec.selector.matches({"tier": "gold"})
+    assert not spec.selector.matches({"tier": "bronze"})
+    assert not spec.selector.matches({"tier": "gold", "frozen": "yes"})
+    assert LabelSelector().matches({"anything": "goes"})
+
+
+@pytest.mark.parametrize(
+    ("window", "path"),
+    [
+        ({"schedule": "whenever", "duration": "1h"}, "spec.schedule"),
+        ({"schedule": "@daily"}, "spec.duration"),
+        ({"schedule": "@daily", "duration": "1h", "timeZone": "Mars/Olympus"}, "spec.timeZone"),
+        ({**WINDOW, "rolloutPolicy": "Sometimes"}, "spec.rolloutPolicy"),
+        ({**WINDOW, "tasks": [{"name": "b", "type": "Backup"}]}, "spec.tasks[0].backup"),
+        (
+            {**WINDOW, "tasks": [{"name": "b", "type": "Evaluate"}, {"name": "b", "type": "Evaluate"}]},
+            "spec.tasks[1].name",
+        ),
+        (
+            {
+                **WINDOW,
+                "tasks": [
+                    {
+                        "name": "b",
+                        "type": "Backup",
+                        "backup": {"destination": "x", "retention": {"daily": -1}},
+                    }
+                ],
+            },
+            "spec.tasks[0].backup.retention.daily",
+        ),
+        (
+            {**WINDOW, "selector": {"matchExpressions": [{"key": "k", "operator": "In"}]}},
+            "spec.selector.matchExpressions[0].values",
+        ),
+    ],
+)
+def test_maintenance_window_errors_name_the_field(window: dict[str, Any], path: str) -> None:
+    with pytest.raises(SpecError) as info:
+        parse_maintenance_window_spec(window)
+    assert info.value.path == path

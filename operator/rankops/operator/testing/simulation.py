@@ -8,9 +8,10 @@ Pure (numpy with a caller-given seed, a synthetic clock); used by
 independent canary rollouts of version 1.1.0 over stable 1.0.0. Every ``interval`` the
 tracks receive labelled requests (Poisson with rate ``feedback_per_second``, split by the
 canary weight) whose per-request NDCG@3 values are Beta-distributed with the scenario's
-means and standard deviation; the planner is called, and whenever it asks for analysis the
-judge sees the summaries accumulated since the rollout started, exactly as the shell's
-``increase()`` queries would give them. A rollout ends promoted, rolled back, or (after
+means and standard deviation; each tick is one reconcile, as the controller runs it: whenever
+``analysis_due`` asks for a look the judge sees the summaries accumulated since the rollout
+started, exactly as the shell's exact-increase queries would give them, and the planner runs once
+with that verdict. A rollout ends promoted, rolled back, or (after
 ``max_ticks``) undecided. Looks the judge could not test for lack of samples are counted
 apart (``mean_untested_looks``): the planner does not count them toward any limit, and gives
 up (``NoAnalysisData``) only after ``progress_deadline_s`` without a tested look.
@@ -24,8 +25,9 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from .judge import ObjectiveData, TrackSummary, judge
-from .models import (
+from rankops.operator.core.judge import judge
+from rankops.operator.core.rollout import RolloutState, analysis_due, plan_rollout
+from rankops.operator.core.spec import (
     AnalysisSpec,
     Comparison,
     ModelRef,
@@ -35,7 +37,7 @@ from .models import (
     ServingSpec,
     Step,
 )
-from .planner import plan_rollout
+from rankops.operator.core.verdict import ObjectiveData, TrackSummary
 
 __all__ = ["Scenario", "SimulationResult", "simulate_rollouts", "with_effect"]
 
@@ -124,50 +126,49 @@ def simulate_rollouts(scenario: Scenario, rollouts: int = 1000, seed: int = 0) -
     a_c, b_c = _beta_params(scenario.canary_mean, scenario.sd)
     old, new = _spec(scenario, "1.0.0"), _spec(scenario, "1.1.0")
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    base_status = plan_rollout(old, {}, None, t0).status
+    base = plan_rollout(old, RolloutState(), None, t0).state
     per_tick = scenario.feedback_per_second * scenario.interval_s
     step = timedelta(seconds=scenario.interval_s)
     promoted = rolled_back = undecided = no_analysis_data = 0
     looks_total = untested_total = 0
     duration_total = 0.0
     for _ in range(rollouts):
-        status = plan_rollout(new, base_status, None, t0).status
+        state = plan_rollout(new, base, None, t0).state
         sums = np.zeros((2, 3))  # [canary, stable] x [n, total, squares]
         now = t0
         outcome = None
         for _tick in range(scenario.max_ticks):
-            weight = int(status.get("canaryWeight") or 0)
             n = int(rng.poisson(per_tick))
-            n_c = int(rng.binomial(n, weight / 100))
+            n_c = int(rng.binomial(n, state.canary_weight / 100))
             for row, (count, a, b) in enumerate(((n_c, a_c, b_c), (n - n_c, a_s, b_s))):
                 if count:
                     x = rng.beta(a, b, size=count)
                     sums[row] += (count, x.sum(), np.dot(x, x))
             now += step
-            plan = plan_rollout(new, status, None, now)
-            if plan.analysis is not None:
+            verdict = None
+            request = analysis_due(new, state, now)
+            if request is not None:
                 data = {
                     "ndcg": ObjectiveData(
                         canary=TrackSummary.from_increases(*sums[0]),
                         stable=TrackSummary.from_increases(*sums[1]),
                     )
                 }
-                planned = plan.analysis.planned_looks if scenario.correct_for_looks else 1
-                verdict = judge([objective], data, look=plan.analysis.look, planned_looks=planned, now=now)
+                planned = request.planned_looks if scenario.correct_for_looks else 1
+                verdict = judge([objective], data, look=request.look, planned_looks=planned, now=now)
                 if scenario.count_untested_looks:
                     verdict = replace(verdict, insufficient_data=False)
-                plan = plan_rollout(new, status, verdict, now)
                 if verdict.insufficient_data:
                     untested_total += 1
                 else:
                     looks_total += 1
-            status = plan.status
-            if status.get("stableVersion") == "1.1.0":
+            state = plan_rollout(new, state, verdict, now).state
+            if state.stable_version == "1.1.0":
                 outcome = "promoted"
                 break
-            if status.get("phase") in ("RolledBack", "Failed"):
+            if state.phase in ("RolledBack", "Failed"):
                 outcome = "rolled_back"
-                no_analysis_data += status["history"][-1]["reason"] == "NoAnalysisData"
+                no_analysis_data += state.history[-1].reason == "NoAnalysisData"
                 break
         duration_total += (now - t0).total_seconds()
         if outcome == "promoted":

@@ -1,41 +1,143 @@
-"""The rollout planner: scenarios through the state machine, and hypothesis invariants."""
+"""The rollout planner (core.rollout): scenarios through the state machine, and hypothesis invariants."""
 
 from __future__ import annotations
 
 import copy
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from rankops.operator.core.builders import build_children, track_replicas
-from rankops.operator.core.judge import Outcome, Verdict
-from rankops.operator.core.models import SpecError, parse_ranking_model_spec
-from rankops.operator.core.planner import (
-    ABORT_ANNOTATION,
+from rankops.operator.api import ABORT_ANNOTATION, PROMOTE_ANNOTATION, RETRY_ANNOTATION
+from rankops.operator.core import rollout
+from rankops.operator.core.children import TrackPlan, build_children, track_replicas
+from rankops.operator.core.rollout import (
     HISTORY_LIMIT,
-    PROMOTE_ANNOTATION,
-    RETRY_ANNOTATION,
-    DeployStable,
+    AnalysisRequest,
     Observed,
     Plan,
-    PromoteCanaryToStable,
-    ScaleCanary,
-    ScaleDownCanary,
-    SetWeights,
-    plan_invalid_spec,
-    plan_rollout,
+    RolloutState,
+    analysis_due,
+    merge_patch,
 )
+from rankops.operator.core.spec import SpecError, parse_ranking_model_spec
 from rankops.operator.core.timeutil import parse_time
+from rankops.operator.core.verdict import Outcome, Verdict
 from rankops.sandbox.schema import validate_custom_resource
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[2]
+
+
+# --------------------------------------------------------------------------- the status edge
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A plan and the status patch the controller writes for it (against the status planned from)."""
+
+    plan: Plan
+    status_patch: dict[str, Any]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.plan, name)
+
+
+def plan_rollout(
+    spec: dict[str, Any], status: dict[str, Any], verdict: Verdict | None, now: datetime, **kwargs: Any
+) -> Planned:
+    """The planner on the spec and status dicts, parsed and read at the edge as the controller does."""
+    plan = rollout.plan_rollout(
+        parse_ranking_model_spec(spec), RolloutState.from_status(status), verdict, now, **kwargs
+    )
+    return Planned(plan, merge_patch(status, plan.status))
+
+
+def plan_invalid_spec(status: dict[str, Any], error: SpecError, now: datetime, **kwargs: Any) -> Planned:
+    plan = rollout.plan_invalid_spec(RolloutState.from_status(status), error, now, **kwargs)
+    return Planned(plan, merge_patch(status, plan.status))
+
+
+def look_due(
+    spec: dict[str, Any], status: dict[str, Any], now: datetime, **kwargs: Any
+) -> AnalysisRequest | None:
+    return analysis_due(parse_ranking_model_spec(spec), RolloutState.from_status(status), now, **kwargs)
+
+
+def tracks(spec: dict[str, Any], status: dict[str, Any]) -> TrackPlan:
+    return track_replicas(parse_ranking_model_spec(spec), RolloutState.from_status(status))
+
+
+def children_of(meta: dict[str, Any], spec: dict[str, Any], status: dict[str, Any]) -> list[dict[str, Any]]:
+    return build_children(meta, parse_ranking_model_spec(spec), RolloutState.from_status(status))
+
+
+# What a plan changes in the children the shell applies (derived from the children built before and
+# after it: the planner has no second description of the change).
+
+
+@dataclass(frozen=True)
+class DeployStable:
+    version: str
+    uri: str
+
+
+@dataclass(frozen=True)
+class ScaleCanary:
+    version: str
+    uri: str
+    replicas: int
+
+
+@dataclass(frozen=True)
+class SetWeights:
+    stable: int
+    canary: int
+
+
+@dataclass(frozen=True)
+class PromoteCanaryToStable:
+    version: str
+    uri: str
+
+
+@dataclass(frozen=True)
+class ScaleDownCanary:
+    pass
+
+
+Effect = DeployStable | ScaleCanary | SetWeights | PromoteCanaryToStable | ScaleDownCanary
+
+
+def effects(spec: dict[str, Any], old: dict[str, Any], new: dict[str, Any]) -> tuple[Effect, ...]:
+    """The changes from the children built for status ``old`` to those built for ``new``."""
+    before, after = tracks(spec, old), tracks(spec, new)
+    out: list[Effect] = []
+    promoted = bool(old.get("canaryVersion")) and new.get("stableVersion") == old["canaryVersion"]
+    if promoted:
+        out.append(PromoteCanaryToStable(after.stable_version, after.stable_uri))
+    elif not old.get("stableVersion") or (before.stable_version, before.stable_uri) != (
+        after.stable_version,
+        after.stable_uri,
+    ):
+        out.append(DeployStable(after.stable_version, after.stable_uri))
+    canary = (after.canary_version, after.canary_uri, after.canary_replicas)
+    if (
+        new.get("canaryVersion")
+        and (before.canary_version, before.canary_uri, before.canary_replicas) != canary
+    ):
+        out.append(ScaleCanary(*canary))
+    if before.canary_weight != after.canary_weight:
+        out.append(SetWeights(stable=100 - after.canary_weight, canary=after.canary_weight))
+    if before.canary_replicas > 0 and after.canary_replicas == 0:
+        out.append(ScaleDownCanary())
+    return tuple(out)
 
 
 def make_spec(version: str = "1.0.0", **rollout: Any) -> dict[str, Any]:
@@ -92,28 +194,34 @@ class Driver:
         self.annotations: dict[str, str] = {}
         self.observed = Observed()
         self.events: list[tuple[str, str]] = []
-        self.actions: list[Any] = []
+        self.actions: list[Effect] = []
         self.generation = 1
-        self.last: Plan | None = None
+        self.last: Planned | None = None
+        self.request: AnalysisRequest | None = None  # the look the last reconcile asked for
+        self.last_effects: tuple[Effect, ...] = ()
+        self.verdict: Verdict | None = None  # the verdict the last reconcile judged with
 
-    def plan(self, outcome: Outcome | str | None = None) -> Plan:
+    def plan(self, outcome: Outcome | str | None = None) -> Planned:
+        """One reconcile: the look ``analysis_due`` asks for judged with ``outcome``, then one plan."""
         kwargs: dict[str, Any] = {
             "annotations": self.annotations,
             "generation": self.generation,
             "observed": self.observed,
         }
-        plan = plan_rollout(self.spec, self.status, None, self.now, **kwargs)
-        if plan.analysis is not None and outcome is not None:
-            v = make_verdict(str(outcome), self.now)
-            plan = plan_rollout(self.spec, self.status, v, self.now, **kwargs)
-            assert plan.verdict_consumed
+        self.request = look_due(self.spec, self.status, self.now, annotations=self.annotations)
+        v = None if self.request is None or outcome is None else make_verdict(str(outcome), self.now)
+        self.verdict = v
+        plan = plan_rollout(self.spec, self.status, v, self.now, **kwargs)
+        if v is not None:
+            assert plan.state.last_analysis is v  # the verdict was used
+        self.last_effects = effects(self.spec, self.status, plan.status)
         self.status = plan.status
         self.events += [(e.type, e.reason) for e in plan.events]
-        self.actions += list(plan.actions)
+        self.actions += list(self.last_effects)
         self.last = plan
         return plan
 
-    def advance(self, seconds: float, outcome: Outcome | str | None = None) -> Plan:
+    def advance(self, seconds: float, outcome: Outcome | str | None = None) -> Planned:
         self.now += timedelta(seconds=seconds)
         return self.plan(outcome)
 
@@ -149,7 +257,7 @@ def test_first_creation_deploys_directly_as_stable() -> None:
     assert s["stableVersion"] == "1.0.0" and s["stableUri"] == "file:///models/1.0.0"
     assert s["canaryWeight"] == 0 and "canaryVersion" not in s
     assert s["observedGeneration"] == 1
-    assert plan.actions == (DeployStable("1.0.0", "file:///models/1.0.0"),)
+    assert d.last_effects == (DeployStable("1.0.0", "file:///models/1.0.0"),)
     assert d.reasons() == ["Deployed"]
     assert s["history"][0]["outcome"] == "Deployed"
     assert condition(s, "Available")["status"] == "True"
@@ -181,8 +289,8 @@ def test_new_version_starts_a_canary_at_step_zero() -> None:
     assert s["currentStep"] == 0 and s["canaryWeight"] == 10
     assert s["canaryRevision"] == 1
     assert d.reasons()[-1] == "RolloutStarted"
-    assert ScaleCanary("1.1.0", "file:///models/1.1.0", 1) in d.last.actions  # type: ignore[union-attr]
-    assert SetWeights(stable=90, canary=10) in d.last.actions  # type: ignore[union-attr]
+    assert ScaleCanary("1.1.0", "file:///models/1.1.0", 1) in d.last_effects
+    assert SetWeights(stable=90, canary=10) in d.last_effects
     assert condition(s, "Progressing") | {"lastTransitionTime": None} == condition(s, "Progressing") | {
         "lastTransitionTime": None,
         "status": "True",
@@ -195,12 +303,12 @@ def test_full_rollout_with_pauses_and_analysis() -> None:
     d = started()
     # Analysis is not due before the interval.
     plan = d.advance(10)
-    assert plan.analysis is None and plan.requeue_after == pytest.approx(20)
+    assert d.request is None and plan.requeue_after == pytest.approx(20)
     # Due at 30 s after readiness.
     plan = d.advance(20)
-    assert plan.analysis is not None
-    assert (plan.analysis.look, plan.analysis.planned_looks, plan.analysis.step) == (1, 4, 0)
-    assert plan.analysis.window_s == pytest.approx(30)
+    assert d.request is not None and plan.requeue_after == 0
+    assert (d.request.look, d.request.planned_looks, d.request.step) == (1, 4, 0)
+    assert d.request.window_s == pytest.approx(30)
     plan = d.plan(PASS)
     assert d.status["stepPassed"] is True and d.status["currentStep"] == 0  # the pause (1m) still runs
     assert plan.requeue_after == pytest.approx(30)
@@ -226,7 +334,7 @@ def test_full_rollout_with_pauses_and_analysis() -> None:
     assert condition(s, "AnalysisSucceeded")["status"] == "True"
     # Idempotent afterwards: nothing to write, nothing to do.
     again = d.advance(600)
-    assert again.status_patch == {} and again.actions == () and again.events == ()
+    assert again.status_patch == {} and d.last_effects == () and again.events == ()
 
 
 def test_nothing_to_write_between_decisions() -> None:
@@ -234,15 +342,16 @@ def test_nothing_to_write_between_decisions() -> None:
     d.advance(30, INCONCLUSIVE)
     for _ in range(5):
         plan = d.advance(5)
-        assert plan.status_patch == {} and plan.actions == () and plan.events == ()
-        assert plan.analysis is None and plan.requeue_after is not None and plan.requeue_after > 0
+        assert plan.status_patch == {} and d.last_effects == () and plan.events == ()
+        assert d.request is None and plan.requeue_after is not None and plan.requeue_after > 0
 
 
 def test_steps_without_analysis_only_wait_for_pauses() -> None:
     spec = make_spec(steps=[{"weight": 20, "pause": "2m"}, {"weight": 100}])
     del spec["rollout"]["analysis"]
     d = started(spec)
-    assert d.advance(60).analysis is None and d.status["currentStep"] == 0
+    d.advance(60)
+    assert d.request is None and d.status["currentStep"] == 0
     d.advance(60)
     assert d.status["currentStep"] == 1
     d.advance(1)
@@ -253,19 +362,21 @@ def test_steps_without_analysis_only_wait_for_pauses() -> None:
 def test_verdict_when_not_due_is_ignored() -> None:
     d = started()
     status = d.status
-    plan = plan_rollout(d.spec, status, verdict(PASS, d.now), d.now + timedelta(seconds=5))
-    assert not plan.verdict_consumed
+    v = verdict(PASS, d.now)
+    assert look_due(d.spec, status, d.now + timedelta(seconds=5)) is None
+    plan = plan_rollout(d.spec, status, v, d.now + timedelta(seconds=5))
+    assert plan.state.last_analysis is not v
     assert plan.status.get("stepPassed") is False
 
 
 def test_window_grows_with_the_rollout() -> None:
     d = started()
     d.advance(30, INCONCLUSIVE)
-    plan = d.advance(30)
-    assert plan.analysis is not None and plan.analysis.look == 2
-    assert plan.analysis.window_s == pytest.approx(60)
-    assert plan.analysis.window_for(45) == pytest.approx(45)
-    assert plan.analysis.window_for(None) == pytest.approx(60)
+    d.advance(30)
+    assert d.request is not None and d.request.look == 2
+    assert d.request.window_s == pytest.approx(60)
+    assert d.request.window_for(45) == pytest.approx(45)
+    assert d.request.window_for(None) == pytest.approx(60)
 
 
 # --------------------------------------------------------------------------- failures
@@ -288,7 +399,7 @@ def test_failures_reaching_the_limit_roll_back() -> None:
     assert d.spec["model"]["version"] == "1.1.0"
     for _ in range(3):
         plan = d.advance(300)
-        assert plan.status["phase"] == "RolledBack" and plan.status_patch == {} and plan.actions == ()
+        assert plan.status["phase"] == "RolledBack" and plan.status_patch == {} and d.last_effects == ()
 
 
 def test_inconclusive_reaching_the_limit_rolls_back() -> None:
@@ -308,7 +419,7 @@ def test_looks_without_enough_samples_do_not_count() -> None:
     d = started()  # progressDeadline 10m (default), interval 30s, inconclusiveLimit 3
     for _ in range(10):  # far more than inconclusiveLimit looks, all short of samples
         plan = d.advance(30, "insufficient")
-        assert plan.verdict_consumed
+        assert d.verdict is not None and plan.state.last_analysis is d.verdict
     s = d.status
     assert s["phase"] == "Progressing" and s["currentStep"] == 0
     assert s["stepLooks"] == 0 and s["stepInconclusive"] == 0 and s["totalLooks"] == 0
@@ -322,8 +433,8 @@ def test_looks_without_enough_samples_do_not_count() -> None:
     assert d.reasons().count("WaitingForSamples") == 1  # only when the wait starts
     assert "AnalysisInconclusive" not in d.reasons()
     # the next look still asks for look 1: untested looks are not numbered
-    plan = plan_rollout(d.spec, d.status, None, d.now + timedelta(seconds=30), observed=d.observed)
-    assert plan.analysis is not None and plan.analysis.look == 1
+    request = look_due(d.spec, d.status, d.now + timedelta(seconds=30))
+    assert request is not None and request.look == 1
     # once samples arrive, tested looks count as before and the wait ends
     d.advance(30, INCONCLUSIVE)
     assert d.status["stepLooks"] == 1 and d.status["stepInconclusive"] == 1
@@ -358,7 +469,8 @@ def test_no_analysis_data_without_auto_rollback_pauses_until_retry() -> None:
         condition(s, "Degraded")["status"] == "True"
         and condition(s, "Degraded")["reason"] == "NoAnalysisData"
     )
-    assert d.advance(600, "insufficient").analysis is None  # halted: waits for a person
+    d.advance(600, "insufficient")
+    assert d.request is None  # halted: waits for a person
     assert d.status["phase"] == "Paused"
     d.annotations[RETRY_ANNOTATION] = "1"
     d.advance(1)
@@ -404,8 +516,9 @@ def test_not_significant_still_counts_toward_the_limit() -> None:
 
 def test_low_traffic_judged_by_the_real_judge_waits_then_promotes() -> None:
     """With the real judge: a canary short of samples is waited for, not rolled back."""
-    from rankops.operator.core.judge import ObjectiveData, TrackSummary, judge
-    from rankops.operator.core.models import Objective
+    from rankops.operator.core.judge import judge
+    from rankops.operator.core.spec import Objective
+    from rankops.operator.core.verdict import ObjectiveData, TrackSummary
 
     objective = Objective(name="ndcg", metric="ndcg_at_3", target=0.70, breach=0.65)
     spec = make_spec(steps=[{"weight": 10}, {"weight": 100}])
@@ -414,16 +527,17 @@ def test_low_traffic_judged_by_the_real_judge_waits_then_promotes() -> None:
     for _ in range(12):
         d.now += timedelta(seconds=30)
         n += 10  # 10 labelled canary requests per 30 s: minSamples (50) after 5 looks
-        plan = plan_rollout(d.spec, d.status, None, d.now, observed=d.observed)
-        if plan.analysis is not None:
+        request = look_due(d.spec, d.status, d.now)
+        v = None
+        if request is not None:
             data = {
                 "ndcg": ObjectiveData(
                     canary=TrackSummary(n=n, total=0.75 * n, squares_total=n * (0.75**2 + 0.001)),
                     stable=TrackSummary(n=9 * n, total=0.70 * 9 * n, squares_total=9 * n * (0.70**2 + 0.001)),
                 )
             }
-            v = judge([objective], data, look=plan.analysis.look, planned_looks=4, now=d.now)
-            plan = plan_rollout(d.spec, d.status, v, d.now, observed=d.observed)
+            v = judge([objective], data, look=request.look, planned_looks=4, now=d.now)
+        plan = plan_rollout(d.spec, d.status, v, d.now, observed=d.observed)
         d.status = plan.status
         if d.status.get("stableVersion") == "1.1.0":
             break
@@ -528,7 +642,7 @@ def test_no_auto_rollback_pauses_at_the_weight() -> None:
     assert condition(s, "Degraded")["status"] == "True"
     assert ("Warning", "RolloutPaused") in d.events
     plan = d.advance(300)
-    assert plan.analysis is None and plan.status_patch == {}
+    assert d.request is None and plan.status_patch == {}
     d.annotations[PROMOTE_ANNOTATION] = "yes"
     d.advance(1)
     assert d.status["stableVersion"] == "1.1.0" and d.status["history"][-1]["reason"] == "ManualPromotion"
@@ -615,8 +729,8 @@ def test_rollback_at_full_weight_keeps_capacity_until_stable_ready() -> None:
     d.advance(30, FAIL)
     s = d.status
     assert s["phase"] == "RolledBack" and s["canaryDraining"] is True
-    assert ScaleDownCanary() not in d.last.actions  # type: ignore[union-attr]
-    plan = track_replicas(d.spec, s)
+    assert ScaleDownCanary() not in d.last_effects
+    plan = tracks(d.spec, s)
     assert (plan.stable_replicas, plan.canary_replicas, plan.canary_version) == (4, 4, "1.0.0")
     d.observed = Observed(canary_ready=True, stable_ready=False)
     d.advance(5)
@@ -624,7 +738,7 @@ def test_rollback_at_full_weight_keeps_capacity_until_stable_ready() -> None:
     d.observed = Observed(canary_ready=True, stable_ready=True)
     d.advance(5)
     assert d.status["canaryDraining"] is False and d.status["phase"] == "RolledBack"
-    assert track_replicas(d.spec, d.status).canary_replicas == 0
+    assert tracks(d.spec, d.status).canary_replicas == 0
 
 
 def test_rollback_below_full_weight_removes_the_canary_at_once() -> None:
@@ -637,7 +751,7 @@ def test_rollback_below_full_weight_removes_the_canary_at_once() -> None:
     d.advance(30, FAIL)
     d.advance(30, FAIL)
     assert d.status["phase"] == "RolledBack" and d.status["canaryDraining"] is False
-    assert ScaleDownCanary() in d.last.actions  # type: ignore[union-attr]
+    assert ScaleDownCanary() in d.last_effects
 
 
 def test_pause_counts_from_readiness() -> None:
@@ -680,17 +794,16 @@ def test_metrics_unavailable_pauses_and_resumes() -> None:
     assert "Resumed" in d.reasons() and "AnalysisPassed" in d.reasons()
 
 
-def _plan_with(d: Driver, v: Verdict) -> Plan:
+def _plan_with(d: Driver, v: Verdict) -> Planned:
     d.now += timedelta(seconds=30)
     kwargs: dict[str, Any] = {
         "annotations": d.annotations,
         "generation": d.generation,
         "observed": d.observed,
     }
-    plan = plan_rollout(d.spec, d.status, None, d.now, **kwargs)
-    assert plan.analysis is not None
+    assert look_due(d.spec, d.status, d.now, annotations=d.annotations) is not None
     plan = plan_rollout(d.spec, d.status, v, d.now, **kwargs)
-    assert plan.verdict_consumed
+    assert plan.state.last_analysis is v
     d.status = plan.status
     d.events += [(e.type, e.reason) for e in plan.events]
     return plan
@@ -836,7 +949,7 @@ def test_promotion_keeps_canary_until_stable_ready() -> None:
     assert d.status["phase"] == "Progressing" and "stepReadyAt" not in d.status
     d.advance(1)  # ready, no pause, no analysis: promoted
     assert d.status["stableVersion"] == "1.1.0" and d.status["canaryDraining"] is True
-    assert ScaleDownCanary() not in d.last.actions  # type: ignore[union-attr]
+    assert ScaleDownCanary() not in d.last_effects
     # The shell reports the stable Deployment ready only once it runs the new template.
     d.observed = Observed(canary_ready=True, stable_ready=False)
     d.advance(5)
@@ -849,8 +962,8 @@ def test_promotion_keeps_canary_until_stable_ready() -> None:
     assert condition(d.status, "Progressing")["reason"] == "WaitingForStable"
     assert condition(d.status, "Degraded")["status"] == "False"
     d.observed = Observed(canary_ready=True, stable_ready=True)
-    plan = d.advance(5)
-    assert d.status["canaryDraining"] is False and ScaleDownCanary() in plan.actions
+    d.advance(5)
+    assert d.status["canaryDraining"] is False and ScaleDownCanary() in d.last_effects
     assert d.status["phase"] == "Healthy" and "awaitingStableSince" not in d.status
     assert "StableReady" in d.reasons()
 
@@ -860,7 +973,7 @@ GATEWAY = {"gatewayAPI": {"httpRoute": "m-route"}}
 
 def route_weights_of(d: Driver) -> tuple[int, int]:
     """(stable, canary) backendRef weights of the HTTPRoute built from the driver's status."""
-    children = build_children({"name": "m", "namespace": "ns", "uid": "u"}, d.spec, d.status)
+    children = children_of({"name": "m", "namespace": "ns", "uid": "u"}, d.spec, d.status)
     (route,) = [c for c in children if c["kind"] == "HTTPRoute"]
     stable, canary = route["spec"]["rules"][0]["backendRefs"]
     return stable["weight"], canary["weight"]
@@ -882,25 +995,25 @@ def test_gateway_promotion_routes_to_the_canary_until_stable_ready() -> None:
     assert "canaryVersion" not in d.status
     # The stable Deployment rolls to 1.1.0; the route keeps all traffic on the canary track, which
     # serves 1.1.0 at full size.
-    assert plan.actions == (PromoteCanaryToStable("1.1.0", "file:///models/1.1.0"),)
+    assert d.last_effects == (PromoteCanaryToStable("1.1.0", "file:///models/1.1.0"),)
     assert d.status["canaryWeight"] == 100 and route_weights_of(d) == (0, 100)
-    tracks = track_replicas(d.spec, d.status)
-    assert (tracks.stable_version, tracks.canary_version, tracks.canary_replicas) == ("1.1.0", "1.1.0", 4)
+    both = tracks(d.spec, d.status)
+    assert (both.stable_version, both.canary_version, both.canary_replicas) == ("1.1.0", "1.1.0", 4)
     plan = d.advance(5)
     assert route_weights_of(d) == (0, 100) and d.status["phase"] == "Progressing"
     assert condition(d.status, "Available")["reason"] == "CanaryServing"
-    assert not plan.actions
+    assert not d.last_effects
     # Stable ready with the new version: the route switches; the canary keeps its pods this plan.
     d.observed = Observed(canary_ready=True, stable_ready=True)
     plan = d.advance(5)
-    assert plan.actions == (SetWeights(stable=100, canary=0),) and plan.requeue_after == 0
+    assert d.last_effects == (SetWeights(stable=100, canary=0),) and plan.requeue_after == 0
     assert route_weights_of(d) == (100, 0) and d.status["canaryDraining"] is True
-    assert track_replicas(d.spec, d.status).canary_replicas == 4
+    assert tracks(d.spec, d.status).canary_replicas == 4
     assert d.status["phase"] == "Healthy" and "TrafficSwitched" in d.reasons()
     # The next plan (after the shell applied the route) scales the canary down.
     plan = d.advance(0.1)
-    assert plan.actions == (ScaleDownCanary(),) and d.status["canaryDraining"] is False
-    assert track_replicas(d.spec, d.status).canary_replicas == 0 and route_weights_of(d) == (100, 0)
+    assert d.last_effects == (ScaleDownCanary(),) and d.status["canaryDraining"] is False
+    assert tracks(d.spec, d.status).canary_replicas == 0 and route_weights_of(d) == (100, 0)
     assert d.status["canaryWeight"] == 0 and "StableReady" in d.reasons()
     assert d.advance(1).status_patch == {}
 
@@ -918,19 +1031,19 @@ def test_gateway_manual_promotion_shifts_all_traffic_once_the_canary_is_full_siz
     d.observed = Observed(canary_ready=True, stable_ready=False)
     d.advance(1)
     assert d.status["canaryDraining"] is True and route_weights_of(d) == (90, 10)
-    assert track_replicas(d.spec, d.status).canary_replicas == 4  # scales up to full size
+    assert tracks(d.spec, d.status).canary_replicas == 4  # scales up to full size
     d.observed = Observed(canary_ready=False, stable_ready=False)
     d.advance(1)
     assert route_weights_of(d) == (90, 10)
     d.observed = Observed(canary_ready=True, stable_ready=False)
-    plan = d.advance(1)
-    assert route_weights_of(d) == (0, 100) and SetWeights(stable=0, canary=100) in plan.actions
+    d.advance(1)
+    assert route_weights_of(d) == (0, 100) and SetWeights(stable=0, canary=100) in d.last_effects
     assert "TrafficShifted" in d.reasons()
     d.observed = Observed(canary_ready=True, stable_ready=True)
     d.advance(1)
     assert route_weights_of(d) == (100, 0) and d.status["canaryDraining"] is True
     d.advance(1)
-    assert d.status["canaryDraining"] is False and track_replicas(d.spec, d.status).canary_replicas == 0
+    assert d.status["canaryDraining"] is False and tracks(d.spec, d.status).canary_replicas == 0
 
 
 def test_gateway_promotion_without_readiness_reports_switches_at_once() -> None:
@@ -940,9 +1053,9 @@ def test_gateway_promotion_without_readiness_reports_switches_at_once() -> None:
     d.plan()
     d.set_version("1.1.0")
     d.advance(1)  # 100 % (readiness unknown: ready at once)
-    plan = d.advance(1)  # promoted
+    d.advance(1)  # promoted
     assert d.status["stableVersion"] == "1.1.0" and d.status["canaryDraining"] is False
-    assert ScaleDownCanary() in plan.actions and SetWeights(stable=100, canary=0) in plan.actions
+    assert ScaleDownCanary() in d.last_effects and SetWeights(stable=100, canary=0) in d.last_effects
     assert route_weights_of(d) == (100, 0)
 
 
@@ -955,13 +1068,13 @@ def test_gateway_rollback_needs_no_drain_and_routes_away_first() -> None:
     d.advance(1)  # 50 %
     d.advance(1)  # 100 %
     d.advance(30, FAIL)
-    plan = d.advance(30, FAIL)
+    d.advance(30, FAIL)
     assert d.status["phase"] == "RolledBack" and d.status["canaryDraining"] is False
-    assert ScaleDownCanary() in plan.actions and route_weights_of(d) == (100, 0)
+    assert ScaleDownCanary() in d.last_effects and route_weights_of(d) == (100, 0)
     # The stable track kept full capacity behind the route; the route goes before the canary's scale-down.
-    children = build_children({"name": "m", "namespace": "ns", "uid": "u"}, d.spec, d.status)
+    children = children_of({"name": "m", "namespace": "ns", "uid": "u"}, d.spec, d.status)
     assert [c["kind"] for c in children][:2] == ["HTTPRoute", "Deployment"]
-    assert track_replicas(d.spec, d.status).stable_replicas == 4
+    assert tracks(d.spec, d.status).stable_replicas == 4
 
 
 def test_stable_not_ready_long_after_promotion_is_degraded() -> None:
@@ -1015,8 +1128,8 @@ def test_uri_change_in_place_waits_for_stable() -> None:
     d.advance(1)
     d.spec = copy.deepcopy(d.spec)
     d.spec["model"]["uri"] = "file:///models/1.0.0-rebuilt"
-    plan = d.advance(1)
-    assert DeployStable("1.0.0", "file:///models/1.0.0-rebuilt") in plan.actions
+    d.advance(1)
+    assert DeployStable("1.0.0", "file:///models/1.0.0-rebuilt") in d.last_effects
     assert d.status["phase"] == "Progressing"
     assert d.status["message"] == "updating: waiting for stable 1.0.0 to be ready"
     d.observed = Observed(canary_ready=True, stable_ready=False)
@@ -1065,8 +1178,11 @@ def test_retry_waits_for_the_window() -> None:
 
 def test_running_rollout_is_not_frozen() -> None:
     d = started()
-    plan = plan_rollout(d.spec, d.status, None, d.now + timedelta(seconds=30), rollout_allowed=False)
-    assert plan.analysis is not None
+    later = d.now + timedelta(seconds=30)
+    assert look_due(d.spec, d.status, later) is not None
+    assert plan_rollout(d.spec, d.status, None, later, rollout_allowed=False).requeue_after == 0
+    v = verdict(PASS, later)
+    assert plan_rollout(d.spec, d.status, v, later, rollout_allowed=False).state.last_analysis is v
 
 
 def test_cancelled_rollout_at_full_weight_drains() -> None:
@@ -1080,7 +1196,7 @@ def test_cancelled_rollout_at_full_weight_drains() -> None:
     d.advance(1)
     assert d.status["phase"] == "Progressing" and d.status["canaryDraining"] is True
     assert d.status["message"] == "restoring stable: waiting for stable 1.0.0 to be ready"
-    assert track_replicas(d.spec, d.status).canary_replicas == 4
+    assert tracks(d.spec, d.status).canary_replicas == 4
     d.observed = Observed(canary_ready=True, stable_ready=True)
     d.advance(1)
     assert d.status["phase"] == "Healthy" and d.status["canaryDraining"] is False
@@ -1252,12 +1368,11 @@ def test_invariants_over_arbitrary_histories(
                 steps_edited.add(status["canaryRevision"])
 
         kwargs: dict[str, Any] = {"annotations": annotations, "observed": observed}
-        plan = plan_rollout(spec, status, None, now, **kwargs)
         v: Verdict | None = None
-        if plan.analysis is not None and pending is not None:
+        if look_due(spec, status, now, annotations=annotations) is not None and pending is not None:
             v = make_verdict(pending, now)
-            plan = plan_rollout(spec, status, v, now, **kwargs)
             pending = None
+        plan = plan_rollout(spec, status, v, now, **kwargs)
         # Deterministic: the same inputs give the same plan.
         assert plan == plan_rollout(spec, status, v, now, **kwargs)
 
@@ -1271,7 +1386,9 @@ def test_invariants_over_arbitrary_histories(
             new.get("canaryRevision"),
             new.get("currentStep"),
         )
-        if v is not None and v.insufficient_data and plan.verdict_consumed and same_step:
+        if v is not None:
+            assert plan.state.last_analysis is v  # a look asked for is used
+        if v is not None and v.insufficient_data and same_step:
             for key in ("stepLooks", "stepFailures", "stepInconclusive", "totalLooks"):
                 assert new.get(key) == old.get(key), key
         # Giving up for lack of data only after progressDeadline without a tested look.
@@ -1306,7 +1423,8 @@ def test_invariants_over_arbitrary_histories(
         ):
             passes_by_revision.setdefault(old["canaryRevision"], set()).add(old["currentStep"])
         # Promotions: at most one per revision, and (unless manual) only with every analysis step passed.
-        promoted_now = any(isinstance(a, PromoteCanaryToStable) for a in plan.actions)
+        changes = effects(spec, old, new)
+        promoted_now = any(isinstance(a, PromoteCanaryToStable) for a in changes)
         if promoted_now:
             revision = old["canaryRevision"]
             assert revision not in promotions
@@ -1321,16 +1439,16 @@ def test_invariants_over_arbitrary_histories(
         # Re-planning the result never promotes again.
         replan = plan_rollout(spec, new, None, now, **kwargs)
         if promoted_now:
-            assert not any(isinstance(a, PromoteCanaryToStable) for a in replan.actions)
+            assert not any(isinstance(a, PromoteCanaryToStable) for a in effects(spec, new, replan.status))
         # Conditions keep their transition time while their status is unchanged.
         before = {c["type"]: c for c in old.get("conditions", [])}
         for c in new["conditions"]:
             if c["type"] in before and before[c["type"]]["status"] == c["status"]:
                 assert c["lastTransitionTime"] == before[c["type"]]["lastTransitionTime"]
         assert len(new["history"]) <= HISTORY_LIMIT
-        if gateway and any(isinstance(a, ScaleDownCanary) for a in plan.actions):
+        if gateway and any(isinstance(a, ScaleDownCanary) for a in changes):
             # The canary's pods go only once the route sends it nothing, and the route is applied first.
-            children = build_children({"name": "m", "namespace": "ns", "uid": "u"}, spec, new)
+            children = children_of({"name": "m", "namespace": "ns", "uid": "u"}, spec, new)
             assert children[0]["kind"] == "HTTPRoute"
             assert [r["weight"] for r in children[0]["spec"]["rules"][0]["backendRefs"]] == [100, 0]
         status = new
@@ -1359,6 +1477,51 @@ def test_resume_from_status_alone_repeats_nothing(waits: list[int]) -> None:
         )
         if again.status.get("currentStep") is not None and step_before is not None:
             assert again.status["currentStep"] >= step_before
-        assert not any(isinstance(a, PromoteCanaryToStable) for a in again.actions) or d.status.get(
-            "canaryVersion"
-        )
+        promoted = any(isinstance(a, PromoteCanaryToStable) for a in effects(d.spec, d.status, again.status))
+        assert not promoted or d.status.get("canaryVersion")
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=st.lists(OPS, max_size=30), gateway=st.booleans())
+def test_analysis_due_is_exactly_when_the_planner_uses_a_verdict(
+    ops: list[tuple[str, Any]], gateway: bool
+) -> None:
+    """One pass per reconcile: the shell judges only when the plan will use the verdict, and then it does;
+    the status planned from reads back into the same state (the status edge is lossless)."""
+    spec = make_spec()
+    if gateway:
+        spec["rollout"]["trafficRouting"] = GATEWAY
+    status: dict[str, Any] = {}
+    now = T0
+    annotations: dict[str, str] = {}
+    observed = Observed()
+    token = 0
+    for kind, arg in ops:
+        if kind == "wait":
+            now += timedelta(seconds=arg)
+        elif kind == "version":
+            spec = copy.deepcopy(spec)
+            spec["model"] = {"version": arg, "uri": f"file:///models/{arg}"}
+        elif kind == "annotate":
+            token += 1
+            annotations = {**annotations, arg: str(token)}
+        elif kind == "ready":
+            observed = Observed(canary_ready=arg, stable_ready=arg)
+        elif kind == "steps":
+            spec = copy.deepcopy(spec)
+            spec["rollout"]["steps"] = arg
+        outcome = arg if kind == "judge" else "Pass"
+        kwargs: dict[str, Any] = {"annotations": annotations, "observed": observed}
+        request = look_due(spec, status, now, annotations=annotations)
+        v = make_verdict(outcome, now)
+        judged = plan_rollout(spec, status, v, now, **kwargs)
+        assert (judged.state.last_analysis is v) == (request is not None)  # the very verdict is recorded
+        event(f"look due: {request is not None}")
+        unjudged = plan_rollout(spec, status, None, now, **kwargs)
+        if request is None:
+            assert judged.plan == unjudged.plan  # a verdict nobody asked for changes nothing
+        else:
+            assert unjudged.requeue_after == 0  # without its verdict the plan waits for the look
+        plan = judged if request is not None else unjudged
+        assert RolloutState.from_status(plan.status).to_status() == plan.status
+        status = plan.status

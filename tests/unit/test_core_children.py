@@ -10,15 +10,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rankops.operator.core.builders import (
+from rankops.operator.core.children import (
+    TrackPlan,
     build_children,
     build_deployment,
     build_httproute,
-    needs_update,
-    parse_quantity,
-    quantities_equal,
     track_replicas,
 )
+from rankops.operator.core.diff import needs_update, parse_quantity, quantities_equal
+from rankops.operator.core.rollout import RolloutState
+from rankops.operator.core.spec import RankingModelSpec, parse_ranking_model_spec
 
 META = {"name": "ranker", "namespace": "search", "uid": "1234-abcd"}
 SPEC: dict[str, Any] = {
@@ -48,6 +49,19 @@ ROLLING = {
 }
 
 
+def parsed(spec: dict[str, Any]) -> RankingModelSpec:
+    return parse_ranking_model_spec(spec)
+
+
+def children_of(meta: dict[str, Any], spec: dict[str, Any], status: dict[str, Any]) -> list[dict[str, Any]]:
+    """The children for a status as the API holds it (read into the typed state at the edge)."""
+    return build_children(meta, parsed(spec), RolloutState.from_status(status))
+
+
+def tracks(spec: dict[str, Any], status: dict[str, Any]) -> TrackPlan:
+    return track_replicas(parsed(spec), RolloutState.from_status(status))
+
+
 def by_name(children: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {f"{c['kind']}/{c['metadata']['name']}": c for c in children}
 
@@ -58,7 +72,7 @@ def env_of(deployment: dict[str, Any]) -> dict[str, str]:
 
 
 def test_children_names_and_order() -> None:
-    children = build_children(META, SPEC, HEALTHY)
+    children = children_of(META, SPEC, HEALTHY)
     assert [f"{c['kind']}/{c['metadata']['name']}" for c in children] == [
         "Deployment/ranker-stable",
         "Deployment/ranker-canary",
@@ -83,7 +97,7 @@ def test_children_names_and_order() -> None:
 
 
 def test_healthy_model_runs_stable_only() -> None:
-    c = by_name(build_children(META, SPEC, HEALTHY))
+    c = by_name(children_of(META, SPEC, HEALTHY))
     stable, canary = c["Deployment/ranker-stable"], c["Deployment/ranker-canary"]
     assert stable["spec"]["replicas"] == 4 and canary["spec"]["replicas"] == 0
     assert env_of(stable) == {
@@ -101,7 +115,7 @@ def test_healthy_model_runs_stable_only() -> None:
 
 
 def test_rolling_model_splits_replicas_and_versions() -> None:
-    c = by_name(build_children(META, SPEC, ROLLING))
+    c = by_name(children_of(META, SPEC, ROLLING))
     stable, canary = c["Deployment/ranker-stable"], c["Deployment/ranker-canary"]
     assert (stable["spec"]["replicas"], canary["spec"]["replicas"]) == (3, 1)
     assert env_of(canary)["RANKOPS_VERSION"] == "1.1.0"
@@ -111,8 +125,8 @@ def test_rolling_model_splits_replicas_and_versions() -> None:
 
 
 def test_selectors_do_not_depend_on_version() -> None:
-    a = by_name(build_children(META, SPEC, HEALTHY))
-    b = by_name(build_children(META, SPEC, ROLLING))
+    a = by_name(children_of(META, SPEC, HEALTHY))
+    b = by_name(children_of(META, SPEC, ROLLING))
     for name in ("Deployment/ranker-stable", "Deployment/ranker-canary"):
         assert a[name]["spec"]["selector"] == b[name]["spec"]["selector"]
         assert a[name]["spec"]["selector"]["matchLabels"] == {
@@ -127,7 +141,7 @@ def test_selectors_do_not_depend_on_version() -> None:
 
 
 def test_pod_security_restricted() -> None:
-    d = build_deployment(META, SPEC, "stable", "1.0.0", "file:///m", 2)
+    d = build_deployment(META, parsed(SPEC), "stable", "1.0.0", "file:///m", 2)
     pod = d["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -153,7 +167,7 @@ def test_gateway_routing_builds_an_httproute() -> None:
     spec["rollout"]["trafficRouting"] = {
         "gatewayAPI": {"httpRoute": "ranker-route", "gateway": "gw", "gatewayNamespace": "infra"}
     }
-    c = by_name(build_children(META, spec, ROLLING))
+    c = by_name(children_of(META, spec, ROLLING))
     route = c["HTTPRoute/ranker-route"]
     assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
     assert route["spec"]["parentRefs"] == [
@@ -167,14 +181,14 @@ def test_gateway_routing_builds_an_httproute() -> None:
     # stable keeps full capacity behind a route
     assert c["Deployment/ranker-stable"]["spec"]["replicas"] == 4
     assert c["Deployment/ranker-canary"]["spec"]["replicas"] == 1
-    healthy = by_name(build_children(META, spec, HEALTHY))["HTTPRoute/ranker-route"]
+    healthy = by_name(children_of(META, spec, HEALTHY))["HTTPRoute/ranker-route"]
     assert [r["weight"] for r in healthy["spec"]["rules"][0]["backendRefs"]] == [100, 0]
 
 
 def test_route_without_gateway_leaves_parent_refs_alone() -> None:
     spec = copy.deepcopy(SPEC)
     spec["rollout"]["trafficRouting"] = {"gatewayAPI": {"httpRoute": "r"}}
-    route = build_httproute(META, spec, 10)
+    route = build_httproute(META, parsed(spec), 10)
     assert "parentRefs" not in route["spec"]
     actual = copy.deepcopy(route)
     actual["spec"]["parentRefs"] = [{"name": "someone-elses"}]
@@ -183,7 +197,7 @@ def test_route_without_gateway_leaves_parent_refs_alone() -> None:
 
 def test_draining_canary_keeps_capacity() -> None:
     status = {"phase": "Healthy", "stableVersion": "1.1.0", "stableUri": "u", "canaryDraining": True}
-    plan = track_replicas(SPEC, status)
+    plan = tracks(SPEC, status)
     assert (plan.stable_replicas, plan.canary_replicas) == (4, 4)
     assert plan.canary_version == "1.1.0"
 
@@ -194,7 +208,7 @@ def test_gateway_draining_canary_keeps_the_route_share_and_route_order_follows_t
     promoted = {**HEALTHY, "stableVersion": "1.1.0", "stableUri": "u", "canaryDraining": True}
 
     def kinds_and_weights(status: dict[str, Any]) -> tuple[list[str], list[int], int]:
-        children = build_children(META, spec, status)
+        children = children_of(META, spec, status)
         (route,) = [c for c in children if c["kind"] == "HTTPRoute"]
         canary = by_name(children)["Deployment/ranker-canary"]["spec"]["replicas"]
         weights = [r["weight"] for r in route["spec"]["rules"][0]["backendRefs"]]
@@ -203,7 +217,7 @@ def test_gateway_draining_canary_keeps_the_route_share_and_route_order_follows_t
     # While the stable track rolls to the promoted version, the route keeps the canary's share.
     kinds, weights, canary = kinds_and_weights({**promoted, "canaryWeight": 100})
     assert weights == [0, 100] and canary == 4 and kinds[-1] == "HTTPRoute"
-    assert track_replicas(spec, {**promoted, "canaryWeight": 100}).canary_version == "1.1.0"
+    assert tracks(spec, {**promoted, "canaryWeight": 100}).canary_version == "1.1.0"
     # Switched: the route goes first (traffic off the canary before its pods go).
     kinds, weights, canary = kinds_and_weights({**promoted, "canaryWeight": 0})
     assert weights == [100, 0] and canary == 4 and kinds[0] == "HTTPRoute"
@@ -217,12 +231,12 @@ def test_gateway_draining_canary_keeps_the_route_share_and_route_order_follows_t
 
 
 def test_before_the_first_plan_the_spec_version_is_stable() -> None:
-    plan = track_replicas(SPEC, {})
+    plan = tracks(SPEC, {})
     assert plan.stable_version == "1.1.0" and plan.canary_replicas == 0
 
 
 def test_builders_are_deterministic() -> None:
-    assert build_children(META, SPEC, ROLLING) == build_children(META, copy.deepcopy(SPEC), dict(ROLLING))
+    assert children_of(META, SPEC, ROLLING) == children_of(META, copy.deepcopy(SPEC), dict(ROLLING))
 
 
 def simulate_server_defaults(obj: dict[str, Any]) -> dict[str, Any]:
@@ -248,13 +262,13 @@ def simulate_server_defaults(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_needs_update_ignores_server_defaults() -> None:
-    for desired in build_children(META, SPEC, ROLLING):
+    for desired in children_of(META, SPEC, ROLLING):
         assert not needs_update(desired, simulate_server_defaults(desired))
 
 
 def test_needs_update_sees_our_changes() -> None:
-    desired = build_children(META, SPEC, ROLLING)
-    actual = [simulate_server_defaults(d) for d in build_children(META, SPEC, HEALTHY)]
+    desired = children_of(META, SPEC, ROLLING)
+    actual = [simulate_server_defaults(d) for d in children_of(META, SPEC, HEALTHY)]
     changed = [d["metadata"]["name"] for d, a in zip(desired, actual, strict=True) if needs_update(d, a)]
     assert changed == ["ranker-stable", "ranker-canary", "ranker-canary"]  # replicas, template, version label
 
@@ -271,7 +285,7 @@ def test_needs_update_sees_our_changes() -> None:
     value=st.one_of(st.integers(), st.text(max_size=5), st.booleans()),
 )
 def test_needs_update_detects_any_owned_field_change(path: tuple[Any, ...], value: Any) -> None:
-    desired = build_deployment(META, SPEC, "canary", "1.1.0", "u", 2)
+    desired = build_deployment(META, parsed(SPEC), "canary", "1.1.0", "u", 2)
     actual = simulate_server_defaults(desired)
     node: Any = actual
     for key in path[:-1]:
@@ -336,7 +350,7 @@ def test_quantities_equal() -> None:
 def _with_resources(resources: dict[str, Any]) -> dict[str, Any]:
     spec = copy.deepcopy(SPEC)
     spec["serving"]["resources"] = resources
-    return build_deployment(META, spec, "stable", "1.0.0", "u", 4)
+    return build_deployment(META, parsed(spec), "stable", "1.0.0", "u", 4)
 
 
 def _stored_resources(desired: dict[str, Any], resources: dict[str, Any]) -> dict[str, Any]:
