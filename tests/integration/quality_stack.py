@@ -92,6 +92,16 @@ class QualityStack:
     receiver_port: int = 0
     events: list[tuple[str, str, str, str]] = field(default_factory=list)
     timer: asyncio.Task[None] | None = None
+    token_file: Path | None = None
+
+    def operator_env(self) -> dict[str, str]:
+        """The operator's own receiver on this stack's port (``in_operator=True``)."""
+        assert self.token_file is not None
+        return {
+            "RANKOPS_ALERTS_PORT": str(self.receiver_port),
+            "RANKOPS_ALERTS_HOST": "127.0.0.1",
+            "RANKOPS_ALERTS_TOKEN_FILE": str(self.token_file),
+        }
 
     def install_rules(self, slo: dict[str, Any], models: list[str]) -> None:
         """What `rankops slo rules NAME` prints, loaded into this Prometheus."""
@@ -117,8 +127,11 @@ async def quality_stack(
     scrape: str = "1s",
     evaluation: str = "1s",
     group_wait: str = "1s",
+    in_operator: bool = False,
 ) -> AsyncIterator[QualityStack]:
-    """Prometheus + Alertmanager + receiver + controller; everything stopped on exit."""
+    """Prometheus + Alertmanager + receiver + controller; everything stopped on exit. With
+    ``in_operator`` the receiver and the controller are the operator's (start it with
+    ``stack.operator_env()``): this process runs neither."""
     serve_endpoint_slices(api)
     token = tmp_path / "alert-token"
     token.write_text("integration-token")
@@ -133,7 +146,7 @@ async def quality_stack(
 
     receiver = AlertReceiver(TokenFile(token).read, model_exists)
     port = free_port()
-    runner = await start_receiver(receiver, "127.0.0.1", port)
+    runner = None if in_operator else await start_receiver(receiver, "127.0.0.1", port)
     am = await asyncio.to_thread(
         Alertmanager, f"http://127.0.0.1:{port}/v1/alerts", token, group_wait=group_wait, repeat_interval="1h"
     )
@@ -144,8 +157,12 @@ async def quality_stack(
     await asyncio.to_thread(prometheus.wait_up, len(exporters))
     metrics = PrometheusMetricsSource(prometheus.url, timeout=3)
     controller = QualitySLOController(client, metrics, post_event=post_event)
-    stack = QualityStack(prometheus, am, receiver, controller, client, metrics, port, events)
-    consumer = asyncio.get_running_loop().create_task(controller.consume_alerts(receiver))
+    stack = QualityStack(
+        prometheus, am, receiver, controller, client, metrics, port, events, token_file=token
+    )
+    consumer = (
+        None if in_operator else asyncio.get_running_loop().create_task(controller.consume_alerts(receiver))
+    )
     try:
         yield stack
     finally:
@@ -157,6 +174,7 @@ async def quality_stack(
         await controller.notifier.close()
         await metrics.close()
         await client.close()
-        await runner.cleanup()
+        if runner is not None:
+            await runner.cleanup()
         await asyncio.to_thread(prometheus.stop)
         await asyncio.to_thread(am.stop)

@@ -99,6 +99,8 @@ class QualitySLOController:
         """Evaluate at once for every firing alert the receiver accepted (runs until cancelled)."""
         while True:
             trigger = await receiver.next_trigger()
+            logger.info("alert %s (%s) for %s/%s: evaluating now", trigger.alertname, trigger.severity,
+                        trigger.namespace, trigger.model)  # fmt: skip
             try:
                 await self.evaluate_model(trigger.namespace, trigger.model)
             except asyncio.CancelledError:
