@@ -6,9 +6,8 @@ CRDs from ``crds/``, Deployment readiness simulated), one stand-in serving pod
 (``tests/integration/ndcg_exporter.py``), a real Prometheus scraping it every
 ``--scrape-interval`` seconds and evaluating the alert rules rankops compiles from the QualitySLO
 every ``--evaluation-interval`` seconds, a real Alertmanager (``group_wait``) delivering to the
-operator's receiver, the operator (``rankops operator run``, the RankingModel controller, as a
-subprocess) and the QualitySLO controller with the receiver in this process (until the operator
-registers them itself).
+operator's receiver, and the operator (``rankops operator run`` as a subprocess: the RankingModel
+and QualitySLO controllers and the receiver).
 
 Each run: a fresh RankingModel (``postPromotion: {window: 1h, action: Rollback}``) is deployed at
 1.0.0 and watched healthy, then 1.1.0 is promoted; after a random phase (up to the polling
@@ -16,10 +15,10 @@ interval on the polling path, up to the scrape/evaluation interval on the alert 
 stream for 1.1.0 is switched to ``--bad-mean``. Latency: from the exporter's own timestamp of that switch to
 the first moment the stable Deployment is seen labelled 1.0.0 again (polled every 50 ms).
 
-- polling path: no alert rules; the controller evaluates every ``--poll-interval`` seconds (the
+- polling path: no alert rules; the operator evaluates every ``--poll-interval`` seconds (the
   QualitySLO's ``evaluation.interval``);
 - alert path: the rules from ``rankops slo rules`` loaded into Prometheus (``for:``
-  ``--rule-for``), Alertmanager delivering to ``POST /v1/alerts``; the controller's timer is off.
+  ``--rule-for``), Alertmanager delivering to ``POST /v1/alerts``; the timer set to 1h.
 
     python benchmarks/breach_to_action.py --runs 5
 
@@ -32,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import random
 import signal
@@ -93,9 +91,15 @@ def model_manifest(name: str) -> dict[str, Any]:
     }
 
 
+def set_interval(api: Any, interval: str) -> None:
+    """The QualitySLO's ``evaluation.interval`` (a spec change: the operator re-evaluates at once)."""
+    slo = api.get_object("qualityslos", SLO, NAMESPACE)
+    slo["spec"]["evaluation"]["interval"] = interval
+    api.apply_object(slo)
+
+
 async def one_run(
     api: Any,
-    controller: Any,
     pod: Exporter,
     name: str,
     args: argparse.Namespace,
@@ -113,16 +117,18 @@ async def one_run(
         await asyncio.to_thread(wait_for, predicate, args.timeout, 0.05, what)
 
     pod.set(model=name, version="1.0.0", mean=args.good_mean)
+    set_interval(api, "1s")  # look often until 1.0.0 is seen healthy (what a rollback needs)
     api.create(model_manifest(name))
     await until(lambda: status().get("phase") == "Healthy", f"{name} healthy")
-    # the watch has seen 1.0.0 healthy (what a rollback needs of the previous revision)
-    deadline = time.monotonic() + args.timeout
-    while ((status().get("quality") or {}).get("stable") or {}).get("healthy") is not True:
-        if time.monotonic() > deadline:
-            print(f"{name}: 1.0.0 never evaluated healthy: {status().get('quality')}")
-            return None
-        await controller.evaluate(NAMESPACE, SLO)
-        await asyncio.sleep(1.0)
+    try:
+        await until(
+            lambda: ((status().get("quality") or {}).get("stable") or {}).get("healthy"), "1.0.0 healthy"
+        )
+    except TimeoutError:
+        print(f"{name}: 1.0.0 never evaluated healthy: {status().get('quality')}")
+        return None
+    # the path under test: the timer at the polling interval, or (alert path) no timer to speak of
+    set_interval(api, f"{args.poll_interval}s" if polling else "1h")
     obj = api.get_object("rankingmodels", name, NAMESPACE)
     obj["spec"]["model"].update(version="1.1.0", uri=f"file:///models/{name}/1.1.0")
     api.apply_object(obj)
@@ -180,7 +186,7 @@ async def bench(args: argparse.Namespace) -> int:
             async with quality_stack(
                 api, [pod], Path(tempfile.mkdtemp(prefix="breach-bench-")),
                 scrape=f"{args.scrape_interval}s", evaluation=f"{args.evaluation_interval}s",
-                group_wait=f"{args.group_wait}s",
+                group_wait=f"{args.group_wait}s", in_operator=True,
             ) as stack:  # fmt: skip
                 operator = await asyncio.to_thread(
                     subprocess.Popen,
@@ -192,6 +198,7 @@ async def bench(args: argparse.Namespace) -> int:
                         "RANKOPS_PROMETHEUS_TIMEOUT": "2",
                         "RANKOPS_WATCH_TIMEOUT": "30",
                         "RANKOPS_RESYNC_INTERVAL": "10",
+                        **stack.operator_env(),  # the operator's own receiver and QualitySLO timers
                         "PYTHONPATH": os.pathsep.join(
                             str(ROOT / d) for d in ("operator", "serving", "sandbox", "cli")
                         ),
@@ -205,20 +212,11 @@ async def bench(args: argparse.Namespace) -> int:
                     if path == "alert":
                         group = rule_group(SLO, NAMESPACE, parse_live_slo(slo["spec"]), None)
                         stack.prometheus.set_rules(rule_file([group]))
-                    else:
-                        stack.poll(SLO)  # the controller's timer: spec.evaluation.interval
                     for run in range(1, args.runs + 1):
-                        latency = await one_run(
-                            api, stack.controller, pod, f"{path}-{run}", args, rng, path == "polling"
-                        )
+                        latency = await one_run(api, pod, f"{path}-{run}", args, rng, path == "polling")
                         if latency is not None:
                             results[path].append(latency)
                             print(f"{path} run {run}: {latency:6.2f} s", flush=True)
-                    if stack.timer is not None:
-                        stack.timer.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await stack.timer
-                        stack.timer = None
     finally:
         if operator is not None and operator.poll() is None:
             operator.send_signal(signal.SIGTERM)

@@ -18,7 +18,8 @@ a per-object lock):
   The other handlers wake it, so a new plan is followed at once.
 
 Triggers of one QualitySLO: a per-object ``daemon`` (``QualitySLOController.run_timer``)
-evaluates it every ``spec.evaluation.interval``; the Alertmanager receiver (started with the
+evaluates it every ``spec.evaluation.interval`` and at once after a spec change
+(``on.update(field="spec")`` wakes it); the Alertmanager receiver (started with the
 operator when ``RANKOPS_ALERTS_PORT`` is set, ``controllers.quality_runtime``) evaluates the SLO
 of an alerted model at once. A rollback it writes wakes the RankingModel's loop.
 
@@ -200,6 +201,11 @@ async def quality_watch(
         await stopped.wait(seconds)
 
     await memo.qualityslos.run_timer(_namespace(namespace, name), name, sleep, lambda: bool(stopped))
+
+
+@kopf.on.update(*QUALITY_SLOS, field="spec", registry=registry)
+def on_slo_spec_change(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
+    memo.qualityslos.wake(namespace or "", name)  # a new interval or objective counts at once
 
 
 @kopf.on.delete(*QUALITY_SLOS, optional=True, registry=registry)

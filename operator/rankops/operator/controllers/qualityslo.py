@@ -91,6 +91,7 @@ class QualitySLOController:
         self.clock = clock
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._intervals: dict[tuple[str, str], float] = {}
+        self._wakeups: dict[tuple[str, str], asyncio.Event] = {}
         self.actions: list[tuple[str, str, str]] = []  # (namespace/model, action, outcome): logs, tests
 
     # ------------------------------------------------------------------ entry points
@@ -116,21 +117,38 @@ class QualitySLOController:
         sleep: Callable[[float], Awaitable[object]],
         stopped: Callable[[], bool],
     ) -> None:
-        """Evaluate every ``spec.evaluation.interval`` until ``stopped()`` (a kopf daemon's flag);
-        ``sleep(seconds)`` returns early when stopping. A failed evaluation is logged and retried
-        at the next tick, never fatal."""
+        """Evaluate every ``spec.evaluation.interval`` until ``stopped()`` (a kopf daemon's flag),
+        and at once when :meth:`wake` is called (the spec changed). ``sleep(seconds)`` returns
+        early when stopping. A failed evaluation is logged and retried at the next tick."""
+        wake = self._wakeups.setdefault((namespace, name), asyncio.Event())
         while not stopped():
+            wake.clear()  # what woke us is covered by this evaluation
             try:
                 await self.evaluate(namespace, name)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("evaluation of QualitySLO %s/%s failed", namespace, name)
-            await sleep(self._intervals.get((namespace, name), 60.0))
+            tasks = {
+                asyncio.ensure_future(sleep(self._intervals.get((namespace, name), 60.0))),
+                asyncio.ensure_future(wake.wait()),
+            }
+            try:
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in tasks:
+                    task.cancel()
+
+    def wake(self, namespace: str, name: str) -> None:
+        """Evaluate the SLO now (its spec changed)."""
+        event = self._wakeups.get((namespace, name))
+        if event is not None:
+            event.set()
 
     def forget(self, namespace: str, name: str) -> None:
         self._locks.pop((namespace, name), None)
         self._intervals.pop((namespace, name), None)
+        self._wakeups.pop((namespace, name), None)
 
     async def evaluate_model(self, namespace: str, name: str) -> Evaluation | None:
         model = await self.client.get(resource_path("RankingModel", namespace, name))
