@@ -246,3 +246,50 @@ def test_grouped_queries_evaluate_per_model_in_prometheus(tmp_path: Path) -> Non
         [str(PROMTOOL), "test", "rules", str(test_file)], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@needs_promtool
+def test_canary_track_queries_of_the_new_metrics_evaluate(tmp_path: Path) -> None:
+    """The canary analysis reads cache hit rate and drift per track too (core.promql)."""
+    from rankops.operator.core.promql import objective_queries
+    from rankops.operator.core.slo.objectives import default_objective
+
+    labels = 'model="a",version="1",track="canary"'
+    series = [
+        {"series": f'rankops_cache_requests_total{{{labels},result="miss"}}', "values": "0+4x10"},
+        {"series": f'rankops_drift_psi{{{labels},feature="length"}}', "values": "0.5x10"},
+        {"series": f'rankops_drift_psi{{{labels},feature="terms"}}', "values": "0.25x10"},
+    ]
+
+    def value(metric: str) -> str:
+        q = objective_queries(default_objective(metric), model="a", track="canary", version="1", window_s=300)
+        assert q.kind == "value" and q.value is not None
+        return q.value
+
+    tests = {
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "promql_expr_test": [
+                    # lookups but not a single hit: a hit rate of 0, not no data
+                    {
+                        "expr": value("cache_hit_rate"),
+                        "eval_time": "6m",
+                        "exp_samples": [{"labels": "{}", "value": 0}],
+                    },
+                    {
+                        "expr": value("drift_psi"),
+                        "eval_time": "6m",
+                        "exp_samples": [{"labels": "{}", "value": 0.5}],
+                    },
+                ],
+            }
+        ]
+    }
+    test_file = tmp_path / "tests.yaml"
+    test_file.write_text(yaml.safe_dump(tests, sort_keys=False))
+    done = subprocess.run(
+        [str(PROMTOOL), "test", "rules", str(test_file)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

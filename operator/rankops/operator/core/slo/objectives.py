@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from string import Template
 
 from ..promql import escape_label_value
-from ..spec import Objective, SeverityTier
+from ..spec import METRIC_DEFAULTS, Objective, SeverityTier
 
 __all__ = [
     "BUILTIN_METRICS",
@@ -62,13 +62,14 @@ RUNBOOK_TIERS = (
 
 # The runbook's KPIs as defaults: NDCG@3 >= 0.70 (breach < 0.65, tiers P0/P1/P2), p95 latency
 # under 1 s, error rate under 1 %, cache hit rate 0.80, PSI above 0.25 is a significant shift.
+_D = METRIC_DEFAULTS
 DEFAULT_OBJECTIVES: tuple[Objective, ...] = (
-    Objective("ndcg", "ndcg_at_3", target=0.70, breach=0.65, severity_tiers=RUNBOOK_TIERS),
-    Objective("golden-ndcg", "golden_ndcg_at_3", target=0.70, breach=0.65, severity_tiers=RUNBOOK_TIERS),
+    Objective("ndcg", "ndcg_at_3", *_D["ndcg_at_3"], severity_tiers=RUNBOOK_TIERS),
+    Objective("golden-ndcg", "golden_ndcg_at_3", *_D["golden_ndcg_at_3"], severity_tiers=RUNBOOK_TIERS),
     Objective("latency", "latency_p95", target=0.5, breach=1.0, direction="lowerIsBetter"),
     Objective("errors", "error_rate", target=0.001, breach=0.01, direction="lowerIsBetter"),
-    Objective("cache-hit-rate", "cache_hit_rate", target=0.80, breach=0.60),
-    Objective("drift", "drift_psi", target=0.10, breach=0.25, direction="lowerIsBetter"),
+    Objective("cache-hit-rate", "cache_hit_rate", *_D["cache_hit_rate"]),
+    Objective("drift", "drift_psi", *_D["drift_psi"], direction="lowerIsBetter"),
 )
 BUILTIN_METRICS = tuple(o.metric for o in DEFAULT_OBJECTIVES)
 _RE2_SPECIAL = frozenset("\\.+*?()|[]{}^$")

@@ -3,8 +3,8 @@
 Parsed once from the plain dicts, defaults written once here (the CRD states the same
 defaults); every problem raises :class:`SpecError` naming the field.
 
-- ``parse_live_slo(spec) -> LiveSLO``: the objectives (the canary analysis' parser, plus the
-  built-in metrics ``cache_hit_rate`` and ``drift_psi`` with runbook defaults) and:
+- ``parse_live_slo(spec) -> LiveSLO``: the objectives (``core.spec``'s parser, the same the
+  canary analysis reads) and:
   ``evaluation`` (``interval`` 1m, ``window`` 10m, ``minSamples`` 20), ``errorBudget``
   (``period`` 24h, ``compliance`` 0.99: the share of the period an objective must not be
   breached), ``alerting`` (``for`` 2m, ``severityFor`` per tier, extra ``labels``),
@@ -18,14 +18,12 @@ defaults); every problem raises :class:`SpecError` naming the field.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..spec import Objective, SpecError, parse_quality_slo_spec
 from ..timeutil import parse_duration
-from .objectives import default_objective
 
 __all__ = [
     "NOTIFY_EVENTS",
@@ -41,9 +39,6 @@ __all__ = [
 ]
 
 NOTIFY_EVENTS = frozenset({"Breach", "Rollback", "Remediation"})
-# Built-in metrics the canary analysis' parser does not know; parsed here until one spec
-# module owns every metric.
-_LIVE_ONLY_METRICS = frozenset({"cache_hit_rate", "drift_psi"})
 
 
 @dataclass(frozen=True)
@@ -144,41 +139,10 @@ def _str(d: Mapping[str, Any], key: str, path: str, default: str | None = None) 
     return raw
 
 
-def _objectives(spec: Mapping[str, Any]) -> tuple[Objective, ...]:
-    raw = list(_list(spec.get("objectives"), "spec.objectives"))
-    live_only: dict[int, Mapping[str, Any]] = {}
-    for i, o in enumerate(raw):
-        o = _mapping(o, f"spec.objectives[{i}]")
-        if o.get("metric") in _LIVE_ONLY_METRICS:
-            base = default_objective(str(o["metric"]))
-            if o.get("direction", "higherIsBetter") != base.direction:
-                # the CRD defaults direction to higherIsBetter, so it must be stated here
-                raise SpecError(
-                    f"spec.objectives[{i}].direction",
-                    f"{o['metric']} needs direction: {base.direction} (a larger PSI is a larger shift)",
-                )
-            live_only[i] = o
-            # parsed as a custom query so target/breach/tiers get the same checks, metric restored below
-            raw[i] = {
-                "target": base.target,
-                "breach": base.breach,
-                **o,
-                "metric": "custom",
-                "query": o.get("query") or "builtin",
-            }
-    parsed = parse_quality_slo_spec({"objectives": raw}).objectives
-    return tuple(
-        dataclasses.replace(obj, metric=str(live_only[i]["metric"]), query=live_only[i].get("query"))
-        if i in live_only
-        else obj
-        for i, obj in enumerate(parsed)
-    )
-
-
 def parse_live_slo(spec: Mapping[str, Any]) -> LiveSLO:
     """Parse a QualitySLO ``.spec`` for the live watch; raises :class:`SpecError`."""
     spec = _mapping(spec, "spec")
-    objectives = _objectives(spec)
+    objectives = parse_quality_slo_spec(spec).objectives
     ev = _mapping(spec.get("evaluation"), "spec.evaluation")
     evaluation = EvaluationPolicy(
         interval_s=_duration(ev, "interval", "spec.evaluation", EvaluationPolicy.interval_s),
