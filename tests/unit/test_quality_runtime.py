@@ -80,3 +80,15 @@ async def test_no_port_no_receiver_and_a_missing_token_fails_start_up(tmp_path: 
     broken = QualityRuntime(controller(), ReceiverConfig(port=0, token_file=tmp_path / "absent"), exists)
     with pytest.raises(FileNotFoundError):
         await broken.start()
+
+
+def test_operator_run_refuses_a_receiver_without_a_token(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rankops.cli.main import main
+
+    for name in ("RANKOPS_ALERTS_PORT", "RANKOPS_ALERTS_TOKEN_FILE", "RANKOPS_ALERTS_CERT_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("os.environ", dict(__import__("os").environ))  # flags write the environment
+    assert main(["operator", "run", "--alerts-port", "8081"]) == 2
+    assert "never runs without a bearer token" in capsys.readouterr().err
