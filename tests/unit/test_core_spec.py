@@ -11,7 +11,7 @@ from rankops.operator.core.spec import (
     BackupRetention,
     BackupTask,
     Comparison,
-    DriftThresholds,
+    DriftCheckTask,
     DriftTrigger,
     EvaluateTask,
     LabelSelector,
@@ -270,7 +270,7 @@ def test_maintenance_window_defaults_and_tasks() -> None:
     backup, evaluate, drift = spec.tasks
     assert backup.backup == BackupTask(destination="file:///b", retention=BackupRetention(), verify=True)
     assert evaluate.timeout_s == 1800.0 and evaluate.evaluate == EvaluateTask(data="file:///d", split="test")
-    assert drift.drift_check == DriftThresholds(psi_threshold=0.3, p_value=0.01)
+    assert drift.drift_check == DriftCheckTask(psi_threshold=0.3, p_value=0.05, min_samples=200)
     assert spec.selector.matches({"team": "search", "x": "y"}) and not spec.selector.matches({"team": "ads"})
 
 

@@ -188,6 +188,45 @@ def test_a_job_whose_pod_failed_past_the_backoff_limit_fails(api: SandboxAPIServ
     assert len(_pods(api)) == 1, "a failed Job starts no more pods"
 
 
+@pytest.mark.parametrize(
+    ("code", "reason", "index"),
+    [(1, "PodFailurePolicy", 0), (2, "PodFailurePolicy", 1), (3, "BackoffLimitExceeded", None)],
+)
+def test_pod_failure_policy_rules_name_the_exit_code(
+    api: SandboxAPIServer, code: int, reason: str, index: int | None
+) -> None:
+    jobs = JobController(api.cluster, backoff_base=0.0)
+    rules = [{"action": "FailJob", "onExitCodes": {"operator": "In", "values": [v]}} for v in (1, 2)]
+    api.create(
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "j", "namespace": NS},
+            "spec": {
+                "backoffLimit": 3,
+                "podFailurePolicy": {"rules": rules},
+                "template": {"spec": {"containers": [{"name": "c", "image": "x"}]}},
+            },
+        }
+    )
+    jobs.sync(Snapshot(api.cluster))
+    (pod,) = _pods(api)
+    pod["status"] = {
+        "phase": "Failed",
+        "containerStatuses": [{"name": "c", "state": {"terminated": {"exitCode": code}}}],
+    }
+    api.apply_object(pod, status=True)
+    jobs.sync(Snapshot(api.cluster))
+    conditions = api.get_object("jobs", "j", NS)["status"].get("conditions") or []
+    failed = [c for c in conditions if c["type"] == "Failed"]
+    if index is None:  # no rule matches: the back-off limit (3) governs, the Job goes on
+        assert failed == []
+        return
+    (cond,) = failed
+    assert cond["reason"] == reason
+    assert f"exit code {code} matching FailJob rule at index {index}" in cond["message"]
+
+
 def _pod(container: dict[str, Any]) -> dict[str, Any]:
     return {"metadata": {"name": "p", "namespace": NS}, "spec": {"containers": [container]}}
 

@@ -31,6 +31,7 @@ from rankops.operator.core.spec import (
     BackupRetention,
     BackupTask,
     Comparison,
+    DriftCheckTask,
     DriftThresholds,
     EvaluateTask,
     MaintenanceWindowSpec,
@@ -195,13 +196,11 @@ FIELDS: dict[tuple[str, str], tuple[type, str, Callable[[Any], Any]]] = {
     (MW, "spec.tasks[].backup.retention.weekly"): (BackupRetention, "weekly", same),
     (MW, "spec.tasks[].backup.retention.monthly"): (BackupRetention, "monthly", same),
     (MW, "spec.tasks[].backup.verify"): (BackupTask, "verify", same),
+    (MW, "spec.tasks[].backup.keep"): (BackupTask, "keep", same),
     (MW, "spec.tasks[].evaluate.split"): (EvaluateTask, "split", same),
-    (MW, "spec.tasks[].driftCheck.psiThreshold"): (
-        DriftThresholds,
-        "psi_threshold",
-        same,
-    ),
-    (MW, "spec.tasks[].driftCheck.pValue"): (DriftThresholds, "p_value", same),
+    (MW, "spec.tasks[].driftCheck.psiThreshold"): (DriftCheckTask, "psi_threshold", same),
+    (MW, "spec.tasks[].driftCheck.pValue"): (DriftCheckTask, "p_value", same),
+    (MW, "spec.tasks[].driftCheck.minSamples"): (DriftCheckTask, "min_samples", same),
 }
 
 

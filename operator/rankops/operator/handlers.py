@@ -23,6 +23,18 @@ evaluates it every ``spec.evaluation.interval`` and at once after a spec change
 operator when ``RANKOPS_ALERTS_PORT`` is set, ``controllers.quality_runtime``) evaluates the SLO
 of an alerted model at once. A rollback it writes wakes the RankingModel's loop.
 
+Triggers of one MaintenanceWindow, all ending in ``MaintenanceWindowController.reconcile``:
+
+- ``on.create`` / ``on.update(field="spec")`` / ``on.resume``: wake its timer;
+- ``on.event`` of its Jobs (watch only, label ``rankops.dev/maintenance-window``): a Job's
+  completion or failure is tracked at once;
+- a per-object ``daemon`` (``MaintenanceWindowController.run_daemon``): the window's timer,
+  reconciling at each window start and end, and every ``RANKOPS_RESYNC_INTERVAL`` seconds.
+
+A RankingModel's reconcile asks the MaintenanceWindows of its namespace whether a rollout may
+start (``rolloutPolicy: OnlyInWindow``). With ``RANKOPS_METRICS_PORT`` set the operator serves
+its maintenance metrics there.
+
 kopf's own footprint: progress and diff-base in annotations under ``kopf.rankops.dev/``, the
 finalizer ``rankops.dev/finalizer`` (kopf needs it for daemons; children need none: they carry
 owner references and are garbage-collected), Events for warnings and errors only
@@ -39,9 +51,11 @@ import kopf
 from rankops.operator import api
 from rankops.operator.adapters.events import ApiEventPoster
 from rankops.operator.adapters.kube import KubeClient, connection_info, post_event, resource_path
+from rankops.operator.adapters.maintenance_metrics import MaintenanceMetrics
 from rankops.operator.adapters.prometheus import PrometheusMetricsSource
 from rankops.operator.adapters.rules import PrometheusRuleWriter
 from rankops.operator.adapters.serving_pods import ServingPods
+from rankops.operator.controllers.maintenancewindow import MaintenanceWindowController
 from rankops.operator.controllers.quality_runtime import QualityRuntime, ReceiverConfig
 from rankops.operator.controllers.qualityslo import QualitySLOController
 from rankops.operator.controllers.rankingmodel import LoopTiming, RankingModelController
@@ -49,6 +63,8 @@ from rankops.operator.settings import OperatorConfig
 
 RANKING_MODELS = api.resource(api.RANKING_MODEL)
 QUALITY_SLOS = api.resource(api.QUALITY_SLO)
+MAINTENANCE_WINDOWS = api.resource(api.MAINTENANCE_WINDOW)
+LABEL_WINDOW = f"{api.GROUP}/maintenance-window"
 
 registry = kopf.OperatorRegistry()
 
@@ -88,8 +104,13 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, logger: kopf.Log
     memo.config = config
     memo.kube = KubeClient(lambda: CREDENTIALS.info or connection_info(settings=settings, logger=logger))
     memo.metrics = PrometheusMetricsSource(config.prometheus_url, timeout=config.prometheus_timeout)
+    memo.windows = MaintenanceWindowController(memo.kube, post_event=post_event, metrics=MaintenanceMetrics())
     memo.rankingmodels = RankingModelController(
-        memo.kube, memo.metrics, post_event=post_event, analysis_interval=config.analysis_interval
+        memo.kube,
+        memo.metrics,
+        post_event=post_event,
+        analysis_interval=config.analysis_interval,
+        rollout_gate=memo.windows.rollout_allowed,
     )
     memo.qualityslos = QualitySLOController(
         memo.kube,
@@ -106,6 +127,12 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, logger: kopf.Log
 
     memo.quality = QualityRuntime(memo.qualityslos, ReceiverConfig.from_env(), model_exists)
     await memo.quality.start()
+    if config.metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        server, _thread = start_http_server(config.metrics_port, registry=memo.windows.metrics.registry)
+        memo.metrics_server = server
+        logger.info("operator metrics on port %s", server.server_port)
     logger.info(
         "rankops operator: prometheus %s, resync every %ss", config.prometheus_url, config.resync_interval
     )
@@ -117,6 +144,10 @@ async def close(memo: Any, **_: Any) -> None:
     if quality is not None:
         with contextlib.suppress(Exception):
             await quality.stop()
+    server = memo.get("metrics_server")
+    if server is not None:
+        server.shutdown()
+        server.server_close()
     for key in ("kube", "metrics"):
         client = memo.get(key)
         if client is not None:
@@ -211,3 +242,34 @@ def on_slo_spec_change(name: str, namespace: str | None, memo: Any, **_: Any) ->
 @kopf.on.delete(*QUALITY_SLOS, optional=True, registry=registry)
 async def on_slo_delete(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
     memo.qualityslos.forget(namespace or "", name)
+
+
+# ------------------------------------------------------------------------ MaintenanceWindows
+
+
+@kopf.on.create(*MAINTENANCE_WINDOWS, registry=registry)
+@kopf.on.update(*MAINTENANCE_WINDOWS, field="spec", registry=registry)
+@kopf.on.resume(*MAINTENANCE_WINDOWS, registry=registry)
+def on_window_change(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
+    memo.windows.wake(namespace or "", name)
+
+
+@kopf.on.delete(*MAINTENANCE_WINDOWS, optional=True, registry=registry)
+def on_window_delete(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
+    memo.windows.forget(namespace or "", name)  # its Jobs go with it (owner references)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={LABEL_WINDOW: kopf.PRESENT}, registry=registry)
+def on_window_job(body: kopf.Body, namespace: str | None, memo: Any, **_: Any) -> None:
+    """A maintenance Job changed (started, completed, failed): wake its window. Watch-only."""
+    for ref in body.get("metadata", {}).get("ownerReferences") or []:
+        if ref.get("kind") == api.MAINTENANCE_WINDOW:
+            memo.windows.wake(namespace or "", ref.get("name", ""))
+
+
+@kopf.daemon(*MAINTENANCE_WINDOWS, cancellation_timeout=5.0, registry=registry)
+async def window_timer(
+    name: str, namespace: str | None, memo: Any, stopped: kopf.DaemonStopped, logger: kopf.Logger, **_: Any
+) -> None:
+    config: OperatorConfig = memo.config
+    await memo.windows.run_daemon(namespace or "", name, stopped, config.resync_interval, logger)

@@ -11,6 +11,8 @@
 - ``RANKOPS_RESYNC_INTERVAL`` (``60``): reconcile every model at least this often (repairs
   drifted children); the plan's own requeue times come first.
 - ``RANKOPS_WATCH_TIMEOUT`` (``300``): kopf ``watching.server_timeout`` in seconds; short in tests.
+- ``RANKOPS_METRICS_PORT`` (unset): serve the operator's own metrics (``rankops_maintenance_*``,
+  ``rankops_backup_*``, ``rankops_drift_*``) on this port at ``/metrics``; unset: not served.
 - ``RANKOPS_EVENTS_LEVEL`` (``WARNING``): kopf log records at or above this level are also
   posted as Events (the rollout's own Events are always posted).
 """
@@ -33,6 +35,7 @@ class OperatorConfig:
     min_requeue: float = 0.05
     settle_requeue: float = 0.1
     events_level: int = logging.WARNING
+    metrics_port: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorConfig:
@@ -56,6 +59,9 @@ class OperatorConfig:
         if not isinstance(level, int):
             raise ValueError(f"RANKOPS_EVENTS_LEVEL: unknown level {level_name!r}")
         override = env.get("RANKOPS_ANALYSIS_INTERVAL", "").strip()  # unset: each spec's own interval
+        port_raw = env.get("RANKOPS_METRICS_PORT", "").strip()
+        if port_raw and not (port_raw.isdigit() and 0 <= int(port_raw) <= 65535):
+            raise ValueError(f"RANKOPS_METRICS_PORT must be a port number, got {port_raw!r}")
         return cls(
             prometheus_url=env.get("RANKOPS_PROMETHEUS_URL") or defaults.prometheus_url,
             prometheus_timeout=seconds("RANKOPS_PROMETHEUS_TIMEOUT", defaults.prometheus_timeout),
@@ -65,4 +71,5 @@ class OperatorConfig:
             watch_timeout=seconds("RANKOPS_WATCH_TIMEOUT", defaults.watch_timeout),
             resync_interval=seconds("RANKOPS_RESYNC_INTERVAL", defaults.resync_interval),
             events_level=level,
+            metrics_port=int(port_raw) if port_raw else defaults.metrics_port,
         )

@@ -3,11 +3,13 @@
 One pod at a time (``parallelism`` and ``completions`` above 1 are run one after another);
 a failed pod is replaced after a back-off doubling from 1 s until ``backoffLimit`` (default
 6) failures, then the Job fails (``FailureTarget`` and ``Failed``, reason
-``BackoffLimitExceeded``). Success sets ``SuccessCriteriaMet`` and ``Complete``, as
-Kubernetes 1.31+ does. ``suspend: true`` runs nothing. ``activeDeadlineSeconds`` ends a
-running Job with reason ``DeadlineExceeded``. Pods carry ``job-name`` and
-``batch.kubernetes.io/job-name`` labels and stay after the Job finished (``kubectl logs``
-has nothing to read, the log file is under the sandbox's work directory).
+``BackoffLimitExceeded``); a failed pod whose exit code matches a ``podFailurePolicy`` rule
+with action ``FailJob`` fails the Job at once (reason ``PodFailurePolicy``, the message naming
+the container, the exit code and the rule's index, as Kubernetes words it). Success sets
+``SuccessCriteriaMet`` and ``Complete``, as Kubernetes 1.31+ does. ``suspend: true`` runs
+nothing. ``activeDeadlineSeconds`` ends a running Job with reason ``DeadlineExceeded``. Pods
+carry ``job-name`` and ``batch.kubernetes.io/job-name`` labels and stay after the Job finished
+(``kubectl logs`` has nothing to read, the log file is under the sandbox's work directory).
 """
 
 from __future__ import annotations
@@ -38,6 +40,29 @@ def _seconds_since(timestamp: str | None) -> float:
         return 0.0
     then = datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
     return (datetime.datetime.now(datetime.UTC) - then).total_seconds()
+
+
+def _fail_job_rule(policy: Mapping[str, Any], failed_pods: list[dict[str, Any]]) -> str | None:
+    """The Failed condition's message of the first FailJob rule a failed pod's exit code matches."""
+    for pod in failed_pods:
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            code = ((cs.get("state") or {}).get("terminated") or {}).get("exitCode")
+            if code is None or code == 0:
+                continue
+            for i, rule in enumerate(policy.get("rules") or []):
+                on = rule.get("onExitCodes") or {}
+                if rule.get("action") != "FailJob" or not on:
+                    continue
+                if on.get("containerName") and on["containerName"] != cs.get("name"):
+                    continue
+                values = on.get("values") or []
+                if (on.get("operator") == "In") == (code in values):
+                    meta = pod["metadata"]
+                    return (
+                        f"Container {cs.get('name')} for pod {meta.get('namespace')}/{meta['name']} failed "
+                        f"with exit code {code} matching FailJob rule at index {i}"
+                    )
+    return None
 
 
 class JobController:
@@ -78,9 +103,15 @@ class JobController:
 
         suspended = bool(spec.get("suspend"))
         deadline = spec.get("activeDeadlineSeconds")
+        failed_pods = [p for p, ph in zip(pods, phases, strict=True) if ph == "Failed"]
+        policy_match = _fail_job_rule(spec.get("podFailurePolicy") or {}, failed_pods)
         if succeeded >= completions:
             finish("SuccessCriteriaMet", "Complete")
             status["completionTime"] = now
+        elif policy_match is not None:
+            objects.delete(self.cluster, active)
+            active = []
+            finish("FailureTarget", "Failed", reason="PodFailurePolicy", message=policy_match)
         elif failed > backoff_limit:
             finish(
                 "FailureTarget",

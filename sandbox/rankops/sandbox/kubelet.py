@@ -1,7 +1,9 @@
 """The kubelet stand-in: every Pod in the emulator runs as a real local process.
 
-- A Pod is started (one container: the first; init and sidecar containers are not run) as
-  :mod:`rankops.sandbox.containers` says; its ports map to free loopback ports, recorded in
+- A Pod is started (one container: the first; sidecar containers are not run) as
+  :mod:`rankops.sandbox.containers` says, after its ``initContainers``, each run to completion
+  in order (one that fails is retried after the back-off, or with ``restartPolicy: Never``
+  fails the Pod, as a kubelet does); its ports map to free loopback ports, recorded in
   the annotation ``sandbox.rankops.dev/ports`` (``{"http": 40123}``) and in ``status.podIP``
   (``127.0.0.1``).
 - Readiness comes from the container's ``readinessProbe`` (HTTP GET on the mapped port),
@@ -72,6 +74,8 @@ class PodRun:
     waiting: tuple[str, str] | None = None  # (reason, message)
     finished: dict[str, Any] | None = None  # terminated state of a pod that will not restart
     ports_recorded: bool = False
+    inits_done: int = 0  # init containers that completed
+    in_init: bool = False  # the running process is an init container
     probe_task: asyncio.Task[bool] | None = field(default=None, repr=False)
 
 
@@ -136,6 +140,10 @@ class Kubelet:
         if not containers:
             run.waiting = ("CreateContainerConfigError", "the pod has no containers")
             return
+        inits = (pod.get("spec") or {}).get("initContainers") or []
+        if run.inits_done < len(inits):
+            self._start_init(run, pod, inits[run.inits_done])
+            return
         container = containers[0]
         try:
             if run.spec is None:  # ports stay the pod's for its whole life, as a pod IP does
@@ -164,6 +172,27 @@ class Kubelet:
             self._record_ports(pod, run.spec.ports)
             run.ports_recorded = True
 
+    def _start_init(self, run: PodRun, pod: Mapping[str, Any], container: Mapping[str, Any]) -> None:
+        try:
+            run.tmp.mkdir(parents=True, exist_ok=True)
+            spec = launch_spec(pod, container, run.tmp, [], self.image_root)
+            run.proc = ManagedProcess(
+                spec.argv, env=spec.env, log_path=run.tmp.parent / f"{run.tmp.name}.init-{run.inits_done}.log"
+            )
+        except (ContainerError, OSError) as exc:
+            reason, message = (
+                (exc.reason, exc.message)
+                if isinstance(exc, ContainerError)
+                else ("RunContainerError", str(exc))
+            )
+            run.waiting = (reason, message)
+            run.next_start = time.monotonic() + self.backoff_max
+            return
+        run.in_init, run.waiting, run.started_at = True, ("PodInitializing", ""), utc_now()
+        log.info(
+            "pod %s/%s init container %d started: %s", run.namespace, run.name, run.inits_done, spec.argv
+        )
+
     def _record_ports(self, pod: Mapping[str, Any], ports: Mapping[str, int]) -> None:
         # DIFFERENCE: an annotation is metadata, written through the main resource (a real
         # kubelet writes only status; the sandbox needs somewhere to say where a port went).
@@ -187,6 +216,15 @@ class Kubelet:
         run.proc = None
         run.ready = False
         policy = (pod.get("spec") or {}).get("restartPolicy") or "Always"
+        if run.in_init:
+            run.in_init = False
+            if code == 0:  # on to the next init container, or the main one
+                run.inits_done += 1
+                run.next_start = now
+                return
+            if policy == "Never":
+                run.finished = terminated
+                return
         if policy == "Never" or (policy == "OnFailure" and code == 0):
             run.finished = terminated
             return
@@ -249,13 +287,13 @@ class Kubelet:
         if run.finished is not None:
             phase = "Succeeded" if run.finished["exitCode"] == 0 else "Failed"
             state: dict[str, Any] = {"terminated": run.finished}
-        elif running:
+        elif running and not run.in_init:
             phase, state = "Running", {"running": {"startedAt": run.started_at}}
         else:
             phase = "Running" if run.restarts else "Pending"
             reason, message = run.waiting or ("ContainerCreating", "")
             state = {"waiting": {"reason": reason, **({"message": message} if message else {})}}
-        ready = running and run.ready
+        ready = running and run.ready and not run.in_init
         containers = (pod.get("spec") or {}).get("containers") or [{}]
         container_status: dict[str, Any] = {
             "name": containers[0].get("name", "main"),

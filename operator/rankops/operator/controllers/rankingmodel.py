@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -97,6 +97,10 @@ class LoopTiming:
     settle_requeue: float = 0.1
 
 
+# (namespace, the model's labels, now) -> may a new rollout start now?
+RolloutGate = Callable[[str, Mapping[str, str], datetime], Awaitable[bool]]
+
+
 class RankingModelController:
     def __init__(
         self,
@@ -106,6 +110,7 @@ class RankingModelController:
         post_event: EventPoster | None = None,
         clock: Clock = utcnow,
         analysis_interval: float | None = None,
+        rollout_gate: RolloutGate | None = None,
     ) -> None:
         self.kube = kube
         self.metrics = metrics
@@ -113,6 +118,8 @@ class RankingModelController:
         self.post_event = post_event or (lambda obj, event: None)
         self.clock = clock
         self.analysis_interval = analysis_interval
+        # The change freeze (MaintenanceWindow rolloutPolicy OnlyInWindow); None: never frozen.
+        self.rollout_gate = rollout_gate
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._wakeups: dict[tuple[str, str], asyncio.Event] = {}
         # (uid, generation) each model's children were last pruned for: pruning lists every
@@ -171,6 +178,9 @@ class RankingModelController:
         annotations = meta.get("annotations") or {}
         request = analysis_due(spec, state, now, annotations=annotations)
         verdict = None if request is None else await self.analyse(namespace, name, request, now)
+        allowed = True
+        if self.rollout_gate is not None:
+            allowed = await self.rollout_gate(namespace, meta.get("labels") or {}, now)
         plan = plan_rollout(
             spec,
             state,
@@ -179,6 +189,7 @@ class RankingModelController:
             annotations=annotations,
             generation=generation,
             observed=observed,
+            rollout_allowed=allowed,
         )
 
         written = await self._apply_children(namespace, name, meta, build_children(meta, spec, plan.state))
@@ -260,26 +271,30 @@ class RankingModelController:
                 "InvalidSLO", f"QualitySLO {namespace}/{request.slo_ref}: {exc}", **common
             )
         observations = await asyncio.gather(
-            *(self.observe_objective(objective, name, request) for objective in slo.objectives)
+            *(self.observe_objective(objective, name, request, now) for objective in slo.objectives)
         )
         data = {objective.name: obs for objective, obs in zip(slo.objectives, observations, strict=True)}
         return judge(
             slo.objectives,
             data,
+            evidence=request.evidence,
+            now=now,
+            elapsed_s=request.window_s,
+            min_samples=request.min_samples,
             look=request.look,
             planned_looks=request.planned_looks,
-            now=now,
-            min_samples=request.min_samples,
         )
 
     async def observe_objective(
-        self, objective: Objective, model: str, request: AnalysisRequest
+        self, objective: Objective, model: str, request: AnalysisRequest, now: datetime | None = None
     ) -> ObjectiveData:
-        window = request.window_for(objective.window_s)
+        # Summary objectives accumulate evidence since the rollout started (one fixed window start
+        # for every look, so consecutive looks' totals differ by exactly the new samples).
+        window = request.window_s if objective.kind == "summary" else request.window_for(objective.window_s)
         try:
             canary, stable = await asyncio.gather(
-                self._track(objective, model, "canary", request.canary_version, window),
-                self._track(objective, model, "stable", request.stable_version, window),
+                self._track(objective, model, "canary", request.canary_version, window, now),
+                self._track(objective, model, "stable", request.stable_version, window, now),
             )
         except MetricsUnavailable as exc:
             return ObjectiveData(error=str(exc))
@@ -290,14 +305,14 @@ class RankingModelController:
         return ObjectiveData(canary_value=canary, stable_value=stable)
 
     async def _track(
-        self, objective: Objective, model: str, track: str, version: str, window: float
+        self, objective: Objective, model: str, track: str, version: str, window: float, now: datetime | None
     ) -> TrackSummary | float | None:
         q = objective_queries(objective, model=model, track=track, version=version, window_s=window)
         if q.kind == "value":
             assert q.value is not None
             return await self.metrics.query(q.value)
         if q.series is not None:  # exact increases from raw samples, all at one evaluation time
-            count, total, squares = await self.metrics.increases(q.series, window)
+            count, total, squares = await self.metrics.increases(q.series, window, at=now)
             return TrackSummary.from_increases(count, total, squares)
         assert q.count is not None and q.total is not None and q.squares is not None
         count, total, squares = await asyncio.gather(

@@ -28,7 +28,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from .timeutil import format_time, parse_time
+from .evidence import Evidence
+from .timeutil import format_duration, format_time, parse_time
 
 __all__ = [
     "INSUFFICIENT_DATA_REASONS",
@@ -114,6 +115,17 @@ class ObjectiveResult:
     ci_upper: float | None = None
     p_value: float | None = None  # non-inferiority p-value (H0: canary worse by >= margin)
     alpha_look: float | None = None
+    # Evidence planning (sequential comparisons): information so far and needed for a decision,
+    # labelled samples per second per track, samples each track needs, seconds to a decision.
+    information: float | None = None
+    information_needed: float | None = None
+    canary_rate: float | None = None
+    stable_rate: float | None = None
+    canary_needed: float | None = None
+    stable_needed: float | None = None
+    eta_s: float | None = None
+    # Shown by an anytime-valid rule (not stored: the verdict's ``harm_shown`` is).
+    conclusive: bool = False
 
     @property
     def lacks_data(self) -> bool:
@@ -128,13 +140,14 @@ class ObjectiveResult:
             value = d.get(key)
             return None if value is None else float(value)
 
+        numbers: dict[str, Any] = {attr: number(key) for key, attr in _RESULT_NUMBERS}
         return cls(
             name=str(d.get("name", "")),
             metric=str(d.get("metric", "")),
             outcome=Outcome(d.get("verdict", Outcome.INCONCLUSIVE)),
             reason=str(d.get("reason", "")),
             message=str(d.get("message", "")),
-            **{attr: number(key) for key, attr in _RESULT_NUMBERS},
+            **numbers,
         )
 
     def to_status(self) -> dict[str, Any]:
@@ -163,6 +176,13 @@ _RESULT_NUMBERS = (
     ("ciLower", "ci_lower"),
     ("ciUpper", "ci_upper"),
     ("pValue", "p_value"),
+    ("information", "information"),
+    ("informationNeeded", "information_needed"),
+    ("canaryRate", "canary_rate"),
+    ("stableRate", "stable_rate"),
+    ("canaryNeeded", "canary_needed"),
+    ("stableNeeded", "stable_needed"),
+    ("etaSeconds", "eta_s"),
 )
 
 
@@ -182,6 +202,32 @@ class Verdict:
     at: datetime | None = None
     metrics_unavailable: bool = False
     insufficient_data: bool = False
+    # Inconclusive only because a sequential comparison has not decided yet ("not yet"): the
+    # planner keeps collecting, bounded by the step's analysis deadline, and counts no limit.
+    collecting: bool = False
+    # Fail shown by an anytime-valid comparison: conclusive, the planner rolls back at once.
+    harm_shown: bool = False
+    # The accumulated evidence after this look (stored by the planner in ``status.evidence``,
+    # not part of ``lastAnalysis``); ``None`` when the look added nothing to store.
+    evidence: Evidence | None = None
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds to a decision at the current traffic: the slowest undecided comparison's."""
+        etas = [o.eta_s for o in self.objectives if o.eta_s is not None]
+        return max(etas) if etas else None
+
+    @property
+    def evidence_summary(self) -> str:
+        """One line for ``kubectl get rm -o wide``: samples per track against need, and the ETA."""
+        for o in self.objectives:
+            if o.canary_needed is not None and o.canary_n is not None and o.stable_n is not None:
+                eta = "" if o.eta_s is None else f", ETA {format_duration(o.eta_s)}"
+                return (
+                    f"{o.name}: canary {o.canary_n:.0f}/{o.canary_needed:.0f}, "
+                    f"stable {o.stable_n:.0f}/{o.stable_needed or 0:.0f}{eta}"
+                )
+        return ""
 
     @classmethod
     def unavailable(
@@ -221,6 +267,8 @@ class Verdict:
             at=parse_time(d.get("time")),
             metrics_unavailable=bool(d.get("metricsUnavailable", False)),
             insufficient_data=bool(d.get("insufficientData", False)),
+            collecting=bool(d.get("collectingEvidence", False)),
+            harm_shown=bool(d.get("harmShown", False)),
         )
 
     def to_status(self) -> dict[str, Any]:
@@ -241,4 +289,11 @@ class Verdict:
             out["metricsUnavailable"] = True
         if self.insufficient_data:
             out["insufficientData"] = True
+        if self.collecting:
+            out["collectingEvidence"] = True
+        if self.harm_shown:
+            out["harmShown"] = True
+        summary = self.evidence_summary
+        if summary:
+            out["evidence"] = summary
         return out

@@ -10,23 +10,27 @@ tracks receive labelled requests (Poisson with rate ``feedback_per_second``, spl
 canary weight) whose per-request NDCG@3 values are Beta-distributed with the scenario's
 means and standard deviation; each tick is one reconcile, as the controller runs it: whenever
 ``analysis_due`` asks for a look the judge sees the summaries accumulated since the rollout
-started, exactly as the shell's exact-increase queries would give them, and the planner runs once
-with that verdict. A rollout ends promoted, rolled back, or (after
-``max_ticks``) undecided. Looks the judge could not test for lack of samples are counted
-apart (``mean_untested_looks``): the planner does not count them toward any limit, and gives
-up (``NoAnalysisData``) only after ``progress_deadline_s`` without a tested look.
+started, exactly as the shell's exact-increase queries would give them, with the evidence the
+planner stored, and the planner runs once with that verdict. A rollout ends promoted, rolled
+back (``rollback_reasons`` counts why: harm shown, floor, ``AnalysisTimedOut`` when a step's
+analysis deadline passed undecided, ``NoAnalysisData``), or (after ``max_ticks``) undecided.
+Looks the judge could not test for lack of samples are counted apart (``mean_untested_looks``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from rankops.operator.core import judge as judge_rules
 from rankops.operator.core.judge import judge
 from rankops.operator.core.rollout import RolloutState, analysis_due, plan_rollout
+from rankops.operator.core.sequential import information_needed, information_rate
 from rankops.operator.core.spec import (
     AnalysisSpec,
     Comparison,
@@ -39,7 +43,7 @@ from rankops.operator.core.spec import (
 )
 from rankops.operator.core.verdict import ObjectiveData, TrackSummary
 
-__all__ = ["Scenario", "SimulationResult", "simulate_rollouts", "with_effect"]
+__all__ = ["Scenario", "SimulationResult", "planned_analysis_duration", "simulate_rollouts", "with_effect"]
 
 
 @dataclass(frozen=True)
@@ -56,10 +60,9 @@ class Scenario:
     alpha: float = 0.05
     min_samples: int = 50
     breach: float = 0.5
-    correct_for_looks: bool = True
     max_ticks: int = 200
     progress_deadline_s: float = 600.0
-    count_untested_looks: bool = False  # the behaviour before: looks short of samples count as Inconclusive
+    max_analysis_duration_s: float | None = None  # per step; unset: progress_deadline_s
 
 
 @dataclass(frozen=True)
@@ -68,10 +71,13 @@ class SimulationResult:
     promoted: int
     rolled_back: int
     undecided: int
-    mean_looks: float  # tested looks (the ones that count toward the limits)
+    mean_looks: float  # looks with data (tested)
     mean_duration_s: float
     mean_untested_looks: float = 0.0
     no_analysis_data: int = 0  # rollbacks for want of samples (part of rolled_back)
+    rollback_reasons: Counter[str] = field(default_factory=Counter)
+    median_promotion_s: float | None = None  # seconds from the rollout's start to its promotion
+    median_rollback_s: float | None = None  # ... to its rollback
 
     @property
     def promotion_rate(self) -> float:
@@ -105,9 +111,14 @@ def _spec(scenario: Scenario, version: str) -> RankingModelSpec:
                 interval_s=scenario.interval_s,
                 failure_limit=scenario.failure_limit,
                 inconclusive_limit=scenario.inconclusive_limit,
+                max_analysis_duration_s=scenario.max_analysis_duration_s,
             ),
         ),
     )
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
 
 
 def simulate_rollouts(scenario: Scenario, rollouts: int = 1000, seed: int = 0) -> SimulationResult:
@@ -129,14 +140,17 @@ def simulate_rollouts(scenario: Scenario, rollouts: int = 1000, seed: int = 0) -
     base = plan_rollout(old, RolloutState(), None, t0).state
     per_tick = scenario.feedback_per_second * scenario.interval_s
     step = timedelta(seconds=scenario.interval_s)
-    promoted = rolled_back = undecided = no_analysis_data = 0
     looks_total = untested_total = 0
     duration_total = 0.0
+    outcomes: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    promotion_s: list[float] = []
+    rollback_s: list[float] = []
     for _ in range(rollouts):
         state = plan_rollout(new, base, None, t0).state
         sums = np.zeros((2, 3))  # [canary, stable] x [n, total, squares]
         now = t0
-        outcome = None
+        outcome = "undecided"
         for _tick in range(scenario.max_ticks):
             n = int(rng.poisson(per_tick))
             n_c = int(rng.binomial(n, state.canary_weight / 100))
@@ -154,10 +168,15 @@ def simulate_rollouts(scenario: Scenario, rollouts: int = 1000, seed: int = 0) -
                         stable=TrackSummary.from_increases(*sums[1]),
                     )
                 }
-                planned = request.planned_looks if scenario.correct_for_looks else 1
-                verdict = judge([objective], data, look=request.look, planned_looks=planned, now=now)
-                if scenario.count_untested_looks:
-                    verdict = replace(verdict, insufficient_data=False)
+                verdict = judge(
+                    [objective],
+                    data,
+                    evidence=request.evidence,
+                    now=now,
+                    elapsed_s=request.window_s,
+                    look=request.look,
+                    planned_looks=request.planned_looks,
+                )
                 if verdict.insufficient_data:
                     untested_total += 1
                 else:
@@ -165,28 +184,45 @@ def simulate_rollouts(scenario: Scenario, rollouts: int = 1000, seed: int = 0) -
             state = plan_rollout(new, state, verdict, now).state
             if state.stable_version == "1.1.0":
                 outcome = "promoted"
+                promotion_s.append((now - t0).total_seconds())
                 break
             if state.phase in ("RolledBack", "Failed"):
                 outcome = "rolled_back"
-                no_analysis_data += state.history[-1].reason == "NoAnalysisData"
+                reasons[state.history[-1].reason] += 1
+                rollback_s.append((now - t0).total_seconds())
                 break
         duration_total += (now - t0).total_seconds()
-        if outcome == "promoted":
-            promoted += 1
-        elif outcome == "rolled_back":
-            rolled_back += 1
-        else:
-            undecided += 1
+        outcomes[outcome] += 1
     return SimulationResult(
         rollouts=rollouts,
-        promoted=promoted,
-        rolled_back=rolled_back,
-        undecided=undecided,
+        promoted=outcomes["promoted"],
+        rolled_back=outcomes["rolled_back"],
+        undecided=outcomes["undecided"],
         mean_looks=looks_total / rollouts,
         mean_duration_s=duration_total / rollouts,
         mean_untested_looks=untested_total / rollouts,
-        no_analysis_data=no_analysis_data,
+        no_analysis_data=reasons["NoAnalysisData"],
+        rollback_reasons=reasons,
+        median_promotion_s=_median(promotion_s),
+        median_rollback_s=_median(rollback_s),
     )
+
+
+def planned_analysis_duration(scenario: Scenario) -> float:
+    """What the evidence planner says the first step needs if the canary is as good as stable.
+
+    The information a decision needs (``judge.PLANNED_POWER``) over the information per second at
+    the first step's split of the labelled traffic, rounded up to whole analysis intervals: the
+    ``maxAnalysisDuration`` a user would set from ``status.lastAnalysis``.
+    """
+    m, alpha = scenario.max_degradation, scenario.alpha
+    scale = judge_rules.NONINFERIORITY_MIXING_SCALE_PER_MARGIN * m
+    needed = information_needed(m, alpha, scale, judge_rules.PLANNED_POWER)
+    w = scenario.steps[0] / 100
+    variance = scenario.sd**2
+    rate = scenario.feedback_per_second
+    seconds = needed / information_rate(rate * w, rate * (1 - w), variance, variance)
+    return math.ceil(seconds / scenario.interval_s) * scenario.interval_s
 
 
 def with_effect(scenario: Scenario, difference: float) -> Scenario:

@@ -4,11 +4,21 @@
   shell should run (gather metrics, judge) before planning, or ``None``. Pure, from the stored
   state, so a reconcile plans once: the planner follows the same schedule (``next_look_at``) and
   the same tokens (``tokens``), and consumes the verdict of that look.
-- Per step, *tested* looks count: Fail verdicts toward ``failureLimit`` and Inconclusive toward
+- Evidence accumulates over the whole rollout (``core.evidence``): each look's verdict carries
+  the evidence after it, stored in ``status.evidence``; a new rollout starts from none.
+- A Fail shown by an anytime-valid comparison (``harm_shown``) ends the step's analysis at once
+  (``AnalysisFailed``: rollback, or Paused with ``autoRollback: false``); other Fail verdicts
+  (value objectives, the recent-samples floor) count toward ``failureLimit``.
+- A verdict still ``collecting`` evidence counts toward no limit: the comparisons' error rates
+  hold however often they look. The step's analysis deadline bounds it: no decision within
+  ``maxAnalysisDuration`` (unset: ``progressDeadline``) of the step's readiness ends the step
+  with ``AnalysisTimedOut`` (rollback, or Paused), never a promotion. When the verdict's
+  expected time to a decision at the current traffic passes that deadline, a Warning Event
+  ``EvidenceShort`` says so, once per step.
+- Other Inconclusive verdicts (e.g. non-inferior but below the breach floor) count toward
   ``inconclusiveLimit`` (``stepLooks``; counters reset on advancing, not by each other).
 - A verdict with ``insufficient_data`` (no objective tested: no data or ``n < minSamples``)
-  counts toward no limit and spends no alpha (the judge's repeated-looks argument needs at most
-  ``failureLimit + inconclusiveLimit - 1`` tested looks per step). The status records it
+  counts toward no limit. The status records it
   (``lastAnalysis``, ``waitingForSamplesSince``); an Event ``WaitingForSamples`` only when a wait
   starts. The wait is bounded: no tested look within ``progressDeadline`` of the step's
   readiness (or of its last look before the wait) gives up with reason ``NoAnalysisData``.
@@ -24,14 +34,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from ..evidence import Evidence
 from ..spec import RankingModelSpec
-from ..timeutil import format_time
+from ..timeutil import format_duration, format_time
 from ..verdict import Outcome, Verdict
 from .context import PlanningPass
 from .state import HALTED_REASONS, UNAVAILABLE_REASONS, RolloutState
 from .tokens import Tokens
 
-__all__ = ["AnalysisRequest", "Failure", "analysis_due", "next_look_at", "record_verdict"]
+__all__ = [
+    "AnalysisRequest",
+    "Failure",
+    "analysis_deadline",
+    "analysis_due",
+    "next_look_at",
+    "record_verdict",
+]
 
 
 @dataclass(frozen=True)
@@ -46,9 +64,13 @@ class AnalysisRequest:
     window_s: float
     slo_ref: str
     min_samples: int | None = None
+    evidence: Evidence | None = None  # what earlier looks of this rollout consumed
 
     def window_for(self, objective_window_s: float | None) -> float:
-        """The query window: since the rollout started, capped by the objective's ``window``."""
+        """A value objective's query window: since the rollout started, capped by its ``window``.
+
+        Summary objectives read ``window_s`` itself: their evidence accumulates since the start.
+        """
         if objective_window_s is None:
             return self.window_s
         return min(self.window_s, objective_window_s)
@@ -91,9 +113,10 @@ def look_request(spec: RankingModelSpec, state: RolloutState, now: datetime) -> 
         step=current_step(spec, state),
         look=state.step_looks + 1,
         planned_looks=spec.rollout.looks_per_step,
-        window_s=max(analysis.interval_s, (now - started).total_seconds()),
+        window_s=max(0.0, (now - started).total_seconds()),
         slo_ref=analysis.slo_ref,
         min_samples=analysis.min_samples,
+        evidence=state.evidence,
     )
 
 
@@ -142,6 +165,8 @@ def record_verdict(p: PlanningPass, verdict: Verdict) -> Failure | None:
         )
         p.event("Normal", "Resumed", f"{again}; analysis of {version} resumed")
     p.set(phase="Progressing", pause_reason=None)
+    if verdict.evidence is not None:
+        p.set(evidence=verdict.evidence)
     if verdict.insufficient_data:
         return _wait_for_samples(p, verdict, previous_look)
     p.set(
@@ -150,6 +175,12 @@ def record_verdict(p: PlanningPass, verdict: Verdict) -> Failure | None:
         waiting_for_samples_since=None,
     )
     looks = p.state.step_looks
+    if verdict.harm_shown:
+        p.set(step_failures=p.state.step_failures + 1)
+        p.event("Warning", "AnalysisFailed", f"{version} look {looks}: harm shown: {verdict.message}")
+        return Failure("AnalysisFailed", f"canary {version} failed analysis: {verdict.message}")
+    if verdict.collecting:
+        return _collect(p, verdict)
     if verdict.outcome is Outcome.PASS:
         p.set(step_passed=True)
         p.event("Normal", "AnalysisPassed", f"{version} look {looks}: {verdict.message}")
@@ -179,6 +210,50 @@ def record_verdict(p: PlanningPass, verdict: Verdict) -> Failure | None:
                 "AnalysisInconclusive",
                 f"canary {version} inconclusive {inconclusive} times: {verdict.reason}",
             )
+    return None
+
+
+def analysis_deadline(spec: RankingModelSpec, state: RolloutState) -> datetime | None:
+    """When the current step must have decided: ``maxAnalysisDuration`` (or ``progressDeadline``)
+    after its readiness."""
+    analysis = spec.rollout.analysis
+    if analysis is None or state.step_ready_at is None:
+        return None
+    limit = analysis.max_analysis_duration_s or spec.rollout.progress_deadline_s
+    return state.step_ready_at + timedelta(seconds=limit)
+
+
+def _collect(p: PlanningPass, verdict: Verdict) -> Failure | None:
+    """A look whose comparisons have not decided yet: keep collecting until the step's deadline."""
+    version, index = p.state.canary_version, p.state.current_step or 0
+    deadline = analysis_deadline(p.spec, p.state)
+    assert deadline is not None
+    if p.now >= deadline:
+        waited = format_duration((deadline - (p.state.step_ready_at or p.now)).total_seconds())
+        return Failure(
+            "AnalysisTimedOut",
+            f"canary {version}: no decision within {waited} at step {index + 1}: {verdict.message}",
+        )
+    eta = verdict.eta_s
+    if (
+        eta is not None
+        and p.now + timedelta(seconds=eta) > deadline
+        and p.state.evidence_warned_step != index
+    ):
+        p.set(evidence_warned_step=index)
+        p.event(
+            "Warning",
+            "EvidenceShort",
+            f"canary {version} at step {index + 1}: a decision needs about "
+            f"{format_duration(round(eta))} more "
+            f"at the current labelled traffic ({verdict.evidence_summary}), past the step's deadline "
+            f"{format_time(deadline)}; raise maxAnalysisDuration or the labelled traffic",
+        )
+    p.set(
+        message=f"canary {version}: step {index + 1}/{len(p.spec.rollout.steps)} at weight "
+        f"{p.state.canary_weight}: collecting evidence ({verdict.evidence_summary or verdict.message}); "
+        f"decides by {format_time(deadline)}"
+    )
     return None
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Literal
 
+from ..evidence import Evidence
 from ..timeutil import format_time, parse_time
 from ..verdict import Verdict
 
@@ -37,7 +38,7 @@ Phase = Literal["Pending", "Progressing", "Paused", "Healthy", "Degraded", "Roll
 
 # Pauses that wait for a person (promote, abort, retry or a spec change). MetricsUnavailable resumes by
 # itself, ProgressDeadlineExceeded when the canary becomes ready after all; a retry restarts either.
-HALTED_REASONS = frozenset({"AnalysisFailed", "AnalysisInconclusive", "NoAnalysisData"})
+HALTED_REASONS = frozenset({"AnalysisFailed", "AnalysisInconclusive", "NoAnalysisData", "AnalysisTimedOut"})
 # Pauses for lack of an analysis to run (a verdict with ``metrics_unavailable``): they resume by themselves.
 UNAVAILABLE_REASONS = frozenset({"MetricsUnavailable", "SLONotFound", "InvalidSLO"})
 RETRYABLE_REASONS = HALTED_REASONS | {"ProgressDeadlineExceeded"}
@@ -122,6 +123,8 @@ class RolloutState:
     last_retry_token: str | None = None
     conditions: tuple[Mapping[str, Any], ...] = ()  # metav1.Condition, already the wire form
     last_analysis: Verdict | None = None
+    evidence: Evidence | None = None  # accumulated over the rollout (``core.evidence``)
+    evidence_warned_step: int | None = None  # the step whose short-evidence Warning was posted
     history: tuple[HistoryEntry, ...] = ()
 
     @property
@@ -167,6 +170,8 @@ def _codec(attr: str, kind: Any) -> tuple[Callable[[Any], Any], Callable[[Any], 
         return (lambda raw: tuple(HistoryEntry.from_status(h) for h in raw if isinstance(h, Mapping))), (
             lambda v: [h.to_status() for h in v]
         )
+    if attr == "evidence":
+        return Evidence.from_status, lambda v: v.to_status()
     if attr == "last_analysis":
         return (lambda raw: Verdict.from_status(raw) if isinstance(raw, Mapping) else None), (
             lambda v: v.to_status()
@@ -203,6 +208,8 @@ ROLLOUT_RESET: dict[str, Any] = {
     "total_looks": 0,
     "pause_reason": None,
     "waiting_for_samples_since": None,
+    "evidence": None,
+    "evidence_warned_step": None,
 }
 
 

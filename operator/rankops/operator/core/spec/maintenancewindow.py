@@ -14,6 +14,7 @@ from .fields import (
     _bool,
     _choice,
     _duration,
+    _float,
     _int,
     _list,
     _mapping,
@@ -23,15 +24,16 @@ from .fields import (
     _template,
     default,
 )
-from .rankingmodel import DriftThresholds, parse_drift
 
 __all__ = [
     "TASK_TYPES",
     "BackupRetention",
     "BackupTask",
+    "DriftCheckTask",
     "EvaluateTask",
     "LabelSelector",
     "MaintenanceWindowSpec",
+    "RestoreTestTask",
     "RetrainTask",
     "SelectorRequirement",
     "Task",
@@ -84,6 +86,21 @@ class BackupTask:
     destination: str
     retention: BackupRetention = BackupRetention()
     verify: bool = True
+    keep: bool = False  # every backup kept forever (the plan's critical models)
+
+
+@dataclass(frozen=True)
+class RestoreTestTask:
+    source: str  # the backup destination to restore from
+
+
+@dataclass(frozen=True)
+class DriftCheckTask:
+    """A scheduled drift check: Holm-corrected ``p_value`` over the features, PSI, fewest queries."""
+
+    psi_threshold: float = 0.25
+    p_value: float = 0.05
+    min_samples: int = 200
 
 
 @dataclass(frozen=True)
@@ -98,8 +115,8 @@ class EvaluateTask:
     split: Literal["dev", "test"] = "test"
 
 
-TaskType = Literal["Backup", "Retrain", "Evaluate", "DriftCheck"]
-TASK_TYPES: tuple[TaskType, ...] = ("Backup", "Retrain", "Evaluate", "DriftCheck")
+TaskType = Literal["Backup", "RestoreTest", "Retrain", "Evaluate", "DriftCheck"]
+TASK_TYPES: tuple[TaskType, ...] = ("Backup", "RestoreTest", "Retrain", "Evaluate", "DriftCheck")
 
 
 @dataclass(frozen=True)
@@ -110,7 +127,8 @@ class Task:
     backup: BackupTask | None = None
     retrain: RetrainTask | None = None
     evaluate: EvaluateTask | None = None
-    drift_check: DriftThresholds | None = None
+    drift_check: DriftCheckTask | None = None
+    restore_test: RestoreTestTask | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +141,7 @@ class MaintenanceWindowSpec:
     rollout_policy: Literal["Always", "OnlyInWindow"] = "Always"
     concurrency_policy: Literal["Forbid", "Allow", "Replace"] = "Forbid"
     tasks: tuple[Task, ...] = ()
+    starting_deadline_s: float | None = None  # CronJob's startingDeadlineSeconds
 
 
 def parse_maintenance_window_spec(spec: Mapping[str, Any]) -> MaintenanceWindowSpec:
@@ -173,7 +192,17 @@ def parse_maintenance_window_spec(spec: Mapping[str, Any]) -> MaintenanceWindowS
         rollout_policy=cast(Literal["Always", "OnlyInWindow"], rollout_policy),
         concurrency_policy=cast(Literal["Forbid", "Allow", "Replace"], concurrency),
         tasks=tuple(tasks),
+        starting_deadline_s=_starting_deadline(spec, path),
     )
+
+
+def _starting_deadline(spec: Mapping[str, Any], path: str) -> float | None:
+    value = spec.get("startingDeadlineSeconds")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise SpecError(f"{path}.startingDeadlineSeconds", f"must be a number >= 0, not {value!r}")
+    return float(value)
 
 
 def _parse_selector(d: Mapping[str, Any], path: str) -> LabelSelector:
@@ -215,6 +244,7 @@ def _parse_task(t: Mapping[str, Any], path: str) -> Task:
                 monthly=_int(r, "monthly", rp, default(BackupRetention, "monthly"), minimum=0),
             ),
             verify=_bool(b, "verify", bp, default(BackupTask, "verify")),
+            keep=_bool(b, "keep", bp, default(BackupTask, "keep")),
         )
     elif task_type == "Backup":
         raise SpecError(f"{path}.backup", "Required value: a Backup task needs backup.destination")
@@ -228,7 +258,21 @@ def _parse_task(t: Mapping[str, Any], path: str) -> Task:
         split = _choice(e, "split", ep, ("dev", "test"), default(EvaluateTask, "split"))
         evaluate = EvaluateTask(data=_opt_str(e, "data", ep), split=cast(Literal["dev", "test"], split))
     if t.get("driftCheck") is not None:
-        drift = parse_drift(_mapping(t["driftCheck"], f"{path}.driftCheck"), f"{path}.driftCheck")
+        dp = f"{path}.driftCheck"
+        d = _mapping(t["driftCheck"], dp)
+        drift = DriftCheckTask(
+            psi_threshold=_float(d, "psiThreshold", dp, default(DriftCheckTask, "psi_threshold")),
+            p_value=_float(d, "pValue", dp, default(DriftCheckTask, "p_value")),
+            min_samples=_int(d, "minSamples", dp, default(DriftCheckTask, "min_samples"), minimum=1),
+        )
+    elif task_type == "DriftCheck":
+        drift = DriftCheckTask()
+    restore = None
+    if t.get("restoreTest") is not None:
+        rtp = f"{path}.restoreTest"
+        restore = RestoreTestTask(source=_str(_mapping(t["restoreTest"], rtp), "source", rtp))
+    elif task_type == "RestoreTest":
+        raise SpecError(f"{path}.restoreTest", "Required value: a RestoreTest task needs restoreTest.source")
     return Task(
         name=_str(t, "name", path),
         type=task_type,
@@ -237,4 +281,5 @@ def _parse_task(t: Mapping[str, Any], path: str) -> Task:
         retrain=retrain,
         evaluate=evaluate,
         drift_check=drift,
+        restore_test=restore,
     )

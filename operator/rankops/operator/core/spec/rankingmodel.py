@@ -94,6 +94,7 @@ class AnalysisSpec:
     failure_limit: int = 2
     inconclusive_limit: int = 3
     min_samples: int | None = None
+    max_analysis_duration_s: float | None = None  # unset: the rollout's progressDeadline
 
 
 @dataclass(frozen=True)
@@ -270,9 +271,12 @@ def _parse_analysis(a: Mapping[str, Any], ap: str) -> AnalysisSpec:
             a, "inconclusiveLimit", ap, default(AnalysisSpec, "inconclusive_limit"), minimum=1
         ),
         min_samples=None if min_samples is None else _int(a, "minSamples", ap, minimum=2),
+        max_analysis_duration_s=_duration(a, "maxAnalysisDuration", ap, None),
     )
     if analysis.interval_s <= 0:
         raise SpecError(f"{ap}.interval", "must be positive")
+    if analysis.max_analysis_duration_s is not None and analysis.max_analysis_duration_s <= 0:
+        raise SpecError(f"{ap}.maxAnalysisDuration", "must be positive")
     return analysis
 
 
