@@ -24,8 +24,6 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from rankops.operator.adapters.prometheus import PrometheusMetricsSource
-from rankops.operator.controllers.qualityslo import QualitySLOController
 from tests.integration.alerting_harness import alertmanager_available
 from tests.integration.conftest import (
     NAMESPACE,
@@ -178,10 +176,11 @@ def _webhook(port_url: str, token: str, body: dict[str, Any]) -> int:
 async def test_breach_without_promotion_runs_the_ladder_and_a_flood_acts_once(
     api: Any, operator: Any, pod: Exporter, tmp_path: Path
 ) -> None:
+    """All in the operator: a flood of 100 duplicate alerts to its receiver, its timer after that."""
     name = "laddered"
     hook, received = await webhook()
-    async with quality_stack(api, [pod], tmp_path) as stack:
-        operator(stack.prometheus.url)
+    async with quality_stack(api, [pod], tmp_path, in_operator=True) as stack:
+        handle = operator(stack.prometheus.url, **stack.operator_env())
         slo = slo_manifest("watch", settle="3s")
         slo["spec"]["notifications"] = [{"name": "chat", "secretRef": {"name": "chat-hook"}}]
         hook_url = str(hook.make_url("/hook")).encode()
@@ -196,8 +195,8 @@ async def test_breach_without_promotion_runs_the_ladder_and_a_flood_acts_once(
         api.create(endpoint_slice(f"{name}-stable", pod, f"{name}-stable-0"))
         before = pod.get()["invalidations"]
 
-        # a flood of 100 duplicate deliveries of one alert, straight to the receiver, as soon as it
-        # breaches: one trigger, one evaluation, one InvalidateCaches
+        # a flood of 100 duplicate deliveries of one alert to the operator's receiver as soon as it
+        # breaches (the SLO's timer waits an hour): one trigger, one evaluation, one InvalidateCaches
         pod.set(mean=0.3)
         firing = await until(
             lambda: [a for a in stack.prometheus.firing() if a["labels"].get("severity") == "breach"],
@@ -224,16 +223,15 @@ async def test_breach_without_promotion_runs_the_ladder_and_a_flood_acts_once(
             60,
             "ladder started",
         )
-        assert pod.get()["invalidations"] == before + 1
+        await until(lambda: pod.get()["invalidations"] == before + 1, 10, "the pod's cache invalidated")
         assert pod.get()["last_invalidation"] == {"quality_threshold": 0.65, "force_refresh": True}
         steps = status["quality"]["remediation"]["steps"]
-        assert steps[0]["step"] == "InvalidateCaches" and steps[0]["outcome"] == "1/1 pods invalidated"
+        assert steps[0]["step"] == "InvalidateCaches"
 
         # the polling path carries on: restart after the settle time, then verify
         slo_obj = api.get_object("qualityslos", "watch", NAMESPACE)
         slo_obj["spec"]["evaluation"]["interval"] = "1s"
         api.apply_object(slo_obj)
-        stack.poll("watch")
         status = await wait(
             api,
             name,
@@ -241,24 +239,26 @@ async def test_breach_without_promotion_runs_the_ladder_and_a_flood_acts_once(
             60,
             "verified",
         )
-        assert [s["step"] for s in status["quality"]["remediation"]["steps"]] == [
-            "InvalidateCaches",
-            "RollingRestart",
-            "Verify",
-        ]
+        steps = status["quality"]["remediation"]["steps"]
+        assert [s["step"] for s in steps] == ["InvalidateCaches", "RollingRestart", "Verify"]
+        assert steps[0]["outcome"] == "1/1 pods invalidated"
         restarted = deployment(api, f"{name}-stable")["spec"]["template"]["metadata"]["annotations"][
             "rankops.dev/restartedAt"
         ]
         assert restarted == status["quality"]["restartedAt"]
         assert status["phase"] == "Healthy"  # the ladder never rolls back nor touches the rollout
-        actions = [a[1] for a in stack.controller.actions]
-        assert actions == ["InvalidateCaches", "RollingRestart"]  # exactly one of each, flood or not
-        assert pod.get()["invalidations"] == before + 1
-        assert stack.receiver.stats["duplicates"] >= 99
-        # the chat webhook heard of the breach and of each remediation step (URL from the Secret)
-        await stack.controller.notifier.drain()
-        texts = [body["text"] for body in received]
+        await asyncio.sleep(3)  # more evaluations: nothing more to do (one run, maxAttempts 1)
+        assert pod.get()["invalidations"] == before + 1  # exactly one action per step, flood or not
+        reasons = await asyncio.to_thread(event_reasons, api, name)
+        assert reasons.count("InvalidateCaches") == 1 and reasons.count("RollingRestart") == 1
+        assert "StillBreaching" in reasons
+        log = handle.stop()
         await hook.close()
+    # alerts woke the operator (the flood once, Alertmanager's own breach and tier alerts at most
+    # once each: distinct fingerprints), and all of them together made one invalidation (above)
+    assert 1 <= log.count(f"for default/{name}: evaluating now") <= 5
+    # the chat webhook heard of the breach and of each remediation step (URL from the Secret)
+    texts = [body["text"] for body in received]
     assert any(t.startswith(f"[rankops] Breach: default/{name}: ndcg Breached") for t in texts), texts
     assert any("Remediation" in t and "InvalidateCaches" in t for t in texts), texts
     assert any("Remediation" in t and "RollingRestart" in t for t in texts), texts
@@ -268,27 +268,27 @@ async def test_breach_without_promotion_runs_the_ladder_and_a_flood_acts_once(
 async def test_prometheus_down_is_no_data_and_no_action(
     api: Any, operator: Any, pod: Exporter, tmp_path: Path
 ) -> None:
+    """The operator's Prometheus does not answer: every evaluation is NoData and nothing acts,
+    although the pod's stream would breach."""
     name = "blind"
-    async with quality_stack(api, [pod], tmp_path) as stack:
-        operator(stack.prometheus.url)
-        slo = slo_manifest("watch")
-        api.create(slo)
-        pod.set(model=name, version="1.0.0", mean=0.3)  # it would breach, if anyone could see it
-        api.create(model_manifest(name, post_promotion=True))
-        await wait(api, name, lambda s: s.get("phase") == "Healthy", 30, "Healthy")
-        dead = PrometheusMetricsSource(f"http://127.0.0.1:{free_port()}", timeout=1)
-        blind = QualitySLOController(stack.client, dead, post_event=lambda *a: None)
-        try:
-            ev = await blind.evaluate(NAMESPACE, "watch")
-        finally:
-            await dead.close()
-        assert ev is not None and ev.state == "NoData"
-        slo_status = api.get_object("qualityslos", "watch", NAMESPACE)["status"]
-        assert slo_status["state"] == "NoData" and "cannot connect to Prometheus" in slo_status["message"]
-        ready = next(c for c in slo_status["conditions"] if c["type"] == "Ready")
-        assert (ready["status"], ready["reason"]) == ("False", "MetricsUnavailable")
-        quality = status_of(api, name)["quality"]
-        assert quality["state"] == "NoData" and blind.actions == []
-        assert (quality.get("remediation") or {}).get("attempts", 0) == 0
-        met = next(c for c in status_of(api, name)["conditions"] if c["type"] == "QualityMet")
-        assert met["status"] == "Unknown"
+    dead = f"http://127.0.0.1:{free_port()}"
+    operator(dead)
+    slo = slo_manifest("watch")
+    slo["spec"]["evaluation"]["interval"] = "1s"
+    api.create(slo)
+    pod.set(model=name, version="1.0.0", mean=0.3)
+    api.create(model_manifest(name, post_promotion=True))
+    api.create(endpoint_slice(f"{name}-stable", pod, f"{name}-stable-0"))
+    await wait(api, name, lambda s: s.get("phase") == "Healthy", 30, "Healthy")
+    await wait(api, name, lambda s: (s.get("quality") or {}).get("state") == "NoData", 30, "NoData")
+    await asyncio.sleep(3)  # several evaluations
+    slo_status = api.get_object("qualityslos", "watch", NAMESPACE)["status"]
+    assert slo_status["state"] == "NoData" and "cannot connect to Prometheus" in slo_status["message"]
+    ready = next(c for c in slo_status["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "MetricsUnavailable")
+    quality = status_of(api, name)["quality"]
+    assert quality["state"] == "NoData" and (quality.get("remediation") or {}).get("attempts", 0) == 0
+    assert "rollback" not in quality and status_of(api, name)["phase"] == "Healthy"
+    assert pod.get()["invalidations"] == 0
+    met = next(c for c in status_of(api, name)["conditions"] if c["type"] == "QualityMet")
+    assert met["status"] == "Unknown"
