@@ -186,7 +186,7 @@ async def bench(args: argparse.Namespace) -> int:
             async with quality_stack(
                 api, [pod], Path(tempfile.mkdtemp(prefix="breach-bench-")),
                 scrape=f"{args.scrape_interval}s", evaluation=f"{args.evaluation_interval}s",
-                group_wait=f"{args.group_wait}s", in_operator=True,
+                group_wait=f"{args.group_wait}s",
             ) as stack:  # fmt: skip
                 operator = await asyncio.to_thread(
                     subprocess.Popen,

@@ -1,8 +1,7 @@
 """The quality watch end to end on one machine, for the integration tests and the
 breach-to-action benchmark: stand-in serving pods (``ndcg_exporter.py``, which also answer the
 runbook's cache invalidation) reachable through EndpointSlices, a real Prometheus evaluating
-the alert rules rankops compiles, a real Alertmanager delivering to the operator's receiver,
-and the QualitySLO controller consuming its alerts (optionally on a timer too).
+the alert rules rankops compiles, and a real Alertmanager delivering to the operator's receiver.
 """
 
 from __future__ import annotations
@@ -10,17 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import kopf
-
-from rankops.operator.adapters.kube import KubeClient
-from rankops.operator.adapters.prometheus import PrometheusMetricsSource
-from rankops.operator.controllers.alerts import AlertReceiver, TokenFile, start_receiver
-from rankops.operator.controllers.qualityslo import QualitySLOController
-from rankops.operator.core.events import Event
 from rankops.operator.core.slo.alert_rules import rule_file, rule_group
 from rankops.operator.core.slo.policy import parse_live_slo
 from rankops.sandbox.registry import ResourceType
@@ -85,18 +77,11 @@ def slo_manifest(name: str, *, for_: str = "2s", window: str = "10s", settle: st
 class QualityStack:
     prometheus: RulingPrometheus
     alertmanager: Alertmanager
-    receiver: AlertReceiver
-    controller: QualitySLOController
-    client: KubeClient
-    metrics: PrometheusMetricsSource
-    receiver_port: int = 0
-    events: list[tuple[str, str, str, str]] = field(default_factory=list)
-    timer: asyncio.Task[None] | None = None
-    token_file: Path | None = None
+    receiver_port: int
+    token_file: Path
 
     def operator_env(self) -> dict[str, str]:
-        """The operator's own receiver on this stack's port (``in_operator=True``)."""
-        assert self.token_file is not None
+        """The operator's receiver on the port Alertmanager delivers to, with the token."""
         return {
             "RANKOPS_ALERTS_PORT": str(self.receiver_port),
             "RANKOPS_ALERTS_HOST": "127.0.0.1",
@@ -108,15 +93,6 @@ class QualityStack:
         group = rule_group(slo["metadata"]["name"], NAMESPACE, parse_live_slo(slo["spec"]), models)
         self.prometheus.set_rules(rule_file([group]))
 
-    def poll(self, slo: str) -> None:
-        """The polling path: the controller's own per-SLO timer (``spec.evaluation.interval``)."""
-        self.timer = asyncio.get_running_loop().create_task(
-            self.controller.run_timer(NAMESPACE, slo, asyncio.sleep, lambda: False)
-        )
-
-    def reasons(self, name: str) -> list[str]:
-        return [reason for obj, _, reason, _ in self.events if obj == name]
-
 
 @contextlib.asynccontextmanager
 async def quality_stack(
@@ -127,54 +103,28 @@ async def quality_stack(
     scrape: str = "1s",
     evaluation: str = "1s",
     group_wait: str = "1s",
-    in_operator: bool = False,
 ) -> AsyncIterator[QualityStack]:
-    """Prometheus + Alertmanager + receiver + controller; everything stopped on exit. With
-    ``in_operator`` the receiver and the controller are the operator's (start it with
-    ``stack.operator_env()``): this process runs neither."""
+    """Prometheus + Alertmanager delivering to the operator's receiver (start the operator with
+    ``stack.operator_env()``: its receiver and QualitySLO controller do the rest); everything
+    stopped on exit."""
     serve_endpoint_slices(api)
     token = tmp_path / "alert-token"
     token.write_text("integration-token")
-    client = KubeClient(lambda: kopf.ConnectionInfo(server=api.url))
-    events: list[tuple[str, str, str, str]] = []
-
-    def post_event(obj: Any, event: Event) -> None:
-        events.append((str(obj["metadata"]["name"]), event.type, event.reason, event.message))
-
-    async def model_exists(namespace: str, name: str) -> bool:
-        return api.get_object("rankingmodels", name, namespace) is not None
-
-    receiver = AlertReceiver(TokenFile(token).read, model_exists)
     port = free_port()
-    runner = None if in_operator else await start_receiver(receiver, "127.0.0.1", port)
     am = await asyncio.to_thread(
         Alertmanager, f"http://127.0.0.1:{port}/v1/alerts", token, group_wait=group_wait, repeat_interval="1h"
     )
-    prometheus = await asyncio.to_thread(
-        RulingPrometheus, [e.address for e in exporters], am.url, None,
-        scrape_interval=scrape, evaluation_interval=evaluation, labels={"namespace": NAMESPACE},
-    )  # fmt: skip
-    await asyncio.to_thread(prometheus.wait_up, len(exporters))
-    metrics = PrometheusMetricsSource(prometheus.url, timeout=3)
-    controller = QualitySLOController(client, metrics, post_event=post_event)
-    stack = QualityStack(
-        prometheus, am, receiver, controller, client, metrics, port, events, token_file=token
-    )
-    consumer = (
-        None if in_operator else asyncio.get_running_loop().create_task(controller.consume_alerts(receiver))
-    )
     try:
-        yield stack
+        prometheus = await asyncio.to_thread(
+            RulingPrometheus, [e.address for e in exporters], am.url, None,
+            scrape_interval=scrape, evaluation_interval=evaluation, labels={"namespace": NAMESPACE},
+        )  # fmt: skip
+    except BaseException:
+        await asyncio.to_thread(am.stop)
+        raise
+    try:
+        await asyncio.to_thread(prometheus.wait_up, len(exporters))
+        yield QualityStack(prometheus, am, port, token)
     finally:
-        for task in (consumer, stack.timer):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        await controller.notifier.close()
-        await metrics.close()
-        await client.close()
-        if runner is not None:
-            await runner.cleanup()
         await asyncio.to_thread(prometheus.stop)
         await asyncio.to_thread(am.stop)

@@ -79,7 +79,7 @@ async def test_breach_after_promotion_rolls_back_through_alertmanager(
 ) -> None:
     """All in the operator: its QualitySLO timer, its receiver; this test only changes the world."""
     name = "watched"
-    async with quality_stack(api, [pod], tmp_path, in_operator=True) as stack:
+    async with quality_stack(api, [pod], tmp_path) as stack:
         handle = operator(stack.prometheus.url, **stack.operator_env())
         slo = slo_manifest("watch")
         slo["spec"]["evaluation"]["interval"] = "1s"  # until 1.0.0 is seen healthy
@@ -179,7 +179,7 @@ async def test_breach_without_promotion_runs_the_ladder_and_a_flood_acts_once(
     """All in the operator: a flood of 100 duplicate alerts to its receiver, its timer after that."""
     name = "laddered"
     hook, received = await webhook()
-    async with quality_stack(api, [pod], tmp_path, in_operator=True) as stack:
+    async with quality_stack(api, [pod], tmp_path) as stack:
         handle = operator(stack.prometheus.url, **stack.operator_env())
         slo = slo_manifest("watch", settle="3s")
         slo["spec"]["notifications"] = [{"name": "chat", "secretRef": {"name": "chat-hook"}}]
