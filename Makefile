@@ -9,7 +9,7 @@ PYTHON := $(BIN)/python
 PYTEST_ARGS ?=
 ARTIFACT ?= artifacts/models/v1.0.0
 
-.PHONY: setup test lint typecheck importlint unit integration serve train evaluate dataset bench clean prometheus demo sandbox-up sandbox-down
+.PHONY: setup test rbac-check lint typecheck importlint unit integration serve train evaluate dataset bench clean prometheus demo sandbox-up sandbox-down
 
 setup: $(STAMP) prometheus
 
@@ -46,8 +46,19 @@ typecheck: $(STAMP)
 importlint: $(STAMP)
 	$(BIN)/lint-imports
 
+# The operator's API requests in the integration tests are logged (tests/integration/request_log.py)
+# and checked against the Helm chart's RBAC by tests/unit/test_chart_rbac.py in the same run.
+REQUEST_LOG := $(CURDIR)/.pytest_cache/operator-requests.jsonl
+
 test: setup lint
-	$(BIN)/pytest -q -rs $(PYTEST_ARGS)
+	mkdir -p $(dir $(REQUEST_LOG)) && rm -f $(REQUEST_LOG)
+	RANKOPS_REQUEST_LOG=$(REQUEST_LOG) $(BIN)/pytest -q -rs $(PYTEST_ARGS)
+
+# The chart's RBAC against the operator's requests, without the rest of the suite.
+rbac-check: setup
+	mkdir -p $(dir $(REQUEST_LOG)) && rm -f $(REQUEST_LOG)
+	RANKOPS_REQUEST_LOG=$(REQUEST_LOG) $(BIN)/pytest -q -rs tests/integration/test_operator_*.py \
+		tests/integration/test_chart_operator.py tests/integration/test_peering.py tests/unit/test_chart_rbac.py
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)

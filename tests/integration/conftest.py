@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 from tests.integration.harness import PROMETHEUS_BIN, Exporter, Prometheus, crd_manifests, wait_for
+from tests.integration.request_log import record_operator_requests
 
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = ROOT / "crds"
@@ -113,13 +114,14 @@ def stack(metrics_stack: MetricsStack, model_name: str) -> MetricsStack:
 
 
 @pytest.fixture
-def api() -> Iterator[Any]:
+def api(request: pytest.FixtureRequest) -> Iterator[Any]:
     from rankops.sandbox.apiserver import SandboxAPIServer
 
     with SandboxAPIServer.in_thread(
         crds=crd_manifests(), simulate_workloads=True, workload_delay=0.1
     ) as server:
         yield server
+        record_operator_requests(server, request.node.nodeid)  # opt-in: RANKOPS_REQUEST_LOG
 
 
 def writes(api: Any) -> list[str]:

@@ -127,3 +127,49 @@ def test_a_new_rollout_starts_without_evidence() -> None:
     run_look(d, 1, None)
     assert d.status["canaryVersion"] == "1.2.0"
     assert "evidence" not in d.status and "evidenceWarnedStep" not in d.status
+
+
+# --------------------------------------------------------------------------- pause, resume, promote-step
+
+
+def test_pause_annotation_holds_the_rollout_and_removing_it_resumes() -> None:
+    d = started()
+    d.annotations = {"rankops.dev/paused": "true"}
+    d.advance(30, "Pass")
+    assert d.request is None  # no look while held
+    assert (d.status["phase"], d.status["pauseReason"]) == ("Paused", "UserPaused")
+    for _ in range(5):
+        d.advance(60)
+        assert d.status["currentStep"] == 0 and d.status["phase"] == "Paused"
+    assert d.events.count(("Normal", "RolloutPaused")) == 1
+    d.annotations = {}
+    d.advance(1)
+    assert d.status["phase"] == "Progressing" and "pauseReason" not in d.status
+    assert ("Normal", "Resumed") in d.events
+    d.advance(30, "Pass")  # the look is due an interval after the resume
+    assert d.status["stepPassed"] is True
+
+
+def test_promote_step_advances_one_step_once() -> None:
+    d = started()
+    d.annotations = {"rankops.dev/promote-step": "t1"}
+    d.advance(1)
+    assert d.status["currentStep"] == 1 and d.status["lastPromoteStepToken"] == "t1"
+    assert ("Normal", "StepPromoted") in d.events
+    d.advance(1)
+    assert d.status["currentStep"] == 1  # the same token acts once
+    d.annotations = {"rankops.dev/promote-step": "t2"}
+    d.advance(1)
+    d.annotations = {"rankops.dev/promote-step": "t3"}
+    d.advance(1)
+    assert d.status["stableVersion"] == "1.1.0"  # past the last step: promoted
+    assert d.status["history"][-1]["reason"] == "ManualPromotion"
+
+
+def test_abort_acts_while_paused() -> None:
+    d = started()
+    d.annotations = {"rankops.dev/paused": "true"}
+    d.advance(1)
+    d.annotations = {"rankops.dev/paused": "true", "rankops.dev/abort": "x"}
+    d.advance(1)
+    assert d.status["phase"] == "RolledBack" and d.status["history"][-1]["outcome"] == "Aborted"

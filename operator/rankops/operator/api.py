@@ -50,11 +50,18 @@ LABEL_VERSION: Final = f"{GROUP}/version"
 PROMOTE_ANNOTATION: Final = f"{GROUP}/promote"
 ABORT_ANNOTATION: Final = f"{GROUP}/abort"
 RETRY_ANNOTATION: Final = f"{GROUP}/retry"
+PROMOTE_STEP_ANNOTATION: Final = f"{GROUP}/promote-step"  # advance one step, skipping its pause and analysis
 ROLLOUT_ANNOTATIONS: Final = {
     "promote": PROMOTE_ANNOTATION,
     "abort": ABORT_ANNOTATION,
     "retry": RETRY_ANNOTATION,
+    "promote-step": PROMOTE_STEP_ANNOTATION,
 }
+# A state, not a token: while "true" a running rollout holds at its step (phase Paused, reason
+# UserPaused), looks included; removing it resumes. GitOps can commit it.
+PAUSED_ANNOTATION: Final = f"{GROUP}/paused"
+USER_PAUSED_REASON: Final = "UserPaused"
+
 
 # kopf's own annotations (progress, diff-base) live under a prefix of their own: kopf's diff
 # ignores every annotation under a prefix it stores into, which would hide the user-facing

@@ -85,6 +85,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     run.add_argument(
         "--alerts-cert-dir", metavar="DIR", help="serve the receiver over TLS (tls.crt, tls.key)"
     )
+    run.add_argument(
+        "--peering",
+        metavar="NAME",
+        help="run as one of several replicas sharing this kopf peering object: only the leader "
+        "acts (env RANKOPS_PEERING; RANKOPS_PEERING_PRIORITY, RANKOPS_PEERING_LIFETIME)",
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     run.set_defaults(func=run_operator)
 
@@ -120,18 +126,25 @@ def run_operator(args: argparse.Namespace) -> int:
     _set_env("RANKOPS_ALERTS_PORT", args.alerts_port)
     _set_env("RANKOPS_ALERTS_TOKEN_FILE", args.alerts_token_file)
     _set_env("RANKOPS_ALERTS_CERT_DIR", args.alerts_cert_dir)
+    _set_env("RANKOPS_PEERING", args.peering)
     from rankops.operator.controllers.quality_runtime import ReceiverConfig
+    from rankops.operator.peering import PeeringConfig
     from rankops.operator.settings import OperatorConfig
 
     OperatorConfig.from_env()  # fail fast on bad settings, before connecting anywhere
     ReceiverConfig.from_env()
+    peering = PeeringConfig.from_env()
+    if peering is not None:  # the startup handler reads the same priority again
+        os.environ["RANKOPS_PEERING_PRIORITY"] = str(peering.priority)
     kopf.configure(verbose=args.verbose, log_prefix=True)
     from rankops.operator.handlers import registry
 
     namespaces = list(args.namespace)
     kopf.run(
         registry=registry,
-        standalone=True,
+        standalone=peering is None,
+        peering_name=peering.name if peering else None,
+        priority=peering.priority if peering else None,
         clusterwide=not namespaces,
         namespaces=namespaces,
         liveness_endpoint=args.liveness,

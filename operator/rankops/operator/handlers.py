@@ -59,6 +59,7 @@ from rankops.operator.controllers.maintenancewindow import MaintenanceWindowCont
 from rankops.operator.controllers.quality_runtime import QualityRuntime, ReceiverConfig
 from rankops.operator.controllers.qualityslo import QualitySLOController
 from rankops.operator.controllers.rankingmodel import LoopTiming, RankingModelController
+from rankops.operator.peering import PeeringConfig
 from rankops.operator.settings import OperatorConfig
 
 RANKING_MODELS = api.resource(api.RANKING_MODEL)
@@ -98,8 +99,12 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, logger: kopf.Log
     settings.watching.client_timeout = config.watch_timeout + 5
     settings.watching.connect_timeout = 5
     settings.networking.request_timeout = 30
-    # Peering is for several operator replicas; it needs its own CRD, so stay standalone.
-    settings.peering.standalone = True
+    # Several replicas share a kopf peering object (rankops.operator.peering); one needs none.
+    peering = PeeringConfig.from_env()
+    if peering is None:
+        settings.peering.standalone = True
+    else:
+        peering.apply(settings)
 
     memo.config = config
     memo.kube = KubeClient(lambda: CREDENTIALS.info or connection_info(settings=settings, logger=logger))
@@ -186,7 +191,7 @@ async def on_resume(name: str, namespace: str | None, memo: Any, **_: Any) -> No
 @kopf.on.field(*RANKING_MODELS, field="metadata.annotations", registry=registry)
 async def on_annotations(name: str, namespace: str | None, old: Any, new: Any, memo: Any, **_: Any) -> None:
     old, new = old or {}, new or {}
-    if any(old.get(k) != new.get(k) for k in api.ROLLOUT_ANNOTATIONS.values()):
+    if any(old.get(k) != new.get(k) for k in (*api.ROLLOUT_ANNOTATIONS.values(), api.PAUSED_ANNOTATION)):
         await _reconcile_and_wake(memo, namespace, name, "annotation")
 
 

@@ -25,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     register_evaluate(subparsers)
     register_import_mapping(subparsers)
     register_report(subparsers)
+    register_retrain(subparsers)
     chore_commands.register(subparsers)
 
 
@@ -255,3 +256,81 @@ def _report(args: argparse.Namespace) -> int:
     )
     print(f"wrote {json_path} and {png_path}", file=sys.stderr)
     return 0
+
+
+def register_retrain(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """`rankops retrain`: a candidate from base data + feedback, behind the beats-the-parent gate."""
+    import os
+
+    p = subparsers.add_parser(
+        "retrain",
+        help="train a candidate on the base dataset plus the feedback since the parent, and gate it",
+        description="Train a candidate on --data's train split plus the feedback logged since the parent "
+        "(--model) was created (feedback on dev/test queries is dropped), then judge candidate and parent "
+        "on the test split: the gate passes when mean NDCG@3 improves by --margin with a one-sided paired "
+        "t-test at --alpha and the median rank latency ratio is <= --max-latency-ratio. Writes the "
+        "candidate to --out either way (manifest 'retrain.status' passed/failed); prints one JSON line; "
+        "exit 0 passed, 1 failed, 2 bad input.",
+    )
+    p.add_argument("--model", required=True, help="the parent (serving) artifact URI")
+    p.add_argument("--data", required=True, help="the base dataset directory in BEIR layout")
+    p.add_argument(
+        "--feedback-log",
+        default=os.environ.get("RANKOPS_FEEDBACK_LOG"),
+        metavar="URI",
+        help="the durable feedback log to read (default: $RANKOPS_FEEDBACK_LOG)",
+    )
+    p.add_argument("--out", required=True, help="candidate artifact URI to write")
+    p.add_argument("--version", required=True, help="candidate version (semver)")
+    p.add_argument("--margin", type=float, default=0.0, help="required NDCG@3 gain (default: %(default)s)")
+    p.add_argument("--alpha", type=float, default=0.05, help="paired test level (default: %(default)s)")
+    p.add_argument(
+        "--max-latency-ratio",
+        type=float,
+        default=1.5,
+        help="candidate/parent median rank latency bound (default: %(default)s)",
+    )
+    p.add_argument("--epochs", type=_positive_int, default=None, help="training epochs (default: 25)")
+    p.add_argument("--seed", type=int, default=13, help="random seed (default: %(default)s)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing artifact at --out")
+    p.set_defaults(func=_retrain)
+
+
+def _retrain(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
+    from rankops.serving.artifact import ArtifactIntegrityError
+    from rankops.serving.gate import GateConfig
+    from rankops.serving.retrain import retrain_command
+    from rankops.serving.train import DEFAULT_EPOCHS
+
+    if not args.feedback_log:
+        raise ValueError("no feedback log: pass --feedback-log URI or set RANKOPS_FEEDBACK_LOG")
+    if not re.fullmatch(SEMVER_PATTERN, args.version):
+        raise ValueError(f"--version must be semver (MAJOR.MINOR.PATCH), got {args.version!r}")
+    gate = GateConfig(margin=args.margin, alpha=args.alpha, max_latency_ratio=args.max_latency_ratio)
+    try:
+        result, manifest = retrain_command(
+            args.model,
+            args.data,
+            args.feedback_log,
+            args.out,
+            args.version,
+            gate=gate,
+            epochs=args.epochs or DEFAULT_EPOCHS,
+            seed=args.seed,
+            force=args.force,
+        )
+    except ArtifactIntegrityError as exc:
+        raise ValueError(str(exc)) from exc
+    retrain = manifest["retrain"]
+    line = {
+        "candidate": {"uri": args.out, "version": args.version},
+        "parent": retrain["parent"],
+        "feedback_window": retrain["feedback_window"],
+        "gate": retrain["gate"],
+    }
+    json.dump(line, sys.stdout)
+    sys.stdout.write("\n")
+    return 0 if result.passed else 1

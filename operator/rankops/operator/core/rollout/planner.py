@@ -8,9 +8,12 @@ rollout_allowed=True) -> Plan``. Pure and deterministic: the same inputs always 
   same ``annotations``), else ``None``
   (a look due without one leaves the plan waiting for it: ``requeue_after`` 0). A verdict for a
   look that is not due is not used.
-- ``annotations``: ``rankops.dev/promote``, ``rankops.dev/abort`` and ``rankops.dev/retry`` are
-  tokens (``tokens``); a new token that does not apply is consumed and ignored (Event
-  ``AnnotationIgnored``).
+- ``annotations``: ``rankops.dev/promote``, ``rankops.dev/abort``, ``rankops.dev/retry`` and
+  ``rankops.dev/promote-step`` are tokens (``tokens``); a new token that does not apply is
+  consumed and ignored (Event ``AnnotationIgnored``). ``rankops.dev/paused: "true"`` holds a
+  running rollout at its step (phase Paused, ``pauseReason`` UserPaused: no looks, no advance;
+  abort, promote and promote-step still act); removing it resumes, and the step's analysis
+  deadline counts again from the resume.
 - ``generation``: ``metadata.generation`` (recorded as ``observedGeneration``).
 - ``observed``: the Deployments' readiness (``None``: unknown, treated as ready).
 - ``rollout_allowed``: False outside a MaintenanceWindow with ``rolloutPolicy: OnlyInWindow``.
@@ -30,7 +33,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from rankops.operator.api import ROLLOUT_ANNOTATIONS
+from rankops.operator.api import ROLLOUT_ANNOTATIONS, USER_PAUSED_REASON
 
 from ..conditions import set_condition
 from ..events import Event
@@ -43,10 +46,13 @@ from .state import Observed, RolloutState
 from .tokens import Tokens
 from .transitions import (
     end_rollout,
+    hold,
     idle,
     progress,
     promote,
+    promote_step,
     restart_rollout,
+    resume_from_hold,
     rollback,
     start_rollout,
 )
@@ -116,7 +122,16 @@ def plan_rollout(
         elif tokens.retries(state):
             p.used_tokens.add("retry")
             restart_rollout(p)
+        elif tokens.promote_step:
+            p.used_tokens.add("promote-step")
+            promote_step(p)
+            if tokens.paused and p.state.in_rollout:
+                hold(p)
+        elif tokens.paused:
+            hold(p)
         else:
+            if state.pause_reason == USER_PAUSED_REASON:
+                resume_from_hold(p)
             progress(p, verdict)
     else:
         idle(p, tokens.retry, rollout_allowed)
@@ -127,6 +142,7 @@ def plan_rollout(
         ("promote", tokens.promote, "last_promote_token"),
         ("abort", tokens.abort, "last_abort_token"),
         ("retry", tokens.retry, "last_retry_token"),
+        ("promote-step", tokens.promote_step, "last_promote_step_token"),
     ):
         if token is not None and f"defer-{name}" not in p.used_tokens:
             updates[attr] = token

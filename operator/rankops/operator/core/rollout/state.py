@@ -121,6 +121,7 @@ class RolloutState:
     last_promote_token: str | None = None
     last_abort_token: str | None = None
     last_retry_token: str | None = None
+    last_promote_step_token: str | None = None
     conditions: tuple[Mapping[str, Any], ...] = ()  # metav1.Condition, already the wire form
     last_analysis: Verdict | None = None
     evidence: Evidence | None = None  # accumulated over the rollout (``core.evidence``)

@@ -1,4 +1,5 @@
-"""The annotation tokens of a rollout: ``rankops.dev/promote``, ``/abort`` and ``/retry``.
+"""The annotation tokens of a rollout: ``rankops.dev/promote``, ``/abort``, ``/retry``, ``/promote-step``,
+and the ``rankops.dev/paused`` state.
 
 Each distinct value acts once: the last consumed value of each is kept in status, so
 ``kubectl annotate --overwrite rm/x rankops.dev/retry=$(date +%s)`` retries once and a
@@ -10,7 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from rankops.operator.api import ABORT_ANNOTATION, PROMOTE_ANNOTATION, RETRY_ANNOTATION
+from rankops.operator.api import (
+    ABORT_ANNOTATION,
+    PAUSED_ANNOTATION,
+    PROMOTE_ANNOTATION,
+    PROMOTE_STEP_ANNOTATION,
+    RETRY_ANNOTATION,
+)
 
 from .state import RETRYABLE_REASONS, RolloutState
 
@@ -32,6 +39,8 @@ class Tokens:
     promote: str | None = None
     abort: str | None = None
     retry: str | None = None
+    promote_step: str | None = None
+    paused: bool = False  # rankops.dev/paused is "true" (a state, not a token)
 
     @classmethod
     def new(cls, annotations: Mapping[str, str] | None, state: RolloutState) -> Tokens:
@@ -40,6 +49,8 @@ class Tokens:
             promote=_token(annotations, PROMOTE_ANNOTATION, state.last_promote_token),
             abort=_token(annotations, ABORT_ANNOTATION, state.last_abort_token),
             retry=_token(annotations, RETRY_ANNOTATION, state.last_retry_token),
+            promote_step=_token(annotations, PROMOTE_STEP_ANNOTATION, state.last_promote_step_token),
+            paused=str(annotations.get(PAUSED_ANNOTATION, "")).lower() == "true",
         )
 
     def retries(self, state: RolloutState) -> bool:
@@ -48,4 +59,10 @@ class Tokens:
 
     def act_on_rollout(self, state: RolloutState) -> bool:
         """Whether a token ends or restarts the running rollout (before it is analysed further)."""
-        return self.abort is not None or self.promote is not None or self.retries(state)
+        return (
+            self.abort is not None
+            or self.promote is not None
+            or self.promote_step is not None
+            or self.retries(state)
+            or self.paused
+        )

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from rankops.operator.api import PAUSED_ANNOTATION, USER_PAUSED_REASON
+
 from ..routing import desired_replicas
 from ..verdict import Verdict
 from .analysis import current_step, next_look_at, record_verdict
@@ -294,6 +296,39 @@ def end_rollout(p: PlanningPass, outcome: str, reason: str, message: str) -> Non
     )
     if p.state.awaiting_stable_since is not None:
         p.set(phase="Progressing", message=awaiting_message(p))
+
+
+def promote_step(p: PlanningPass) -> None:
+    """A person's ``promote-step``: the next step now (its pause and analysis skipped), or promotion."""
+    index = current_step(p.spec, p.state)
+    if index + 1 < len(p.spec.rollout.steps):
+        p.event(
+            "Normal", "StepPromoted", f"step {index + 1} of {p.state.canary_version} promoted by annotation"
+        )
+        p.set(phase="Progressing", pause_reason=None)
+        _enter_step(p, index + 1)
+    else:
+        promote(p, "ManualPromotion")
+
+
+def hold(p: PlanningPass) -> None:
+    """``rankops.dev/paused``: hold the running rollout at its step until the annotation goes."""
+    if p.state.pause_reason == USER_PAUSED_REASON:
+        return
+    p.set(
+        phase="Paused",
+        pause_reason=USER_PAUSED_REASON,
+        message=f"canary {p.state.canary_version} held at weight {p.state.canary_weight} "
+        f"by {PAUSED_ANNOTATION}",
+    )
+    p.event("Normal", "RolloutPaused", f"rollout of {p.state.canary_version} paused by {PAUSED_ANNOTATION}")
+
+
+def resume_from_hold(p: PlanningPass) -> None:
+    """The pause annotation is gone: go on; the step's analysis deadline counts from now."""
+    ready = p.state.step_ready_at is not None
+    p.set(phase="Progressing", pause_reason=None, step_ready_at=p.now if ready else None)
+    p.event("Normal", "Resumed", f"rollout of {p.state.canary_version} resumed ({PAUSED_ANNOTATION} removed)")
 
 
 def fail_analysis(p: PlanningPass, reason: str, message: str) -> None:

@@ -1,0 +1,127 @@
+"""Plain-text views of a RankingModel for `kubectl rankops` (stable in CI logs: no cursor tricks)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rankops.cli import kubectl_api as names
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _count(value: Any) -> str:
+    return "-" if value is None else str(round(float(value)))
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    return [
+        indent + "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in (header, *rows)
+    ]
+
+
+def step_summary(spec: Mapping[str, Any], status: Mapping[str, Any]) -> str:
+    steps = ((spec.get("rollout") or {}).get("steps")) or []
+    current = status.get("currentStep")
+    if current is None or not steps:
+        return "-"
+    step = steps[current] if 0 <= current < len(steps) else {}
+    detail = f"weight {step.get('weight', '?')}"
+    if step.get("pause"):
+        detail += f", pause {step['pause']}"
+    return f"{current + 1}/{len(steps)} ({detail})"
+
+
+def render_status(obj: Mapping[str, Any]) -> str:
+    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+    weight = int(status.get("canaryWeight") or 0)
+    lines = [
+        f"Name:          {meta.get('name')}",
+        f"Namespace:     {meta.get('namespace')}",
+        f"Phase:         {status.get('phase', 'Unknown')}"
+        + (
+            f" ({status['pauseReason']})"
+            if status.get("phase") == "Paused" and status.get("pauseReason")
+            else ""
+        ),
+        f"Message:       {status.get('message') or '-'}",
+        f"Spec version:  {(spec.get('model') or {}).get('version', '-')}",
+        f"Stable:        {status.get('stableVersion') or '-'}  weight {100 - weight}",
+        f"Canary:        {status.get('canaryVersion') or '-'}  weight {weight}"
+        + (f"  (revision {status['canaryRevision']})" if status.get("canaryVersion") else ""),
+        f"Step:          {step_summary(spec, status)}",
+    ]
+    if (meta.get("annotations") or {}).get(names.PAUSED_ANNOTATION) == "true":
+        lines.append(f"Paused by:     {names.PAUSED_ANNOTATION}=true")
+    analysis = status.get("lastAnalysis")
+    if analysis:
+        lines.append(
+            f"Last analysis: {analysis.get('verdict')} ({analysis.get('reason')}), look "
+            f"{analysis.get('look', '?')}/{analysis.get('plannedLooks', '?')} at {analysis.get('time', '-')}"
+        )
+        if analysis.get("message"):
+            lines.append(f"               {analysis['message']}")
+        rows = []
+        for o in analysis.get("objectives") or []:
+            ci = f"[{_fmt(o.get('ciLower'))}, {_fmt(o.get('ciUpper'))}]" if "ciLower" in o else "-"
+            rows.append(
+                [
+                    o.get("name", "?"),
+                    o.get("metric", "?"),
+                    o.get("verdict", "?"),
+                    _fmt(o.get("canaryMean")),
+                    _fmt(o.get("stableMean")),
+                    _fmt(o.get("difference")),
+                    ci,
+                    _fmt(o.get("pValue"), 4),
+                    f"{_count(o.get('canaryN'))}/{_count(o.get('stableN'))}",
+                ]
+            )
+        if rows:
+            lines += _table(
+                ["OBJECTIVE", "METRIC", "VERDICT", "CANARY", "STABLE", "DIFF", "CI", "P", "N(C/S)"], rows
+            )
+    conditions = status.get("conditions") or []
+    if conditions:
+        lines.append(
+            "Conditions:    "
+            + " ".join(f"{c.get('type')}={c.get('status')}" + (f"({c['reason']})" if c.get("reason") else "")
+                       for c in conditions)
+        )  # fmt: skip
+    return "\n".join(lines)
+
+
+def render_history(obj: Mapping[str, Any]) -> str:
+    history = (obj.get("status") or {}).get("history") or []
+    if not history:
+        return f"{(obj.get('metadata') or {}).get('name')}: no history yet"
+    keys = ("revision", "version", "outcome", "reason", "at")
+    rows = [[str(h.get(key, "-")) for key in keys] for h in history]
+    return "\n".join(_table(["REVISION", "VERSION", "OUTCOME", "REASON", "AT"], rows, indent=""))
+
+
+def render_list(items: Sequence[Mapping[str, Any]]) -> str:
+    rows = []
+    for obj in items:
+        status, spec = obj.get("status") or {}, obj.get("spec") or {}
+        rows.append(
+            [
+                (obj.get("metadata") or {}).get("name", "?"),
+                status.get("phase", "Unknown"),
+                status.get("stableVersion") or "-",
+                status.get("canaryVersion") or "-",
+                str(status.get("canaryWeight") or 0),
+                step_summary(spec, status),
+            ]
+        )
+    if not rows:
+        return "no RankingModels"
+    return "\n".join(_table(["NAME", "PHASE", "STABLE", "CANARY", "WEIGHT", "STEP"], rows, indent=""))
