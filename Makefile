@@ -58,7 +58,8 @@ test: setup lint
 rbac-check: setup
 	mkdir -p $(dir $(REQUEST_LOG)) && rm -f $(REQUEST_LOG)
 	RANKOPS_REQUEST_LOG=$(REQUEST_LOG) $(BIN)/pytest -q -rs tests/integration/test_operator_*.py \
-		tests/integration/test_chart_operator.py tests/integration/test_peering.py tests/unit/test_chart_rbac.py
+		tests/integration/test_chart_operator.py tests/integration/test_peering.py \
+		tests/integration/test_quality_watch.py tests/unit/test_chart_rbac.py
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)

@@ -35,6 +35,7 @@ from tests.integration.conftest import (
 )
 from tests.integration.harness import Exporter, free_port, wait_for
 from tests.integration.quality_stack import endpoint_slice, quality_stack, slo_manifest
+from tests.unit.test_prometheus_rule_writer import PROMETHEUS_RULE_CRD
 
 pytestmark = [
     pytest.mark.prometheus,
@@ -79,6 +80,7 @@ async def test_breach_after_promotion_rolls_back_through_alertmanager(
 ) -> None:
     """All in the operator: its QualitySLO timer, its receiver; this test only changes the world."""
     name = "watched"
+    api.create(PROMETHEUS_RULE_CRD)  # the Prometheus Operator's API is served here
     async with quality_stack(api, [pod], tmp_path) as stack:
         handle = operator(stack.prometheus.url, **stack.operator_env())
         slo = slo_manifest("watch")
@@ -98,10 +100,18 @@ async def test_breach_after_promotion_rolls_back_through_alertmanager(
         met = next(c for c in status["conditions"] if c["type"] == "QualityMet")
         assert (met["status"], met["observedGeneration"]) == ("True", 1)
         # from now on the timer waits an hour: only an alert can make the operator look again
+        rule = await until(
+            lambda: api.get_object("prometheusrules", "rankops-slo-watch", NAMESPACE), 10, "rules"
+        )
+        assert rule["spec"]["groups"][0]["rules"][0]["for"] == "2s"
+        assert 'model=~"watched"' in rule["spec"]["groups"][0]["rules"][0]["expr"]
         slo_obj = api.get_object("qualityslos", "watch", NAMESPACE)
         slo_obj["spec"]["evaluation"]["interval"] = "1h"
+        slo_obj["spec"]["alerting"]["for"] = "3s"  # the PrometheusRule follows the SLO
         api.apply_object(slo_obj)
         await asyncio.sleep(2.5)
+        rule = api.get_object("prometheusrules", "rankops-slo-watch", NAMESPACE)
+        assert rule["spec"]["groups"][0]["rules"][0]["for"] == "3s"
 
         # promote 1.1.0 (steps [100], no analysis at 100 %): the pods now report 1.1.0, and it is bad
         obj = get_model(api, name)
