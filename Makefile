@@ -22,13 +22,19 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Integration tests run a real Prometheus; install the Debian package when apt is usable.
+# Integration tests run a real Prometheus (with promtool) and a real Alertmanager; install the
+# Debian packages when apt is usable.
 prometheus:
 	@if command -v prometheus >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing Debian prometheus"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
 	else echo "prometheus not installed and apt-get unusable: Prometheus tests will be skipped"; fi
+	@if command -v prometheus-alertmanager >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian prometheus-alertmanager"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null; \
+	else echo "prometheus-alertmanager not installed and apt-get unusable: Alertmanager tests will be skipped"; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -52,7 +58,8 @@ test: setup lint
 rbac-check: setup
 	mkdir -p $(dir $(REQUEST_LOG)) && rm -f $(REQUEST_LOG)
 	RANKOPS_REQUEST_LOG=$(REQUEST_LOG) $(BIN)/pytest -q -rs tests/integration/test_operator_*.py \
-		tests/integration/test_chart_operator.py tests/integration/test_peering.py tests/unit/test_chart_rbac.py
+		tests/integration/test_chart_operator.py tests/integration/test_peering.py \
+		tests/integration/test_quality_watch.py tests/unit/test_chart_rbac.py
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)

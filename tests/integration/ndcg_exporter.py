@@ -11,6 +11,9 @@ distribution (clipped to [0, 1]) whose mean, sd and rate the test changes at run
     POST /control   {"mean": 0.3, "sd": 0.05, "rate": 50, "version": "1.1.0", "model": "m"}
                     (any subset; a new model or version starts new series);
                     answers with the applied settings and ``applied_at`` (unix time)
+    POST /api/v2/cache/invalidate   the runbook's cache invalidation (the remediation
+                    ladder's first step): counted, its last body kept (``invalidations``,
+                    ``last_invalidation`` in ``/control``)
 
 Usage: python ndcg_exporter.py --port 0 --model m --version 1.0.0 --track stable \
            --mean 0.8 --sd 0.05 --rate 50 --port-file /tmp/port
@@ -74,6 +77,8 @@ class Stream:
         }
         self.random = random.Random(seed)
         self.emitted = 0
+        self.invalidations = 0
+        self.last_invalidation: Any = None
         self._set_golden()
 
     def _set_golden(self) -> None:
@@ -96,6 +101,8 @@ class Stream:
                 "track": self.track,
                 "applied_at": time.time(),
                 "emitted": self.emitted,
+                "invalidations": self.invalidations,
+                "last_invalidation": self.last_invalidation,
             }
 
     def run(self, stop: threading.Event, tick: float = 0.02) -> None:
@@ -141,6 +148,13 @@ def make_handler(stream: Stream) -> type[BaseHTTPRequestHandler]:
                 self._send(404, b"not found\n", "text/plain")
 
         def do_POST(self) -> None:
+            if self.path.startswith("/api/v2/cache/invalidate"):
+                length = int(self.headers.get("Content-Length") or 0)
+                with stream.lock:
+                    stream.invalidations += 1
+                    stream.last_invalidation = json.loads(self.rfile.read(length) or b"{}")
+                self._send(200, b'{"invalidated": 0, "remaining": 0}', "application/json")
+                return
             if not self.path.startswith("/control"):
                 self._send(404, b"not found\n", "text/plain")
                 return

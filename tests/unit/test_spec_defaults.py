@@ -14,6 +14,17 @@ import pytest
 import yaml
 
 from rankops.operator import api
+from rankops.operator.core.slo.policy import (
+    AlertingPolicy,
+    BudgetPolicy,
+    EvaluationPolicy,
+    LiveSLO,
+    NotificationTarget,
+    PostPromotion,
+    RemediationPolicy,
+    parse_live_slo,
+    parse_post_promotion,
+)
 from rankops.operator.core.spec import (
     SEMVER_PATTERN,
     AnalysisSpec,
@@ -53,10 +64,17 @@ BASE: dict[str, dict[str, Any]] = {
     api.RANKING_MODEL: {
         "model": {"version": "1.0.0", "uri": "file:///m"},
         "serving": {"image": "img"},
-        "rollout": {"analysis": {"sloRef": {"name": "q"}}},
+        "rollout": {"analysis": {"sloRef": {"name": "q"}}, "postPromotion": {}},
         "retrain": {"triggers": {"drift": {}, "relativeQualityDrop": {}}, "promotionGate": {}},
     },
-    api.QUALITY_SLO: {"objectives": [{"name": "ndcg", "metric": "ndcg_at_3", "comparison": {}}]},
+    api.QUALITY_SLO: {
+        "objectives": [{"name": "ndcg", "metric": "ndcg_at_3", "comparison": {}}],
+        "evaluation": {},
+        "errorBudget": {},
+        "alerting": {},
+        "remediation": {},
+        "notifications": [{"name": "chat", "secretRef": {"name": "hook"}}],
+    },
     api.MAINTENANCE_WINDOW: {
         "schedule": "0 3 * * *",
         "duration": "1h",
@@ -67,9 +85,11 @@ BASE: dict[str, dict[str, Any]] = {
         ],
     },
 }
+# The live quality watch's parts of both specs are parsed by core.slo.policy (its defaults written
+# once there); the pair is what the operator reads.
 PARSERS: dict[str, Callable[[Any], Any]] = {
-    api.RANKING_MODEL: parse_ranking_model_spec,
-    api.QUALITY_SLO: parse_quality_slo_spec,
+    api.RANKING_MODEL: lambda s: (parse_ranking_model_spec(s), parse_post_promotion(s.get("rollout"))),
+    api.QUALITY_SLO: lambda s: (parse_quality_slo_spec(s), parse_live_slo(s)),
     api.MAINTENANCE_WINDOW: parse_maintenance_window_spec,
 }
 
@@ -97,6 +117,10 @@ def retention_of(value: Any) -> BackupRetention:
     backup = parsed.tasks[0].backup
     assert backup is not None
     return backup.retention
+
+
+def live_of(key: str, attr: str) -> Callable[[Any], Any]:
+    return lambda value: getattr(parse_live_slo({**BASE[api.QUALITY_SLO], key: value}), attr)
 
 
 def routing_of(value: Any) -> TrafficRouting:
@@ -142,7 +166,23 @@ FIELDS: dict[tuple[str, str], tuple[type, str, Callable[[Any], Any]]] = {
         same,
     ),
     (RM, "spec.retrain.promotionGate.mode"): (PromotionGate, "mode", same),
+    (RM, "spec.rollout.postPromotion.window"): (PostPromotion, "window_s", duration),
+    (RM, "spec.rollout.postPromotion.action"): (PostPromotion, "action", same),
     (SLO, "spec.objectives[].direction"): (Objective, "direction", same),
+    (SLO, "spec.evaluation"): (LiveSLO, "evaluation", live_of("evaluation", "evaluation")),
+    (SLO, "spec.evaluation.interval"): (EvaluationPolicy, "interval_s", duration),
+    (SLO, "spec.evaluation.window"): (EvaluationPolicy, "window_s", duration),
+    (SLO, "spec.evaluation.minSamples"): (EvaluationPolicy, "min_samples", same),
+    (SLO, "spec.errorBudget"): (LiveSLO, "budget", live_of("errorBudget", "budget")),
+    (SLO, "spec.errorBudget.period"): (BudgetPolicy, "period_s", duration),
+    (SLO, "spec.errorBudget.compliance"): (BudgetPolicy, "compliance", same),
+    (SLO, "spec.alerting"): (LiveSLO, "alerting", live_of("alerting", "alerting")),
+    (SLO, "spec.alerting.for"): (AlertingPolicy, "for_s", duration),
+    (SLO, "spec.remediation"): (LiveSLO, "remediation", live_of("remediation", "remediation")),
+    (SLO, "spec.remediation.settle"): (RemediationPolicy, "settle_s", duration),
+    (SLO, "spec.remediation.cooldown"): (RemediationPolicy, "cooldown_s", duration),
+    (SLO, "spec.remediation.maxAttempts"): (RemediationPolicy, "max_attempts", same),
+    (SLO, "spec.notifications[].secretRef.key"): (NotificationTarget, "secret_key", same),
     (SLO, "spec.objectives[].comparison"): (Objective, "comparison", comparison_of),
     (SLO, "spec.objectives[].comparison.maxDegradation"): (Comparison, "max_degradation", same),
     (SLO, "spec.objectives[].comparison.alpha"): (Comparison, "alpha", same),

@@ -63,9 +63,25 @@ requests the operator made in the integration tests: nothing missing, nothing un
 - apiGroups: ["rankops.dev"]
   resources: ["rankingmodels/status"]
   verbs: ["patch"]
+# QualitySLOs: kopf runs a timer per object (finalizer and annotations); the quality watch
+# writes their status and the RankingModels' status.quality.
 - apiGroups: ["rankops.dev"]
   resources: ["qualityslos"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["rankops.dev"]
+  resources: ["qualityslos/status"]
+  verbs: ["patch"]
+# The remediation ladder: every pod of a track (cache invalidation), the webhook URL of a
+# notification; the alert rules as a PrometheusRule where the Prometheus Operator is installed.
+- apiGroups: ["discovery.k8s.io"]
+  resources: ["endpointslices"]
+  verbs: ["list"]
+- apiGroups: [""]
+  resources: ["secrets"]
   verbs: ["get"]
+- apiGroups: ["monitoring.coreos.com"]
+  resources: ["prometheusrules"]
+  verbs: ["get", "create", "patch"]
 # Children: created when absent, merge-patched when they drift, listed for pruning;
 # Deployments are watched for readiness. Only HTTPRoutes are ever pruned.
 - apiGroups: ["apps"]

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from rankops.operator import commands as operator_commands
+from rankops.operator import slo_commands
 from rankops.sandbox import commands as sandbox_commands
 from rankops.serving import commands as serving_commands
 
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     serving_commands.register(subparsers)
     operator_commands.register(subparsers)
+    slo_commands.register(subparsers)
     sandbox_commands.register(subparsers)
     return parser
 

@@ -77,6 +77,15 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--liveness", metavar="URL", help="kopf liveness endpoint, e.g. http://0.0.0.0:8080/healthz"
     )
     run.add_argument(
+        "--alerts-port", metavar="PORT", type=int, help="serve the Alertmanager receiver (POST /v1/alerts)"
+    )
+    run.add_argument(
+        "--alerts-token-file", metavar="PATH", help="the receiver's bearer token (required with a port)"
+    )
+    run.add_argument(
+        "--alerts-cert-dir", metavar="DIR", help="serve the receiver over TLS (tls.crt, tls.key)"
+    )
+    run.add_argument(
         "--peering",
         metavar="NAME",
         help="run as one of several replicas sharing this kopf peering object: only the leader "
@@ -114,11 +123,16 @@ def run_operator(args: argparse.Namespace) -> int:
     _set_env("RANKOPS_ANALYSIS_INTERVAL", args.analysis_interval)
     _set_env("RANKOPS_RESYNC_INTERVAL", args.resync_interval)
     _set_env("RANKOPS_WATCH_TIMEOUT", args.watch_timeout)
+    _set_env("RANKOPS_ALERTS_PORT", args.alerts_port)
+    _set_env("RANKOPS_ALERTS_TOKEN_FILE", args.alerts_token_file)
+    _set_env("RANKOPS_ALERTS_CERT_DIR", args.alerts_cert_dir)
     _set_env("RANKOPS_PEERING", args.peering)
+    from rankops.operator.controllers.quality_runtime import ReceiverConfig
     from rankops.operator.peering import PeeringConfig
     from rankops.operator.settings import OperatorConfig
 
     OperatorConfig.from_env()  # fail fast on bad settings, before connecting anywhere
+    ReceiverConfig.from_env()
     peering = PeeringConfig.from_env()
     if peering is not None:  # the startup handler reads the same priority again
         os.environ["RANKOPS_PEERING_PRIORITY"] = str(peering.priority)

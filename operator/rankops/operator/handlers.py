@@ -17,6 +17,12 @@ a per-object lock):
   asks for it and otherwise every ``RANKOPS_RESYNC_INTERVAL`` seconds to repair drifted children.
   The other handlers wake it, so a new plan is followed at once.
 
+Triggers of one QualitySLO: a per-object ``daemon`` (``QualitySLOController.run_timer``)
+evaluates it every ``spec.evaluation.interval`` and at once after a spec change
+(``on.update(field="spec")`` wakes it); the Alertmanager receiver (started with the
+operator when ``RANKOPS_ALERTS_PORT`` is set, ``controllers.quality_runtime``) evaluates the SLO
+of an alerted model at once. A rollback it writes wakes the RankingModel's loop.
+
 Triggers of one MaintenanceWindow, all ending in ``MaintenanceWindowController.reconcile``:
 
 - ``on.create`` / ``on.update(field="spec")`` / ``on.resume``: wake its timer;
@@ -43,15 +49,21 @@ from typing import Any
 import kopf
 
 from rankops.operator import api
-from rankops.operator.adapters.kube import KubeClient, connection_info, post_event
+from rankops.operator.adapters.events import ApiEventPoster
+from rankops.operator.adapters.kube import KubeClient, connection_info, post_event, resource_path
 from rankops.operator.adapters.maintenance_metrics import MaintenanceMetrics
 from rankops.operator.adapters.prometheus import PrometheusMetricsSource
+from rankops.operator.adapters.rules import PrometheusRuleWriter
+from rankops.operator.adapters.serving_pods import ServingPods
 from rankops.operator.controllers.maintenancewindow import MaintenanceWindowController
+from rankops.operator.controllers.quality_runtime import QualityRuntime, ReceiverConfig
+from rankops.operator.controllers.qualityslo import QualitySLOController
 from rankops.operator.controllers.rankingmodel import LoopTiming, RankingModelController
 from rankops.operator.peering import PeeringConfig
 from rankops.operator.settings import OperatorConfig
 
 RANKING_MODELS = api.resource(api.RANKING_MODEL)
+QUALITY_SLOS = api.resource(api.QUALITY_SLO)
 MAINTENANCE_WINDOWS = api.resource(api.MAINTENANCE_WINDOW)
 LABEL_WINDOW = f"{api.GROUP}/maintenance-window"
 
@@ -105,6 +117,21 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, logger: kopf.Log
         analysis_interval=config.analysis_interval,
         rollout_gate=memo.windows.rollout_allowed,
     )
+    memo.qualityslos = QualitySLOController(
+        memo.kube,
+        memo.metrics,
+        # through the API, not kopf.event: alerts are handled outside kopf's handler tasks
+        post_event=ApiEventPoster(memo.kube),
+        serving=ServingPods(memo.kube),
+        rules=PrometheusRuleWriter(memo.kube),
+        wake_model=memo.rankingmodels.wake,
+    )
+
+    async def model_exists(namespace: str, name: str) -> bool:
+        return await memo.kube.get(resource_path(api.RANKING_MODEL, namespace, name)) is not None
+
+    memo.quality = QualityRuntime(memo.qualityslos, ReceiverConfig.from_env(), model_exists)
+    await memo.quality.start()
     if config.metrics_port is not None:
         from prometheus_client import start_http_server
 
@@ -118,6 +145,10 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, logger: kopf.Log
 
 @kopf.on.cleanup(registry=registry)
 async def close(memo: Any, **_: Any) -> None:
+    quality = memo.get("quality")
+    if quality is not None:
+        with contextlib.suppress(Exception):
+            await quality.stop()
     server = memo.get("metrics_server")
     if server is not None:
         server.shutdown()
@@ -194,6 +225,28 @@ async def rollout_loop(
     config: OperatorConfig = memo.config
     timing = LoopTiming(config.resync_interval, config.min_requeue, config.settle_requeue)
     await memo.rankingmodels.run_daemon(_namespace(namespace, name), name, stopped, timing, logger)
+
+
+@kopf.daemon(*QUALITY_SLOS, cancellation_timeout=5.0, registry=registry)
+async def quality_watch(
+    name: str, namespace: str | None, memo: Any, stopped: kopf.DaemonStopped, **_: Any
+) -> None:
+    """Evaluate the QualitySLO on its timer (alerts evaluate it in between)."""
+
+    async def sleep(seconds: float) -> None:
+        await stopped.wait(seconds)
+
+    await memo.qualityslos.run_timer(_namespace(namespace, name), name, sleep, lambda: bool(stopped))
+
+
+@kopf.on.update(*QUALITY_SLOS, field="spec", registry=registry)
+def on_slo_spec_change(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
+    memo.qualityslos.wake(namespace or "", name)  # a new interval or objective counts at once
+
+
+@kopf.on.delete(*QUALITY_SLOS, optional=True, registry=registry)
+async def on_slo_delete(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
+    memo.qualityslos.forget(namespace or "", name)
 
 
 # ------------------------------------------------------------------------ MaintenanceWindows

@@ -27,6 +27,8 @@ when given, ``namespace``):
   requests with a 5xx ``code`` (``x² = x`` for 0/1 outcomes), so the judge's mean is the error
   rate and Welch applies unchanged.
 - ``golden_ndcg_at_3``: ``avg(rankops_golden_ndcg_at_3{...})``.
+- ``cache_hit_rate``: hits over lookups of ``rankops_cache_requests_total`` in the window.
+- ``drift_psi``: ``max(rankops_drift_psi{...})`` over the features.
 - ``latency_p95``: ``histogram_quantile(0.95, sum by (le)
   (rate(rankops_request_duration_seconds_bucket{...}[w])))``.
 - ``custom`` or any objective with ``query``: the user's query with ``$model``, ``$track``,
@@ -125,6 +127,14 @@ def objective_queries(
         return TrackQueries(
             kind="value", value=f"histogram_quantile(0.95, sum by (le) (rate({bucket}[{w}])))"
         )
+    if metric == "cache_hit_rate":
+        lookups = selector("rankops_cache_requests_total", labels)
+        hits = selector("rankops_cache_requests_total", labels, 'result="hit"')
+        # a window without a hit is a rate of 0, not no data
+        value = f"(sum(increase({hits}[{w}])) or vector(0)) / sum(increase({lookups}[{w}]))"
+        return TrackQueries(kind="value", value=value)
+    if metric == "drift_psi":
+        return TrackQueries(kind="value", value=f"max({selector('rankops_drift_psi', labels)})")
     raise ValueError(f"objective {objective.name!r}: metric {metric!r} needs a query")
 
 

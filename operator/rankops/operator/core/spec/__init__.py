@@ -29,8 +29,10 @@ Semantics worth knowing:
   analysis runs one step can take (counters are per step and do not reset each other),
   which is the number of looks the judge splits ``alpha`` across.
 - Objectives ``ndcg_at_3`` and ``golden_ndcg_at_3`` default ``target`` 0.70 and ``breach``
-  0.65; other metrics must state both. ``direction`` ``lowerIsBetter`` flips every
-  comparison (``breach`` must then be above ``target``).
+  0.65, ``cache_hit_rate`` 0.80 and 0.60, ``drift_psi`` 0.10 and 0.25 (``METRIC_DEFAULTS``;
+  ``drift_psi`` must say ``direction: lowerIsBetter``); other metrics must state both.
+  ``direction`` ``lowerIsBetter`` flips every comparison (``breach`` must then be above
+  ``target``).
 - An objective with an explicit ``query`` is judged as a value metric: the query (with
   ``$model``, ``$track``, ``$version``, ``$window``, ``$namespace`` placeholders, see
   ``promql``) must return one number per track.
@@ -55,6 +57,7 @@ from .maintenancewindow import (
 from .qualityslo import (
     DEFAULT_BREACH,
     DEFAULT_TARGET,
+    METRIC_DEFAULTS,
     METRICS,
     SUMMARY_METRICS,
     VALUE_METRICS,
@@ -87,6 +90,7 @@ __all__ = [
     "DEFAULT_BREACH",
     "DEFAULT_TARGET",
     "METRICS",
+    "METRIC_DEFAULTS",
     "SEMVER_PATTERN",
     "SUMMARY_METRICS",
     "TASK_TYPES",

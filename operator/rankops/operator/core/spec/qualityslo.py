@@ -12,6 +12,7 @@ __all__ = [
     "DEFAULT_BREACH",
     "DEFAULT_TARGET",
     "METRICS",
+    "METRIC_DEFAULTS",
     "SUMMARY_METRICS",
     "VALUE_METRICS",
     "Comparison",
@@ -22,13 +23,29 @@ __all__ = [
 ]
 
 
-METRICS = ("ndcg_at_3", "golden_ndcg_at_3", "error_rate", "latency_p95", "custom")
+METRICS = (
+    "ndcg_at_3",
+    "golden_ndcg_at_3",
+    "error_rate",
+    "latency_p95",
+    "cache_hit_rate",
+    "drift_psi",
+    "custom",
+)
 SUMMARY_METRICS = frozenset({"ndcg_at_3", "error_rate"})
-VALUE_METRICS = frozenset({"golden_ndcg_at_3", "latency_p95", "custom"})
-# Not CRD defaults (the schema cannot default by metric): the NDCG metrics' target and breach.
+VALUE_METRICS = frozenset({"golden_ndcg_at_3", "latency_p95", "cache_hit_rate", "drift_psi", "custom"})
+# Not CRD defaults (the schema cannot default by metric): target and breach by metric, the
+# runbook's (NDCG@3 >= 0.70, breach < 0.65; cache hit rate 0.80; PSI above 0.25 a real shift).
 DEFAULT_TARGET = 0.70
 DEFAULT_BREACH = 0.65
-_NDCG_METRICS = frozenset({"ndcg_at_3", "golden_ndcg_at_3"})
+METRIC_DEFAULTS: dict[str, tuple[float, float]] = {
+    "ndcg_at_3": (DEFAULT_TARGET, DEFAULT_BREACH),
+    "golden_ndcg_at_3": (DEFAULT_TARGET, DEFAULT_BREACH),
+    "cache_hit_rate": (0.80, 0.60),
+    "drift_psi": (0.10, 0.25),
+}
+# A larger PSI is a larger shift: the CRD defaults direction to higherIsBetter, so it is stated.
+_LOWER_IS_BETTER = frozenset({"drift_psi"})
 
 
 @dataclass(frozen=True)
@@ -123,9 +140,13 @@ def _parse_objective(o: Mapping[str, Any], path: str) -> Objective:
     direction = o.get("direction", default(Objective, "direction"))
     if direction not in ("higherIsBetter", "lowerIsBetter"):
         raise SpecError(f"{path}.direction", f"must be higherIsBetter or lowerIsBetter, not {direction!r}")
-    defaults = metric in _NDCG_METRICS
-    target = _float(o, "target", path, DEFAULT_TARGET if defaults else None)
-    breach = _float(o, "breach", path, DEFAULT_BREACH if defaults else None)
+    if metric in _LOWER_IS_BETTER and direction != "lowerIsBetter":
+        raise SpecError(
+            f"{path}.direction", f"{metric} needs direction: lowerIsBetter (a larger PSI is a larger shift)"
+        )
+    default_target, default_breach = METRIC_DEFAULTS.get(metric, (None, None))
+    target = _float(o, "target", path, default_target)
+    breach = _float(o, "breach", path, default_breach)
     if direction == "higherIsBetter" and not breach < target:
         raise SpecError(
             f"{path}.breach", f"must be below target ({breach} >= {target}) when higher is better"
