@@ -96,6 +96,14 @@ async def test_backup_job_runs_for_real_and_the_backup_is_in_status(tmp_path: Pa
             assert runs["ranker"]["result"] == "Succeeded", runs
             assert (runs["broken"]["result"], runs["broken"]["reason"]) == ("Failed", "BackupCorrupted"), runs
             assert "exit code 1" in runs["broken"]["message"]
+            # The failure is loud on the RankingModel too, as a condition.
+            for name, expected in (
+                ("broken", ("False", "BackupCorrupted")),
+                ("ranker", ("True", "ChoresSucceeded")),
+            ):
+                rm = await kube.get(resource_path("RankingModel", NS, name))
+                cond = next(c for c in rm["status"]["conditions"] if c["type"] == "MaintenanceSucceeded")
+                assert (cond["status"], cond["reason"]) == expected, cond
             assert not (dest / NS / "broken").exists() or not any((dest / NS / "broken").iterdir())
             (backup,) = status["backups"]
             assert backup["version"] == "1.0.0" and backup["verified"] is True

@@ -98,6 +98,13 @@ def test_operator_runs_window_jobs_and_tracks_them(
     status = api.get_object("maintenancewindows", "chores", NAMESPACE)["status"]
     assert status["active"] is True
     assert {c["type"]: c["status"] for c in status["conditions"]}["TasksSucceeded"] == "True"
+
+    def model_condition() -> dict[str, Any] | None:
+        conds = (api.get_object("rankingmodels", model_name, NAMESPACE).get("status") or {}).get("conditions")
+        return next((c for c in conds or [] if c["type"] == "MaintenanceSucceeded"), None)
+
+    cond = wait_for(model_condition, 30, 0.1, "MaintenanceSucceeded on the RankingModel")
+    assert (cond["status"], cond["reason"]) == ("True", "ChoresSucceeded")
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
         metrics = r.read().decode()
     assert (

@@ -29,8 +29,10 @@ from typing import Any
 from rankops.operator.adapters.backup_store import BackupStoreError, list_backups
 from rankops.operator.adapters.kube import ApiError, KubeClient, owned_by, resource_path
 from rankops.operator.adapters.maintenance_metrics import MaintenanceMetrics
+from rankops.operator.core.conditions import set_condition
 from rankops.operator.core.maintenance.freeze import Freeze, rollout_freeze, selects
 from rankops.operator.core.maintenance.jobs import LABEL_WINDOW, ModelTarget, backup_destination
+from rankops.operator.core.maintenance.model_health import CONDITION, model_condition
 from rankops.operator.core.maintenance.observed import ObservedJob, observe_job
 from rankops.operator.core.maintenance.planner import (
     Event,
@@ -151,6 +153,9 @@ class MaintenanceWindowController:
         if inventory is not None:
             patch["backups"] = inventory
         await self.kube.merge_patch(f"{path}/status", {"status": patch})
+        await self._model_conditions(
+            namespace, models, patch.get("lastRuns", status.get("lastRuns")) or [], now
+        )
         rms = {m.name: m for m in models}
         self._post(obj, plan.events, {n: self._rm_ref(namespace, m) for n, m in rms.items()})
         self.metrics.observe(namespace, name, patch, plan.create)
@@ -261,6 +266,23 @@ class MaintenanceWindowController:
                     )
         out.sort(key=lambda b: (b["model"], b["takenAt"]), reverse=True)
         return out[:MAX_INVENTORY]
+
+    async def _model_conditions(
+        self, namespace: str, models: list[ModelTarget], runs: list[Mapping[str, Any]], now: datetime
+    ) -> None:
+        """Each selected RankingModel's ``MaintenanceSucceeded`` condition, written only when it changes."""
+        for model in models:
+            verdict = model_condition(runs, model.name)
+            if verdict is None:
+                continue
+            path = resource_path("RankingModel", namespace, model.name)
+            rm = await self.kube.get(path)
+            if rm is None:
+                continue
+            old = (rm.get("status") or {}).get("conditions") or []
+            new = set_condition(old, CONDITION, *verdict, now, (rm.get("metadata") or {}).get("generation"))
+            if list(new) != list(old):
+                await self.kube.merge_patch(f"{path}/status", {"status": {"conditions": list(new)}})
 
     @staticmethod
     def _rm_ref(namespace: str, model: ModelTarget) -> dict[str, Any]:
