@@ -29,6 +29,7 @@ from typing import Any
 from rankops.operator.adapters.backup_store import BackupStoreError, list_backups
 from rankops.operator.adapters.kube import ApiError, KubeClient, owned_by, resource_path
 from rankops.operator.adapters.maintenance_metrics import MaintenanceMetrics
+from rankops.operator.controllers.waiting import sleep_until_woken
 from rankops.operator.core.conditions import set_condition
 from rankops.operator.core.maintenance.freeze import Freeze, rollout_freeze, selects
 from rankops.operator.core.maintenance.jobs import LABEL_WINDOW, ModelTarget, backup_destination
@@ -347,7 +348,7 @@ class MaintenanceWindowController:
                 requeue = result.requeue_after
                 # Wake a little after the edge, so the clock reads past it.
                 delay = resync_s if requeue is None else min(requeue + 0.05, resync_s)
-            await _sleep(stopped, wake, max(delay, 0.05))
+            await sleep_until_woken(stopped, wake, max(delay, 0.05))
 
     async def rollout_freeze(self, namespace: str, labels: Mapping[str, str], now: datetime) -> Freeze:
         """Change freeze for a RankingModel with ``labels`` (windows with an invalid spec gate nothing)."""
@@ -358,15 +359,3 @@ class MaintenanceWindowController:
             except SpecError:
                 continue
         return rollout_freeze(windows, labels, now)
-
-
-async def _sleep(stopped: Any, wake: asyncio.Event, delay: float) -> None:
-    async def stop_waiter() -> None:
-        await stopped.wait()
-
-    tasks = {asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stop_waiter())}
-    try:
-        await asyncio.wait(tasks, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()

@@ -24,11 +24,12 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from rankops.operator import api
 from rankops.operator.adapters.kube import ChildrenApplier, KubeClient, deployment_ready, resource_path
 from rankops.operator.adapters.prometheus import MetricsSource, MetricsUnavailable
+from rankops.operator.controllers.waiting import Stopped, sleep_until_woken
 from rankops.operator.core.children import build_children
 from rankops.operator.core.events import Event
 from rankops.operator.core.judge import judge
@@ -79,13 +80,6 @@ class Result:
     @property
     def requeue_after(self) -> float | None:
         return None if self.plan is None else self.plan.requeue_after
-
-
-class Stopped(Protocol):
-    """kopf's ``DaemonStopped``: truthy once the daemon should end."""
-
-    def __bool__(self) -> bool: ...
-    async def wait(self) -> Any: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -355,16 +349,4 @@ class RankingModelController:
                     delay = min(delay, timing.settle_requeue)
                 delay = max(delay, timing.min_requeue)
                 log.debug("next reconcile in %.2fs (plan requeue %s)", delay, requeue)
-            await _sleep(stopped, wake, delay)
-
-
-async def _sleep(stopped: Stopped, wake: asyncio.Event, delay: float) -> None:
-    async def stop_waiter() -> None:
-        await stopped.wait()
-
-    tasks = {asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stop_waiter())}
-    try:
-        await asyncio.wait(tasks, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
+            await sleep_until_woken(stopped, wake, delay)
