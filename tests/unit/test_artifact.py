@@ -157,6 +157,7 @@ def test_artifacts_are_immutable(art, tmp_path: Path) -> None:  # type: ignore[n
         catalog=art.catalog,
         golden=art.golden,
         reference=art.reference,
+        item_embeddings=art.item_embeddings,
     )
     out = tmp_path / "a"
     m = write_artifact(str(out), **kwargs)  # type: ignore[arg-type]
