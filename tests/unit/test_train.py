@@ -14,7 +14,7 @@ from rankops.serving.artifact import weights_bytes
 from rankops.serving.dataset import load_dataset
 from rankops.serving.train import TrainOptions, train_model
 
-from ._model_support import BUNDLED, tiny_artifact, tiny_dataset
+from ._model_support import BUNDLED, bundled_artifact, generator, tiny_artifact, tiny_dataset
 
 
 def test_same_seed_same_weights() -> None:
@@ -41,18 +41,16 @@ def test_tiny_model_learns() -> None:
     train = evaluate_split(art, load_dataset(tiny_dataset()), "train")
     assert train["model"]["ndcg@3"] > train["bm25"]["ndcg@3"] + 0.3
     m = art.manifest
-    assert m["metrics"]["test"]["queries"] == 24
+    assert m["metrics"]["test"]["queries"] == 24 + len(generator().RUNBOOK_QUERIES)
     assert 1 <= m["training"]["best_epoch"] <= 10
     assert len(m["training"]["history"]) == 10
 
 
 @pytest.mark.slow  # full-size training (~25 s): the product's claim, so it runs in `make test` too
-def test_full_bundle_beats_bm25(tmp_path: Path) -> None:
+def test_full_bundle_beats_bm25() -> None:
     from rankops.serving.evaluate import evaluate_command
-    from rankops.serving.train import train_command
 
-    train_command(str(BUNDLED), str(tmp_path / "m"), "1.0.0", stream=io.StringIO())
-    result = evaluate_command(str(tmp_path / "m"), str(BUNDLED), "test")
+    result = evaluate_command(str(bundled_artifact()), str(BUNDLED), "test")
     assert result["model"]["ndcg@3"] > 0.70
     assert result["model"]["ndcg@3"] > result["bm25"]["ndcg@3"] + 0.2
 

@@ -8,8 +8,8 @@ Files:
                           format 2; format-1 artifacts are refused with a message to retrain)
     item_embeddings.npy   the catalogue's sentence-encoder embeddings (float32, items x 384),
                           when the model uses an encoder
-    catalog.jsonl         the items the model ranks: id, title, description, source, domain,
-                          region, granularity
+    catalog.jsonl         the items the model ranks: id, title, description, source (slug),
+                          source_name (display name), domain, region, granularity
     golden.jsonl          held-out queries with graded judgments: query_id, text, judgments
     reference_stats.json  drift reference statistics of the training queries (DriftReference)
     manifest.json         name, version, parent_version, created, training_data digest, metrics,
@@ -70,6 +70,11 @@ class CatalogItem:
     domain: str
     region: str
     granularity: str = ""
+    source_name: str = ""  # display name of the publisher; ``source`` is its slug
+
+    @property
+    def source_display(self) -> str:
+        return self.source_name or self.source
 
     def meta(self) -> dict[str, str]:
         return {

@@ -2,9 +2,10 @@
 
 The runbook's scripts read these fields, so their names are a contract:
 
-* ``POST /api/v2/search`` {query, limit?}: ``recommendations[].source``,
-  ``recommendations[].quality_metrics.relevance_score`` (the model score min-max normalised
-  over the candidate set, 0..1), ``routing_summary.singapore_first_applied`` (local-first
+* ``POST /api/v2/search`` {query, limit?}: ``recommendations[].source`` (publisher slug,
+  ``data_gov_sg``; ``source_name`` holds the display name),
+  ``recommendations[].quality_metrics.relevance_score`` (the model's calibrated estimate of
+  the item's graded relevance / 4, 0..1), ``routing_summary.singapore_first_applied`` (local-first
   boosting applied for a query naming Singapore), ``quality_summary.overall_ndcg_at_3``
   (running NDCG@3 from feedback, or the golden-set NDCG@3 while there is no feedback;
   ``quality_summary.ndcg_source`` says which).
@@ -43,6 +44,7 @@ def build_router(service: RankingService) -> APIRouter:
                 "id": r.id,
                 "title": r.title,
                 "source": r.source,
+                "source_name": r.source_name,
                 "region": r.region,
                 "score": r.score,
                 "quality_metrics": {"relevance_score": r.relevance, "model_score": r.model_score},

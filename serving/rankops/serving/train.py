@@ -103,6 +103,7 @@ def catalog_from_dataset(ds: Dataset) -> list[CatalogItem]:
             d.metadata.get("domain", ""),
             d.metadata.get("region", ""),
             d.metadata.get("granularity", ""),
+            d.metadata.get("source_name", ""),
         )
         for d in ds.corpus
     ]
@@ -417,7 +418,7 @@ def train_command(
     # computed on queries the model was not fitted to (dev; train only when there is no dev):
     # on its own training queries max_score is inflated and the OOV fraction is 0 by
     # construction, which would raise drift alarms on perfectly ordinary live traffic.
-    ref_split = "dev" if ds.split_queries("dev") else "train"
+    ref_split = "dev" if "dev" in ds.qrels and ds.split_queries("dev") else "train"
     rows = [query_features(temp, text) for _, text, _ in ds.split_queries(ref_split)]
     reference = DriftReference.build(rows, vocab, seed=seed)
     temp.reference = reference
