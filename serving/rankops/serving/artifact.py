@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from rankops.serving.drift import DriftReference
-from rankops.serving.encoder import shared_encoder
+from rankops.serving.encoder import limit_inference_threads, shared_encoder
 from rankops.serving.model import FastScorer, Featurizer, ModelConfig, Ranker, RankingNet, top_k_rows
 
 MANIFEST = "manifest.json"
@@ -167,6 +167,7 @@ class ModelArtifact:
         reference: DriftReference,
         item_embeddings: np.ndarray | None = None,
     ) -> None:
+        limit_inference_threads()
         self.uri = uri
         self.manifest = manifest
         self.version: str = str(manifest.get("version", ""))
