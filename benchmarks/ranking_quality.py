@@ -24,6 +24,7 @@ mean estimate of the top 3 against their mean true grade / 4, and a reliability 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -38,7 +39,12 @@ sys.path[:0] = [str(ROOT / "serving")]
 
 from rankops.serving.bm25 import BM25Baseline, BM25sIndex  # noqa: E402
 from rankops.serving.dataset import Dataset, load_dataset  # noqa: E402
-from rankops.serving.encoder import cached_embeddings, item_text, shared_encoder  # noqa: E402
+from rankops.serving.encoder import (  # noqa: E402
+    cached_embeddings,
+    item_text,
+    limit_inference_threads,
+    shared_encoder,
+)
 from rankops.serving.ir_metrics import evaluate_run  # noqa: E402
 
 K = 10
@@ -47,6 +53,15 @@ K = 10
 def _top(scores: np.ndarray, ids: list[str], k: int = K) -> list[str]:
     order = np.lexsort((np.arange(len(scores)), -scores))[:k]
     return [ids[i] for i in order]
+
+
+def _p50_ms(calls: list[Any]) -> float:
+    times = []
+    for call in calls:
+        t = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - t) * 1e3)
+    return float(np.median(times)) if times else 0.0
 
 
 def _minmax(x: np.ndarray) -> np.ndarray:
@@ -80,18 +95,31 @@ def model_metrics(ds: Dataset, split: str, epochs: int, seed: int) -> tuple[dict
     started = time.perf_counter()
     result = train_model(ds, TrainOptions(epochs=epochs, seed=seed))
     seconds = time.perf_counter() - started
-    artifact = artifact_in_memory(result, ds)
     queries = ds.split_queries(split)
     qrels = {q[0]: q[2] for q in queries}
-    ranked = artifact.rank_many([q[1] for q in queries], K)
-    run = {q[0]: [r.item.id for r in row] for q, row in zip(queries, ranked, strict=True)}
-    metrics = evaluate_run(run, qrels)
+    precisions: list[dict[str, Any]] = []
+    for precision in ("fp32", "int8"):
+        candidate = artifact_in_memory(result, ds, encoder_precision=precision)
+        rows = candidate.rank_many([q[1] for q in queries], K)
+        m = evaluate_run(
+            {q[0]: [r.item.id for r in row] for q, row in zip(queries, rows, strict=True)}, qrels
+        )
+        # per-query cost on the request path: the encoder on a query text (no memo), then the
+        # rest of rank() (signals, network, top-k) with that query's embedding memoised
+        encoder = shared_encoder(precision)
+        texts = [q[1] for q in queries[:60]]
+        enc_ms = _p50_ms([functools.partial(encoder.encode, [t]) for t in texts])
+        rank_ms = _p50_ms([functools.partial(candidate.rank, t, K) for t in texts])
+        precisions.append({"precision": precision, **m, "encoder_ms_p50": enc_ms, "rank_ms_p50": rank_ms})
+        if precision == "fp32":
+            ranked, metrics = rows, m
     pairs = [
         (r.relevance, q[2].get(r.item.id, 0) / 4.0, rank)
         for q, row in zip(queries, ranked, strict=True)
         for rank, r in enumerate(row)
     ]
     calib = reliability(pairs)
+    calib["precisions"] = precisions
     calib["train_seconds"] = round(seconds, 1)
     calib["best_epoch"] = result.best_epoch
     return metrics, calib
@@ -114,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(int(os.environ.get("RANKOPS_TORCH_THREADS", "1") or 1))
+    limit_inference_threads()
     from rankops.serving.train import DEFAULT_EPOCHS
 
     report: dict[str, Any] = {}
@@ -141,6 +170,18 @@ def main(argv: list[str] | None = None) -> int:
                 f"mean estimate {calib['top3_mean_estimate']:.3f}, "
                 f"mean truth {calib['top3_mean_truth']:.3f}, gap {calib['top3_gap']:+.3f}; "
                 f"trained in {calib['train_seconds']}s (kept epoch {calib['best_epoch']})"
+            )
+            print(
+                f"{'precision':<10} {'ndcg@3':>8} {'ndcg@10':>8} {'encoder ms p50':>15} {'rank ms p50':>12}"
+            )
+            for p in calib["precisions"]:
+                print(
+                    f"{p['precision']:<10} {p['ndcg@3']:8.4f} {p['ndcg@10']:8.4f} "
+                    f"{p['encoder_ms_p50']:15.2f} {p['rank_ms_p50']:12.2f}"
+                )
+            print(
+                "(encoder: one query, one thread, no memo; "
+                "rank: the rest of rank() with the embedding memoised)"
             )
             print(f"{'bin':<11} {'n':>5} {'mean est':>9} {'mean truth':>11}")
             for b in calib["bins"]:

@@ -126,3 +126,18 @@ def test_training_requires_train_split(tmp_path: Path) -> None:
     rc = main(["train", "--data", str(data), "--out", str(tmp_path / "m"), "--version", "1.0.0"])
     assert rc == 2
     _ = io.StringIO()
+
+
+@pytest.mark.slow  # shares the full-size model with test_full_bundle_beats_bm25
+def test_relevance_is_calibrated_on_held_out_queries() -> None:
+    # relevance estimates grade / 4: over the test queries (never trained on, nor used for the
+    # calibration fit, which uses dev), the top 3's mean estimate is within 0.1 of the truth
+    from rankops.serving.artifact import load_artifact
+
+    art = load_artifact(str(bundled_artifact()))
+    queries = load_dataset(BUNDLED).split_queries("test")
+    ranked = art.rank_many([q[1] for q in queries], 3)
+    estimates = [r.relevance for row in ranked for r in row]
+    truths = [q[2].get(r.item.id, 0) / 4 for q, row in zip(queries, ranked, strict=True) for r in row]
+    assert all(0.0 <= e <= 1.0 for e in estimates)
+    assert abs(sum(estimates) / len(estimates) - sum(truths) / len(truths)) <= 0.1

@@ -25,6 +25,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -166,8 +167,14 @@ class ModelArtifact:
         golden: list[GoldenQuery],
         reference: DriftReference,
         item_embeddings: np.ndarray | None = None,
+        encoder_precision: str | None = None,
     ) -> None:
         limit_inference_threads()
+        # the query encoder's precision: the trained model's, unless the caller or
+        # $RANKOPS_ENCODER_PRECISION (fp32 | int8) says otherwise (catalogue embeddings are fp32)
+        self.encoder_precision = (
+            encoder_precision or os.environ.get("RANKOPS_ENCODER_PRECISION") or net.config.encoder_quantize
+        )
         self.uri = uri
         self.manifest = manifest
         self.version: str = str(manifest.get("version", ""))
@@ -182,7 +189,7 @@ class ModelArtifact:
             [c.description for c in catalog],
             [c.meta() for c in catalog],
             item_embeddings=item_embeddings,
-            embed_query=shared_encoder(net.config.encoder_quantize).query if net.config.encoder else None,
+            embed_query=shared_encoder(self.encoder_precision).query if net.config.encoder else None,
         )
         self.item_embeddings = item_embeddings
         self.ranker = Ranker(net, featurizer)  # batched torch inference (evaluation)

@@ -355,7 +355,9 @@ def evaluate_split(
     }
 
 
-def artifact_in_memory(result: TrainResult, ds: Dataset, version: str = "0.0.0") -> ModelArtifact:
+def artifact_in_memory(
+    result: TrainResult, ds: Dataset, version: str = "0.0.0", encoder_precision: str | None = None
+) -> ModelArtifact:
     """The trained model bound to its catalogue without writing it (benchmarks)."""
     vocab = {t for c in result.catalog for t in tokenize(f"{c.title} {c.description}")}
     return ModelArtifact(
@@ -367,6 +369,7 @@ def artifact_in_memory(result: TrainResult, ds: Dataset, version: str = "0.0.0")
         golden=[],
         reference=DriftReference(vocabulary=frozenset(vocab)),
         item_embeddings=result.item_embeddings,
+        encoder_precision=encoder_precision,
     )
 
 
