@@ -130,8 +130,11 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     default_dirs = [str(ROOT / "examples" / "data" / "datasets")]
-    if (ROOT.parent / "shared" / "data" / "cisi").is_dir():
-        default_dirs.append(str(ROOT.parent / "shared" / "data" / "cisi"))
+    # ../shared/data/cisi from the main checkout; ../../shared/... from a worktree under wt/
+    for shared in (ROOT.parent / "shared", ROOT.parent.parent / "shared"):
+        if (shared / "data" / "cisi").is_dir():
+            default_dirs.append(str(shared / "data" / "cisi"))
+            break
     parser.add_argument("dirs", nargs="*", default=default_dirs)
     parser.add_argument("--split", default="test")
     parser.add_argument("--epochs", type=int, default=None)
