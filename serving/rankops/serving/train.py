@@ -5,8 +5,14 @@ to 2^grade - 1 (unjudged items and grade 0 get nothing), and the loss is the cro
 between it and softmax(scores) (ListNet top-1 with exponential gains). The domain head gets a
 cross-entropy loss against the domain of the query's best-graded items. Each training step
 drops 30% of a query's hashed n-grams at random (feature dropout), so the model cannot lean on
-one memorised phrase. Optimiser: AdamW (fused), lr 0.01. The epoch with the best dev NDCG@3 is
-kept (the last one when there is no dev split).
+one memorised phrase. Optimiser: AdamW (fused), lr 0.01 for the n-gram towers and 0.003 for
+the match-signal path (which starts at a fusion of encoder cosine and dense pseudo-relevance
+feedback). The n-gram towers are only used with DENSE_MIN_QUERIES training queries or more.
+Small training sets get batches small enough for MIN_STEPS_PER_EPOCH steps an epoch. The epoch
+with the best dev NDCG@3 is kept, the untrained starting point (epoch 0) included (the last
+one when there is no dev split). Finally the relevance calibration is fitted on the dev split's
+top 10 (``rankops.serving.calibration``). Query and catalogue embeddings come from
+all-MiniLM-L6-v2 (``rankops.serving.encoder``), computed once per run.
 
 Determinism: one seed drives torch and numpy, CPU only and a fixed number of torch threads
 (RANKOPS_TORCH_THREADS, default 1), so the same data, seed and thread count give
