@@ -9,7 +9,7 @@ PYTHON := $(BIN)/python
 PYTEST_ARGS ?=
 ARTIFACT ?= artifacts/models/v1.0.0
 
-.PHONY: setup test lint typecheck importlint unit integration serve train evaluate dataset bench clean prometheus
+.PHONY: setup test lint typecheck importlint unit integration serve train evaluate dataset bench clean prometheus demo sandbox-up sandbox-down
 
 setup: $(STAMP) prometheus
 
@@ -62,6 +62,17 @@ evaluate: train
 
 serve: train
 	$(BIN)/rankops serve --model $(ARTIFACT) --host 127.0.0.1 --port 8080
+
+# The main job: the operator at work on this machine (sandbox API server, pods as processes, a
+# real Prometheus, held-out traffic). Model versions are trained once into artifacts/demo/models.
+demo: setup
+	$(BIN)/rankops demo
+
+sandbox-up: setup
+	$(BIN)/rankops sandbox up
+
+sandbox-down: $(STAMP)
+	$(BIN)/rankops sandbox down
 
 # wrk (Debian) is the load generator of choice: a C client steals far less of the 2 cores than
 # a Python one; benchmarks/serving.py falls back to aiohttp without it.

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from rankops.operator.adapters.prometheus import MetricsUnavailable, PrometheusMetricsSource
+from tests.operator_support import track_summary
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.timeout(60)]
 
@@ -29,11 +30,11 @@ async def test_track_summary_from_real_prometheus(stack: Any, model_name: str) -
         # The window holds each series' first sample (the series are a few seconds old): the case in
         # which increase()'s per-counter extrapolation inflated the variance (sd 0.080 seen for 0.05).
         # Exact increases from the raw samples keep count, sum and squares consistent.
-        stable = await source.track_summary(model_name, "stable", "1.0.0", 60)
-        canary = await source.track_summary(model_name, "canary", "1.1.0", 60)
+        stable = await track_summary(source, model_name, "stable", "1.0.0", 60)
+        canary = await track_summary(source, model_name, "canary", "1.1.0", 60)
         # A window shorter than the series' life (a baseline sample before it).
-        short = await source.track_summary(model_name, "canary", "1.1.0", 2)
-        other = await source.track_summary(model_name, "canary", "9.9.9", 60)
+        short = await track_summary(source, model_name, "canary", "1.1.0", 2)
+        other = await track_summary(source, model_name, "canary", "9.9.9", 60)
         up = await source.query('count(up{job="rankops"} == 1)')
     assert stable is not None and canary is not None and short is not None
     for summary in (stable, canary, short):

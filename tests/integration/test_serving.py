@@ -42,6 +42,7 @@ EXTRA_LABELS = {
     "rankops_drift_psi": {"feature"},
     "rankops_drift_pvalue": {"feature", "test"},
     "rankops_model_info": {"sha256"},
+    "rankops_feedback_log_records": {"kind"},
 }
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rankops.operator.core.models import Objective
 from rankops.operator.core.promql import escape_label_value, objective_queries, selector
+from rankops.operator.core.spec import Objective
 
 NDCG = Objective(name="ndcg", metric="ndcg_at_3", target=0.7, breach=0.65)
 

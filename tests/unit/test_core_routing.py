@@ -6,7 +6,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rankops.operator.core.models import TrafficRouting
 from rankops.operator.core.routing import (
     ReplicaSplit,
     desired_replicas,
@@ -14,6 +13,7 @@ from rankops.operator.core.routing import (
     replica_split,
     route_weights,
 )
+from rankops.operator.core.spec import TrafficRouting
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rankops.operator.core.conditions import get_condition, set_condition
-from rankops.operator.core.models import Objective, SeverityTier
 from rankops.operator.core.slo import ObjectiveState, objective_state
+from rankops.operator.core.spec import Objective, SeverityTier
 from rankops.operator.core.timeutil import format_duration, format_time, parse_duration, parse_time
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from rankops.operator.core.models import (
+from rankops.operator.core.spec import (
     SpecError,
     parse_quality_slo_spec,
     parse_ranking_model_spec,
@@ -69,9 +69,9 @@ def test_crd_is_valid_and_structural(crds: dict[str, dict[str, Any]], kind: str)
 @pytest.mark.parametrize(
     ("kind", "short", "columns"),
     [
-        ("RankingModel", "rm", ["Phase", "Stable", "Canary", "Weight", "Age"]),
+        ("RankingModel", "rm", ["Phase", "Stable", "Canary", "Weight", "Progress", "Age"]),
         ("QualitySLO", "slo", ["State", "Objectives", "Models", "Age"]),
-        ("MaintenanceWindow", "mw", ["Schedule", "Next", "Active", "Age"]),
+        ("MaintenanceWindow", "mw", ["Schedule", "Next", "Active", "Tasks", "Age"]),
     ],
 )
 def test_short_names_and_printer_columns(
@@ -403,7 +403,10 @@ def _mw(mutate: Any) -> dict[str, Any]:
 
 
 INVALID_WINDOWS = [
-    ("bad cron", _set("schedule", "every night"), "spec.schedule", "should match"),
+    ("bad cron", _set("schedule", "every night"), "spec.schedule", "not a valid cron expression"),
+    ("minute 61", _set("schedule", "61 * * * *"), "spec.schedule", "minute 0-59"),
+    ("hour 24", _set("schedule", "0 24 * * *"), "spec.schedule", "not a valid cron expression"),
+    ("malformed time zone", _set("timeZone", "../etc/passwd"), "spec.timeZone", "should match"),
     ("bad duration", _set("duration", "2 hours"), "spec.duration", "should match"),
     ("missing schedule", _delete("schedule"), "spec.schedule", "Required value"),
     ("unknown policy", _set("rolloutPolicy", "Never"), "spec.rolloutPolicy", "Unsupported value"),
@@ -427,6 +430,30 @@ INVALID_WINDOWS = [
         "greater than or equal to 0",
     ),
     (
+        "restore test without source",
+        _delete("tasks.1.restoreTest"),
+        "spec.tasks[1].restoreTest",
+        "needs restoreTest.source",
+    ),
+    (
+        "evaluate without data",
+        _delete("tasks.3.evaluate.data"),
+        "spec.tasks[3].evaluate",
+        "needs evaluate.data",
+    ),
+    (
+        "p-value of zero",
+        _set("tasks.2.driftCheck.pValue", 0),
+        "spec.tasks[2].driftCheck.pValue",
+        "greater than",
+    ),
+    (
+        "negative starting deadline",
+        _set("startingDeadlineSeconds", -5),
+        "spec.startingDeadlineSeconds",
+        "greater than or equal to 0",
+    ),
+    (
         "In without values",
         _set("selector", {"matchExpressions": [{"key": "team", "operator": "In"}]}),
         "spec.selector.matchExpressions[0]",
@@ -447,7 +474,7 @@ def test_invalid_maintenance_window_is_rejected(
 
 
 def test_cron_macros_and_five_fields_accepted(crds: dict[str, dict[str, Any]]) -> None:
-    for schedule in ("@daily", "0 2 * * *", "*/15 1-5 * * 1-5"):
+    for schedule in ("@daily", "0 2 * * *", "*/15 1-5 * * 1-5", "0 0 1 jan,jul SUN", "5,35 */2 1-15/2 * 0-6"):
         assert errors_of(crds["MaintenanceWindow"], _mw(_set("schedule", schedule))) == [], schedule
 
 

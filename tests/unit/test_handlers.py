@@ -1,4 +1,4 @@
-"""The operator shell without kopf: ``Reconciler`` against the sandbox API server (in this loop),
+"""The operator shell without kopf: ``RankingModelController`` against the sandbox API server (in this loop),
 an in-memory ``MetricsSource`` and a fake clock. kopf wiring is covered by tests/integration."""
 
 from __future__ import annotations
@@ -10,13 +10,21 @@ from typing import Any
 import aiohttp
 import pytest
 
-from rankops.operator.adapters.kube import ApiError, ForeignObject, KubeClient, resource_path
-from rankops.operator.adapters.prometheus import MetricsUnavailable, StaticMetricsSource, TrackSummary
-from rankops.operator.core.planner import Event
-from rankops.operator.handlers import connection_info
-from rankops.operator.reconciler import Reconciler, deployment_ready
+from rankops.operator.adapters.kube import (
+    ApiError,
+    ForeignObject,
+    KubeClient,
+    connection_info,
+    deployment_ready,
+    resource_path,
+)
+from rankops.operator.adapters.prometheus import MetricsUnavailable
+from rankops.operator.controllers.rankingmodel import RankingModelController
+from rankops.operator.core.events import Event
+from rankops.operator.core.verdict import TrackSummary
 from rankops.operator.settings import OperatorConfig
 from tests.integration.harness import crd_manifests
+from tests.operator_support import StaticMetricsSource
 
 NS = "default"
 ROUTES = f"/apis/gateway.networking.k8s.io/v1/namespaces/{NS}/httproutes"
@@ -69,7 +77,7 @@ class Harness:
         self.metrics = StaticMetricsSource()
         self.events: list[Event] = []
         self.kube = KubeClient(lambda: connection_info())
-        self.reconciler = Reconciler(
+        self.reconciler = RankingModelController(
             self.kube, self.metrics, clock=self.clock, post_event=lambda obj, ev: self.events.append(ev)
         )
 
@@ -121,6 +129,8 @@ async def test_first_reconcile_creates_children_and_status(h: Harness) -> None:
     ]
     status = h.status()
     assert status["stableVersion"] == "1.0.0" and status["observedGeneration"] == 1
+    # The whole planned status is written, keys at their defaults included (canaryWeight 0, ...).
+    assert status == result.plan.status and status["canaryWeight"] == 0
 
 
 async def test_second_reconcile_without_changes_makes_no_writes(h: Harness) -> None:
@@ -304,7 +314,7 @@ async def test_stale_route_is_pruned_after_an_operator_restart(h: Harness) -> No
     await h.reconcile()
     set_routing(h, None)
     # A fresh reconciler (operator restarted) sees the new spec first: it prunes too.
-    fresh = Reconciler(h.kube, h.metrics, clock=h.clock)
+    fresh = RankingModelController(h.kube, h.metrics, clock=h.clock)
     await fresh.reconcile(NS, "m")
     assert h.api.list_objects("httproutes", NS) == []
 
@@ -358,6 +368,9 @@ def test_deployment_ready() -> None:
     assert not deployment_ready({**dep, "status": {**dep["status"], "observedGeneration": 1}})
     assert not deployment_ready({**dep, "status": {**dep["status"], "readyReplicas": 1}})
     assert deployment_ready({"metadata": {}, "spec": {"replicas": 0}, "status": {}})
+    # a rolling update half done: the new pods are ready but an old one still serves
+    rolling = {**dep["status"], "replicas": 3}
+    assert not deployment_ready({**dep, "status": rolling})
 
 
 def test_config_from_env() -> None:
@@ -369,7 +382,7 @@ def test_config_from_env() -> None:
         }
     )
     assert config.prometheus_url == "http://p:9090" and config.analysis_interval == 2.0
-    assert config.apiserver_url is None and config.events_level == 20
+    assert config.events_level == 20
     with pytest.raises(ValueError, match="RANKOPS_RESYNC_INTERVAL"):
         OperatorConfig.from_env({"RANKOPS_RESYNC_INTERVAL": "soon"})
     with pytest.raises(ValueError, match="positive"):

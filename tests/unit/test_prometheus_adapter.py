@@ -15,12 +15,10 @@ from rankops.operator.adapters.prometheus import (
     MetricsSource,
     MetricsUnavailable,
     PrometheusMetricsSource,
-    StaticMetricsSource,
-    TrackSummary,
     parse_scalar_response,
-    summary_from_sums,
-    summary_queries,
 )
+from rankops.operator.core.verdict import TrackSummary
+from tests.operator_support import StaticMetricsSource, summary_from_sums, summary_queries, track_summary
 
 
 def vector(*values: float, labels: dict[str, str] | None = None) -> dict[str, Any]:
@@ -203,7 +201,7 @@ async def test_track_summary_from_exact_increases_of_raw_samples(prom: Any) -> N
 
     responders.append(by_metric)
     async with PrometheusMetricsSource(url) as source:
-        summary = await source.track_summary("m", "canary", "1.1.0", 10)
+        summary = await track_summary(source, "m", "canary", "1.1.0", 10)
     assert summary is not None
     assert summary.n == 4
     assert summary.mean == pytest.approx(0.7)
@@ -217,7 +215,7 @@ async def test_track_summary_no_data(prom: Any) -> None:
     url, responders, _ = prom
     responders.append(lambda r: matrix())
     async with PrometheusMetricsSource(url) as source:
-        assert await source.track_summary("m", "canary", "1.1.0", 10) is None
+        assert await track_summary(source, "m", "canary", "1.1.0", 10) is None
 
 
 async def test_increases_reject_a_non_matrix_answer(prom: Any) -> None:
@@ -256,8 +254,8 @@ def test_parse_rejects_garbage() -> None:
 async def test_static_source_satisfies_protocol() -> None:
     source = StaticMetricsSource({("m", "stable", "1"): TrackSummary(100, 80.0, 64.5)})
     assert isinstance(source, MetricsSource)
-    assert await source.track_summary("m", "stable", "1", 10) == TrackSummary(100, 80.0, 64.5)
-    assert await source.track_summary("m", "canary", "2", 10) is None
+    assert await track_summary(source, "m", "stable", "1", 10) == TrackSummary(100, 80.0, 64.5)
+    assert await track_summary(source, "m", "canary", "2", 10) is None
     source.error = MetricsUnavailable("down", cause="connection")
     with pytest.raises(MetricsUnavailable):
         await source.query("up")

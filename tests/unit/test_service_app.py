@@ -240,7 +240,7 @@ def test_rank_fast_path_and_framework_route_answer_alike(client: TestClient) -> 
 def test_rank_fast_path_leaves_invalid_bodies_to_the_route(client: TestClient) -> None:
     before = value(client, "rankops_requests_total", code="422")
     # NaN is not JSON (orjson refuses it) but Python's json reads it: the route decides, as before.
-    bodies = [b'{"query": "hdb", "k": 1.0}', b'{"query": "hdb", "extra": 1}', b"[1]", b'{"query": NaN}']
+    bodies = [b'{"query": "hdb", "k": 1.5}', b'{"query": "hdb", "extra": 1}', b"[1]", b'{"query": NaN}']
     for content in bodies:
         r = client.post("/v1/rank", content=content, headers={"content-type": "application/json"})
         assert r.status_code == 422 and r.json()["error"] == "invalid request", r.text
@@ -303,7 +303,8 @@ def test_cache_can_be_turned_off(model_dir: Path) -> None:
 def test_feedback_with_judgments(client: TestClient) -> None:
     body = rank(client, "population by planning area", k=5)
     ids = [r["id"] for r in body["results"]]
-    judgments = {ids[1]: 3, ids[0]: 0, "not-shown-item": 4}
+    not_shown = next(item.id for item in svc(client).artifact.catalog if item.id not in ids)  # type: ignore[union-attr]
+    judgments = {ids[1]: 3, ids[0]: 0, not_shown: 4}  # a judged catalogue item not shown: in the ideal DCG
     count0 = value(client, "rankops_ndcg_at_3_count")
     sum0 = value(client, "rankops_ndcg_at_3_sum")
     sq0 = value(client, "rankops_ndcg_at_3_squares_sum_total")
@@ -525,7 +526,7 @@ def test_registries_are_per_app(model_dir: Path) -> None:
 
 
 def test_runbook_search(client: TestClient) -> None:
-    r = client.post("/api/v2/search", json={"query": "hdb resale prices singapore", "limit": 4, "user": "x"})
+    r = client.post("/api/v2/search", json={"query": "hdb resale prices singapore", "limit": 4})
     assert r.status_code == 200, r.text
     body = r.json()
     assert len(body["recommendations"]) == 4
@@ -552,7 +553,7 @@ def test_runbook_quality_golden_until_feedback(model_dir: Path) -> None:
         current = c.get("/api/v2/quality/metrics").json()["current_metrics"]
         assert current["ndcg_source"] == "golden"
         assert current["overall_ndcg_at_3"] == pytest.approx(golden, abs=1e-6)
-        assert current["relevance_accuracy"] is None
+        assert current["feedback_top1_relevance"] is None
         first = rank(c, "hdb resale prices", k=3)
         top = first["results"][0]["id"]
         c.post("/v1/feedback", json={"request_id": first["request_id"], "judgments": {top: 3}})
@@ -562,7 +563,7 @@ def test_runbook_quality_golden_until_feedback(model_dir: Path) -> None:
         assert current["ndcg_source"] == "feedback"
         assert current["feedback_count"] == 2
         assert current["overall_ndcg_at_3"] == pytest.approx(0.5)
-        assert current["relevance_accuracy"] == pytest.approx(0.5)
+        assert current["feedback_top1_relevance"] == pytest.approx(0.5)
         search = c.post("/api/v2/search", json={"query": "hdb"}).json()
         assert search["quality_summary"]["overall_ndcg_at_3"] == pytest.approx(0.5)
         health = c.get("/api/v2/health")
@@ -608,3 +609,54 @@ def test_an_artifact_without_golden_queries_serves_without_a_golden_figure(tmp_p
         assert current["overall_ndcg_at_3"] is None and current["ndcg_source"] == "none"
         assert c.get("/api/v2/health").status_code == 200
         assert math.isnan(value(c, "rankops_golden_ndcg_at_3"))
+
+
+# -- the contract ----------------------------------------------------------------------------------
+
+
+def test_405_carries_allow(client: TestClient) -> None:
+    r = client.get("/v1/rank")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    assert r.json()["error"] == "method not allowed"
+    assert client.delete("/api/v2/cache/stats").headers["allow"] == "GET"
+
+
+def test_integral_floats_are_integers(client: TestClient) -> None:
+    for path, body in [
+        ("/v1/rank", {"query": "hdb", "k": 46.0}),
+        ("/api/v2/search", {"query": "hdb", "max_results": 46.0}),
+    ]:
+        r = client.post(path, json=body)
+        assert r.status_code == 200, r.text
+        assert len(r.json().get("results") or r.json()["recommendations"]) == 46
+    assert client.post("/v1/rank", json={"query": "hdb", "k": 46.5}).status_code == 422
+
+
+@pytest.mark.parametrize("path", ["/v1/rank", "/api/v2/search"])
+def test_both_apis_refuse_unknown_fields_alike(client: TestClient, path: str) -> None:
+    r = client.post(path, json={"query": "hdb", "colour": "blue"})
+    assert r.status_code == 422 and r.json()["detail"] == "colour: unknown field"
+
+
+def test_openapi_declares_the_error_model_and_every_status(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    assert set(spec["components"]["schemas"]["ErrorBody"]["required"]) == {"error", "detail"}
+    declared = {
+        (path, method): set(op["responses"])
+        for path, ops in spec["paths"].items()
+        for method, op in ops.items()
+    }
+    assert declared[("/v1/rank", "post")] == {"200", "400", "413", "422", "503"}
+    assert declared[("/v1/feedback", "post")] == {"200", "400", "404", "409", "413", "422", "503"}
+    assert declared[("/api/v2/quality/report", "post")] == {"200", "400", "413", "422", "503"}
+    error_ref = {"$ref": "#/components/schemas/ErrorBody"}
+    assert (
+        spec["paths"]["/v1/feedback"]["post"]["responses"]["404"]["content"]["application/json"]["schema"]
+        == error_ref
+    )
+    # each declared error status is one the route really answers
+    assert (
+        client.post("/v1/rank", content=b"{", headers={"content-type": "application/json"}).status_code == 400
+    )
+    assert client.post("/v1/feedback", json={"request_id": "x", "clicks": []}).status_code == 404

@@ -10,12 +10,13 @@ from hypothesis import strategies as st
 
 from rankops.serving.artifact import CatalogItem, RankedItem
 from rankops.serving.cache import TTLCache, normalize_query
+from rankops.serving.feedback import FeedbackRuleError
 from rankops.serving.service import (
-    InvalidFeedback,
     Quality,
     ServiceSettings,
     feedback_grades,
     local_first,
+    quality_distribution,
 )
 
 
@@ -168,12 +169,53 @@ def test_local_first_returns_k_sorted_distinct_results(
 def test_clicks_grade_one_for_clicked_zero_for_shown() -> None:
     assert feedback_grades(["a", "b", "c"], None, ["b"]) == {"a": 0, "b": 1, "c": 0}
     assert feedback_grades(["a", "b"], None, []) == {"a": 0, "b": 0}
-    with pytest.raises(InvalidFeedback, match="zzz"):
+    with pytest.raises(FeedbackRuleError, match="zzz"):
         feedback_grades(["a", "b"], None, ["zzz"])
 
 
 def test_judgments_are_taken_as_given() -> None:
     assert feedback_grades(["a"], {"a": 3, "x": 4}, None) == {"a": 3, "x": 4}
+
+
+def test_ratings_and_thumbs_map_onto_grades() -> None:
+    stars = {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5}
+    assert feedback_grades(["a"], None, None, ratings=stars) == {"a": 0, "b": 1, "c": 2, "d": 3, "e": 4}
+    assert feedback_grades(["a"], None, None, thumbs={"a": "up", "b": "down"}) == {"a": 2, "b": 0}
+
+
+def test_ids_outside_the_catalogue_are_refused_by_name() -> None:
+    catalog = {"a", "b", "x"}
+    # a judged catalogue item that was not shown ("x") is valid
+    assert feedback_grades(["a"], {"a": 1, "x": 4}, None, in_catalog=catalog.__contains__) == {"a": 1, "x": 4}
+    for kwargs in ({"ratings": {"a": 5, "ghost": 2}}, {"thumbs": {"ghost": "up"}}):
+        with pytest.raises(FeedbackRuleError, match="1 ids are not catalogue items: 'ghost'"):
+            feedback_grades(["a"], None, None, in_catalog=catalog.__contains__, **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(FeedbackRuleError, match=r"12 ids .* and 2 more"):
+        feedback_grades(["a"], {f"g{i:02d}": 1 for i in range(12)}, None, in_catalog=catalog.__contains__)
+
+
+def test_quality_bands() -> None:
+    assert quality_distribution([0.95, 0.9, 0.89, 0.7, 0.69, 0.5, 0.49, 0.0]) == {
+        "excellent": 2,
+        "good": 2,
+        "fair": 2,
+        "poor": 2,
+        "total": 8,
+    }
+    assert quality_distribution([]) == {"excellent": 0, "good": 0, "fair": 0, "poor": 0, "total": 0}
+
+
+def test_cache_values_and_drop_where_see_live_entries_only() -> None:
+    clock = FakeClock()
+    cache: TTLCache[str, float] = TTLCache(10, 10.0, clock=lambda: clock.now)
+    cache.put("low", 0.2)
+    cache.put("high", 0.95)
+    cache.put("short", 0.1, ttl=1.0)
+    assert sorted(cache.values()) == [0.1, 0.2, 0.95]
+    clock.now += 2  # "short" expired
+    assert sorted(cache.values()) == [0.2, 0.95]
+    assert cache.drop_where(lambda q: q < 0.7) == 1
+    assert cache.values() == [0.95] and cache.hits == 0 and cache.misses == 0
 
 
 def test_quality_running_figures() -> None:

@@ -1,57 +1,58 @@
-"""kopf handlers of the rankops operator (run them with ``rankops operator run``).
+"""kopf registration of the rankops operator: which event calls which controller.
 
 The handlers live in their own ``registry`` (not kopf's process-wide default one): run them
-with ``kopf.run(registry=registry)`` or ``KopfRunner([...], registry=registry)``. Whatever
-else in the process registers kopf handlers, or swaps kopf's default registry (kopf's CLI
-does when it is given a registry), cannot add handlers to this operator or take its away.
+with ``kopf.run(registry=registry)`` (``rankops operator run``) or ``KopfRunner([...],
+registry=registry)``. Whatever else in the process registers kopf handlers, or swaps kopf's
+default registry (kopf's CLI does when it is given a registry), cannot add handlers to this
+operator or take its away.
 
-Thin shell: every handler ends in :meth:`Reconciler.reconcile`, which reads the object fresh,
-gathers observations through the adapters, calls the pure core and writes back children,
-status (``/status`` subresource) and Events.
-
-Triggers of one RankingModel, all serialised by a per-object lock:
+Triggers of one RankingModel, all ending in ``RankingModelController.reconcile`` (serialised by
+a per-object lock):
 
 - ``on.create`` / ``on.update(field="spec")`` / ``on.resume``: reconcile at once (first deploy,
   a new version, restart of the operator: the plan resumes from ``status``);
 - ``on.field("metadata.annotations")``: ``rankops.dev/promote|abort|retry`` tokens act at once;
 - ``on.event`` of the child Deployments (watch only): readiness changes wake the loop;
-- a per-object ``daemon`` (the analysis loop): reconciles again when the plan asks for it
-  (``Plan.requeue_after``: the next analysis look, the end of a step's pause, a deadline) and
-  otherwise every ``RANKOPS_RESYNC_INTERVAL`` seconds to repair drifted children. The other
-  handlers wake it, so a new plan is followed at once.
+- a per-object ``daemon`` (``RankingModelController.run_daemon``): reconciles again when the plan
+  asks for it and otherwise every ``RANKOPS_RESYNC_INTERVAL`` seconds to repair drifted children.
+  The other handlers wake it, so a new plan is followed at once.
 
-kopf's own footprint: progress and diff-base in annotations under ``kopf.rankops.dev/``, a finalizer
-``rankops.dev/finalizer`` (kopf needs it for daemons; children need none: they carry owner
-references and are garbage-collected), Events for warnings and errors only
+Triggers of one MaintenanceWindow, all ending in ``MaintenanceWindowController.reconcile``:
+
+- ``on.create`` / ``on.update(field="spec")`` / ``on.resume``: wake its timer;
+- ``on.event`` of its Jobs (watch only, label ``rankops.dev/maintenance-window``): a Job's
+  completion or failure is tracked at once;
+- a per-object ``daemon`` (``MaintenanceWindowController.run_daemon``): the window's timer,
+  reconciling at each window start and end, and every ``RANKOPS_RESYNC_INTERVAL`` seconds.
+
+A RankingModel's reconcile asks the MaintenanceWindows of its namespace whether a rollout may
+start (``rolloutPolicy: OnlyInWindow``). With ``RANKOPS_METRICS_PORT`` set the operator serves
+its maintenance metrics there.
+
+kopf's own footprint: progress and diff-base in annotations under ``kopf.rankops.dev/``, the
+finalizer ``rankops.dev/finalizer`` (kopf needs it for daemons; children need none: they carry
+owner references and are garbage-collected), Events for warnings and errors only
 (``settings.posting.level``); the rollout's own Events are posted explicitly.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
-import os
-from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 import kopf
 
-from rankops.operator.adapters.kube import KubeClient
+from rankops.operator import api
+from rankops.operator.adapters.kube import KubeClient, connection_info, post_event
+from rankops.operator.adapters.maintenance_metrics import MaintenanceMetrics
 from rankops.operator.adapters.prometheus import PrometheusMetricsSource
-from rankops.operator.core.planner import Event
-from rankops.operator.reconciler import Reconciler, Result
+from rankops.operator.controllers.maintenancewindow import MaintenanceWindowController
+from rankops.operator.controllers.rankingmodel import LoopTiming, RankingModelController
 from rankops.operator.settings import OperatorConfig
 
-GROUP, VERSION = "rankops.dev", "v1alpha1"
-RANKING_MODELS = (GROUP, VERSION, "rankingmodels")
-# kopf's own annotations (progress, diff-base) live under a prefix of their own: kopf's diff
-# ignores every annotation under a prefix it stores into, which would hide the user-facing
-# ``rankops.dev/promote|abort|retry`` tokens from the ``on.field`` handler below.
-PREFIX = "kopf.rankops.dev"
-FINALIZER = "rankops.dev/finalizer"
-
-logger = logging.getLogger(__name__)
+RANKING_MODELS = api.resource(api.RANKING_MODEL)
+MAINTENANCE_WINDOWS = api.resource(api.MAINTENANCE_WINDOW)
+LABEL_WINDOW = f"{api.GROUP}/maintenance-window"
 
 registry = kopf.OperatorRegistry()
 
@@ -65,20 +66,6 @@ class _Credentials:
 CREDENTIALS = _Credentials()
 
 
-def connection_info(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """``RANKOPS_APISERVER_URL`` when set (emulator, ``kubectl proxy``), else in-cluster or kubeconfig."""
-    url = os.environ.get("RANKOPS_APISERVER_URL")
-    if url:
-        return kopf.ConnectionInfo(
-            server=url, insecure=True, default_namespace=os.environ.get("RANKOPS_NAMESPACE") or "default"
-        )
-    try:
-        info = kopf.login_via_client(**kwargs)  # official client: in-cluster, kubeconfig, exec plugins
-    except Exception:  # the client library is optional: fall back to kopf's minimal logins
-        info = None
-    return info or kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
-
-
 @kopf.on.login(errors=kopf.ErrorsMode.PERMANENT, registry=registry)
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     info = connection_info(**kwargs)
@@ -89,10 +76,10 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 @kopf.on.startup(registry=registry)
 async def configure(settings: kopf.OperatorSettings, memo: Any, logger: kopf.Logger, **_: Any) -> None:
     config = OperatorConfig.from_env()
-    settings.persistence.finalizer = FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
+    settings.persistence.finalizer = api.FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=api.KOPF_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=PREFIX, key="last-handled-configuration"
+        prefix=api.KOPF_PREFIX, key="last-handled-configuration"
     )
     settings.posting.level = config.events_level
     settings.watching.server_timeout = config.watch_timeout
@@ -102,15 +89,23 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, logger: kopf.Log
     # Peering is for several operator replicas; it needs its own CRD, so stay standalone.
     settings.peering.standalone = True
 
-    kube = KubeClient(lambda: CREDENTIALS.info or connection_info(settings=settings, logger=logger))
-    metrics = PrometheusMetricsSource(config.prometheus_url, timeout=config.prometheus_timeout)
     memo.config = config
-    memo.kube = kube
-    memo.metrics = metrics
-    memo.reconciler = Reconciler(
-        kube, metrics, post_event=post_event, analysis_interval=config.analysis_interval
+    memo.kube = KubeClient(lambda: CREDENTIALS.info or connection_info(settings=settings, logger=logger))
+    memo.metrics = PrometheusMetricsSource(config.prometheus_url, timeout=config.prometheus_timeout)
+    memo.windows = MaintenanceWindowController(memo.kube, post_event=post_event, metrics=MaintenanceMetrics())
+    memo.rankingmodels = RankingModelController(
+        memo.kube,
+        memo.metrics,
+        post_event=post_event,
+        analysis_interval=config.analysis_interval,
+        rollout_gate=memo.windows.rollout_allowed,
     )
-    memo.wakeups = {}
+    if config.metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        server, _thread = start_http_server(config.metrics_port, registry=memo.windows.metrics.registry)
+        memo.metrics_server = server
+        logger.info("operator metrics on port %s", server.server_port)
     logger.info(
         "rankops operator: prometheus %s, resync every %ss", config.prometheus_url, config.resync_interval
     )
@@ -118,6 +113,10 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, logger: kopf.Log
 
 @kopf.on.cleanup(registry=registry)
 async def close(memo: Any, **_: Any) -> None:
+    server = memo.get("metrics_server")
+    if server is not None:
+        server.shutdown()
+        server.server_close()
     for key in ("kube", "metrics"):
         client = memo.get(key)
         if client is not None:
@@ -125,74 +124,51 @@ async def close(memo: Any, **_: Any) -> None:
                 await client.close()
 
 
-def post_event(obj: Mapping[str, Any], event: Event) -> None:
-    kopf.event(cast(Any, dict(obj)), type=event.type, reason=event.reason, message=event.message[:1024])
-
-
-def _wake(memo: Any, namespace: str | None, name: str) -> None:
-    event = memo.wakeups.get((namespace, name))
-    if event is not None:
-        event.set()
-
-
-async def _reconcile(
-    memo: Any, namespace: str | None, name: str, trigger: str, logger: kopf.Logger, *, wake: bool = True
-) -> Result:
-    reconciler: Reconciler = memo.reconciler
+def _namespace(namespace: str | None, name: str) -> str:
     if namespace is None:  # RankingModels are namespaced; kopf passes None only for cluster objects
         raise kopf.PermanentError(f"RankingModel {name} has no namespace")
-    result = await reconciler.reconcile(namespace, name, trigger=trigger)
-    if result.plan is not None and (result.status_written or result.children_written):
-        logger.info(
-            "%s: phase %s, weight %s, %d child writes",
-            trigger,
-            result.phase,
-            result.plan.status.get("canaryWeight"),
-            result.children_written,
-        )
-    if wake:  # a new plan may change when the analysis loop should look next
-        _wake(memo, namespace, name)
-    return result
+    return namespace
+
+
+async def _reconcile_and_wake(memo: Any, namespace: str | None, name: str, trigger: str) -> None:
+    controller: RankingModelController = memo.rankingmodels
+    ns = _namespace(namespace, name)
+    await controller.reconcile(ns, name, trigger=trigger)
+    controller.wake(ns, name)  # a new plan may change when the loop should look next
 
 
 @kopf.on.create(*RANKING_MODELS, registry=registry)
-async def on_create(name: str, namespace: str | None, memo: Any, logger: kopf.Logger, **_: Any) -> None:
-    await _reconcile(memo, namespace, name, "create", logger)
+async def on_create(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
+    await _reconcile_and_wake(memo, namespace, name, "create")
 
 
 @kopf.on.update(*RANKING_MODELS, field="spec", registry=registry)
-async def on_spec_change(name: str, namespace: str | None, memo: Any, logger: kopf.Logger, **_: Any) -> None:
-    await _reconcile(memo, namespace, name, "update", logger)
+async def on_spec_change(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
+    await _reconcile_and_wake(memo, namespace, name, "update")
 
 
 @kopf.on.resume(*RANKING_MODELS, registry=registry)
-async def on_resume(name: str, namespace: str | None, memo: Any, logger: kopf.Logger, **_: Any) -> None:
-    await _reconcile(memo, namespace, name, "resume", logger)
+async def on_resume(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
+    await _reconcile_and_wake(memo, namespace, name, "resume")
 
 
 @kopf.on.field(*RANKING_MODELS, field="metadata.annotations", registry=registry)
-async def on_annotations(
-    name: str, namespace: str | None, old: Any, new: Any, memo: Any, logger: kopf.Logger, **_: Any
-) -> None:
-    keys = ("rankops.dev/promote", "rankops.dev/abort", "rankops.dev/retry")
+async def on_annotations(name: str, namespace: str | None, old: Any, new: Any, memo: Any, **_: Any) -> None:
     old, new = old or {}, new or {}
-    if any(old.get(k) != new.get(k) for k in keys):
-        await _reconcile(memo, namespace, name, "annotation", logger)
+    if any(old.get(k) != new.get(k) for k in api.ROLLOUT_ANNOTATIONS.values()):
+        await _reconcile_and_wake(memo, namespace, name, "annotation")
 
 
 @kopf.on.delete(*RANKING_MODELS, optional=True, registry=registry)
 async def on_delete(name: str, namespace: str | None, memo: Any, logger: kopf.Logger, **_: Any) -> None:
-    # Children go with the owner (owner references); only our in-memory state needs cleaning.
-    memo.reconciler.forget(namespace or "", name)
-    memo.wakeups.pop((namespace, name), None)
+    # Children go with the owner (owner references); only the controller's memory needs cleaning.
+    memo.rankingmodels.forget(namespace or "", name)
     logger.info(
         "RankingModel %s/%s deleted; children are garbage-collected by owner references", namespace, name
     )
 
 
-@kopf.on.event(
-    "apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": "rankops"}, registry=registry
-)
+@kopf.on.event(*api.resource("Deployment"), labels={api.LABEL_MANAGED_BY: api.MANAGED_BY}, registry=registry)
 def on_child_deployment(body: kopf.Body, namespace: str | None, memo: Any, **_: Any) -> None:
     """A child Deployment changed (the kubelet reported readiness): wake its model's loop.
 
@@ -200,50 +176,47 @@ def on_child_deployment(body: kopf.Body, namespace: str | None, memo: Any, **_: 
     and for stable readiness after a promotion; without this it would notice only at resync.
     """
     for ref in body.get("metadata", {}).get("ownerReferences") or []:
-        if ref.get("kind") == "RankingModel" and str(ref.get("apiVersion", "")).startswith(f"{GROUP}/"):
-            _wake(memo, namespace, ref.get("name", ""))
-
-
-async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, delay: float) -> None:
-    async def stop_waiter() -> None:
-        await stopped.wait()
-
-    tasks = {asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stop_waiter())}
-    try:
-        await asyncio.wait(tasks, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
+        if ref.get("kind") == api.RANKING_MODEL and str(ref.get("apiVersion", "")).startswith(
+            f"{api.GROUP}/"
+        ):
+            memo.rankingmodels.wake(namespace or "", ref.get("name", ""))
 
 
 @kopf.daemon(*RANKING_MODELS, cancellation_timeout=5.0, registry=registry)
 async def rollout_loop(
     name: str, namespace: str | None, memo: Any, stopped: kopf.DaemonStopped, logger: kopf.Logger, **_: Any
 ) -> None:
-    """Follow the plan's requeue times (analysis looks, pauses, deadlines); resync otherwise."""
     config: OperatorConfig = memo.config
-    wake = memo.wakeups.setdefault((namespace, name), asyncio.Event())
-    failures = 0
-    while not stopped:
-        try:
-            wake.clear()  # wake-ups from before this reconcile are covered by it
-            result = await _reconcile(memo, namespace, name, "loop", logger, wake=False)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # keep the loop alive: log, back off, retry
-            failures += 1
-            delay = min(config.resync_interval, 0.5 * 2 ** min(failures, 6))
-            logger.warning("reconcile failed (%s: %s); retrying in %.1fs", type(exc).__name__, exc, delay)
-        else:
-            failures = 0
-            requeue = result.requeue_after
-            delay = config.resync_interval if requeue is None else min(requeue, config.resync_interval)
-            if result.status_written:
-                # Look once more right away: the new state may already be satisfied by what
-                # is observed now (e.g. a step whose replica split did not change is ready at
-                # once, and no Deployment event will announce it). The follow-up usually
-                # finds nothing to change and writes nothing.
-                delay = min(delay, config.settle_requeue)
-            delay = max(delay, config.min_requeue)
-            logger.debug("next reconcile in %.2fs (plan requeue %s)", delay, requeue)
-        await _sleep(stopped, wake, delay)
+    timing = LoopTiming(config.resync_interval, config.min_requeue, config.settle_requeue)
+    await memo.rankingmodels.run_daemon(_namespace(namespace, name), name, stopped, timing, logger)
+
+
+# ------------------------------------------------------------------------ MaintenanceWindows
+
+
+@kopf.on.create(*MAINTENANCE_WINDOWS, registry=registry)
+@kopf.on.update(*MAINTENANCE_WINDOWS, field="spec", registry=registry)
+@kopf.on.resume(*MAINTENANCE_WINDOWS, registry=registry)
+def on_window_change(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
+    memo.windows.wake(namespace or "", name)
+
+
+@kopf.on.delete(*MAINTENANCE_WINDOWS, optional=True, registry=registry)
+def on_window_delete(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
+    memo.windows.forget(namespace or "", name)  # its Jobs go with it (owner references)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={LABEL_WINDOW: kopf.PRESENT}, registry=registry)
+def on_window_job(body: kopf.Body, namespace: str | None, memo: Any, **_: Any) -> None:
+    """A maintenance Job changed (started, completed, failed): wake its window. Watch-only."""
+    for ref in body.get("metadata", {}).get("ownerReferences") or []:
+        if ref.get("kind") == api.MAINTENANCE_WINDOW:
+            memo.windows.wake(namespace or "", ref.get("name", ""))
+
+
+@kopf.daemon(*MAINTENANCE_WINDOWS, cancellation_timeout=5.0, registry=registry)
+async def window_timer(
+    name: str, namespace: str | None, memo: Any, stopped: kopf.DaemonStopped, logger: kopf.Logger, **_: Any
+) -> None:
+    config: OperatorConfig = memo.config
+    await memo.windows.run_daemon(namespace or "", name, stopped, config.resync_interval, logger)

@@ -201,8 +201,13 @@ class ControllersMixin:
         """Job stand-in: NO PODS RUN. It only marks the Job Complete (succeeded=1)."""
         await asyncio.sleep(self.workload_delay)
         obj = self.store.get(key)
+        finished = any(
+            c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+            for c in (obj or {}).get("status", {}).get("conditions") or []
+        )
         if (
             obj is None
+            or finished  # a finished Job stays as it ended (a real Job controller never revives one)
             or (obj.get("status") or {}).get("succeeded")
             or (obj.get("spec") or {}).get("suspend")
         ):

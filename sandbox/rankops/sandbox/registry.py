@@ -128,6 +128,16 @@ BUILTINS: tuple[ResourceType, ...] = (
         subresources=("status", "scale"),
         categories=("all",),
     ),
+    _b(
+        "apps",
+        "v1",
+        "replicasets",
+        "ReplicaSet",
+        shortnames=("rs",),
+        subresources=("status", "scale"),
+        categories=("all",),
+    ),
+    _b("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"),
     _b("batch", "v1", "jobs", "Job", subresources=("status",), categories=("all",)),
     _b(
         "batch",
@@ -171,7 +181,31 @@ BUILTIN_COLUMNS: dict[tuple[str, str, str], tuple[Mapping[str, Any], ...]] = {
         {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"},
         {"name": "Available", "type": "integer", "jsonPath": ".status.availableReplicas"},
     ),
-    ("batch", "v1", "jobs"): ({"name": "Succeeded", "type": "integer", "jsonPath": ".status.succeeded"},),
+    ("apps", "v1", "replicasets"): (
+        {"name": "Desired", "type": "integer", "jsonPath": ".spec.replicas"},
+        {"name": "Current", "type": "integer", "jsonPath": ".status.replicas"},
+        {"name": "Ready", "type": "integer", "jsonPath": ".status.readyReplicas"},
+    ),
+    ("", "v1", "pods"): (
+        {"name": "Ready", "type": "string", "jsonPath": ".status.containerStatuses[0].ready"},
+        {"name": "Status", "type": "string", "jsonPath": ".status.phase"},
+        {"name": "Restarts", "type": "integer", "jsonPath": ".status.containerStatuses[0].restartCount"},
+        {"name": "Ports", "type": "string", "jsonPath": ".metadata.annotations['sandbox.rankops.dev/ports']"},
+    ),
+    ("discovery.k8s.io", "v1", "endpointslices"): (
+        {"name": "Ports", "type": "string", "jsonPath": ".ports[*].port"},
+        {"name": "Endpoints", "type": "string", "jsonPath": ".endpoints[*].targetRef.name"},
+    ),
+    ("batch", "v1", "jobs"): (
+        {"name": "Succeeded", "type": "integer", "jsonPath": ".status.succeeded"},
+        {"name": "Failed", "type": "integer", "jsonPath": ".status.failed"},
+    ),
+    ("", "v1", "events"): (
+        {"name": "Type", "type": "string", "jsonPath": ".type"},
+        {"name": "Reason", "type": "string", "jsonPath": ".reason"},
+        {"name": "Object", "type": "string", "jsonPath": ".involvedObject.name"},
+        {"name": "Message", "type": "string", "jsonPath": ".message"},
+    ),
     ("", "v1", "namespaces"): ({"name": "Status", "type": "string", "jsonPath": ".status.phase"},),
 }
 for _rt in BUILTINS:

@@ -8,19 +8,54 @@ answer with (422 Invalid). The order follows the API server: unknown fields are 
 ``default`` values applied, then the value validations of OpenAPI v3 (type, enum, pattern,
 bounds, lengths, required, nullable, formats, ``x-kubernetes-int-or-string``,
 ``x-kubernetes-preserve-unknown-fields``) and the ``x-kubernetes-validations`` CEL rules
-(cel-python, ``self`` bound to the node, ``oldSelf`` to the prior value for transition rules).
+(:mod:`rankops.sandbox.cel`: cel-python with the Kubernetes libraries, ``self`` bound to the
+node, ``oldSelf`` to the prior value for transition rules). ``validate_crd`` compiles every
+rule and applies the server's estimated cost limits (per rule and per schema), refusing the
+CRD with the server's messages.
+
+CEL as a real server runs it: the lists library, the strings extension, regex ``find``/
+``findAll``, ``url()``, ``quantity()``, cross-type numeric comparison, values typed by the
+schema (``number`` is a double, ``date-time`` a timestamp, ``duration`` a duration), the
+error texts of failed rules (the schema type as the value) and of erroring rules
+("... evaluating rule: ..."). Unknown functions, undefined fields, member functions called
+on a receiver of the wrong known type, rules of a known non-bool type, constant regexes
+RE2 refuses and syntax errors refuse the CRD at creation, as on a real server.
 
 Deliberate differences from a real API server (kept small and named):
-- CEL: the Kubernetes CEL extension libraries (``quantity()``, ``url()``, ``isSorted()``,
-  regex ``find``...) are absent; only standard CEL as cel-python implements it. No cost
-  budget is enforced. A rule that fails to compile or evaluate yields an Invalid error
-  naming the rule (the real server rejects such a CRD at CRD creation instead).
+- CEL type checking: no full static type checker; field selection, function names, the
+  receiver kinds of member functions and the result kind are checked where the type is
+  known. Other type errors a real server refuses at CRD creation (``'a' + 1``, a list of
+  ints to ``join()``, arguments of the wrong type) show up here only when the rule runs,
+  as a 422 "no such overload" on the object.
+- CEL libraries not provided: ``format``, ``strings.quote``, ``reverse``, sets, ``ip``/
+  ``cidr``, ``semver``, ``lists.range``/``sort``/``flatten``/``slice``, optionals
+  (``?.``, ``orValue``), ``cel.bind``, the math extension, two-variable comprehensions,
+  authorizer. A rule using them is refused at CRD creation ("undeclared reference") where a
+  server of a recent version accepts it.
+- CEL cost: the estimate follows cel-go's ``checker.Cost`` and the Kubernetes library
+  estimator, with the schema's bounds and cardinalities, and reproduces the server's figures
+  where we could check them (``all(x, x.contains(...))`` over bounded strings). It is an
+  approximation where cel-python's parse tree lacks the checker's types: an expression of
+  unknown type has an unknown (maximal) size, so a rule can cost more here than on a
+  server. Only the maximum is tracked. The runtime budgets (per call and per validation)
+  are not enforced: a rule runs to completion.
+- Equality of opaque values (``quantity(a) == quantity(b)``) has an unbounded estimated
+  cost, cel-go's default for types without a size (a server overrides this for IP/CIDR).
+- A rule refused at CRD creation shows the rule's text as the value; the server prints the
+  Go struct of the rule (``apiextensions.ValidationRule{Rule:...}``).
+- Runtime error texts follow cel-go for the library functions; errors cel-python raises
+  itself (integer overflow, division by zero, missing keys) keep cel-python's wording.
+- Validation ratcheting (errors on unchanged fields of an update become warnings) is not
+  implemented: every rule of every node is enforced on update.
 - ``oldSelf`` is correlated through object properties and ``additionalProperties`` keys,
   and through ``x-kubernetes-list-type: map`` lists by their keys; not through other lists.
+  A rule is a transition rule when its text names ``oldSelf``; ``optionalOldSelf`` is not
+  supported.
 - Formats checked: ``date-time``, ``date``, ``int32``, ``int64``, ``uri``, ``email``,
   ``hostname``, ``ipv4``, ``uuid``, ``byte``, ``duration``; others are accepted.
-- Regular expressions use Python's ``re`` (the server uses RE2); for the patterns CRDs use
-  in practice the two agree.
+- Regular expressions (``pattern``, CEL ``matches``/``find``/``findAll``) use RE2 through
+  google-re2, where the server uses Go's regexp (also RE2 syntax; corner cases may differ).
+  A ``pattern`` RE2 refuses is not checked (the server refuses such a CRD).
 """
 
 from __future__ import annotations
@@ -34,6 +69,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import re2
+
+from rankops.sandbox.cel import runtime as cel_runtime
+from rankops.sandbox.cel.budget import check_schema_rules
+from rankops.sandbox.cel.regex import compile_pattern
 
 __all__ = [
     "FieldError",
@@ -191,27 +232,14 @@ def validate_crd(crd: Mapping[str, Any]) -> list[FieldError]:
                 )
             )
             continue
-        for rule_path, rule in _iter_cel_rules(schema, f"spec.versions[{idx}].schema.openAPIV3Schema"):
-            try:
-                _compile(rule)
-            except Exception as exc:
-                errors.append(FieldError(rule_path, f"compilation failed: {exc}", value=rule))
+        for problem in check_schema_rules(schema, f"spec.versions[{idx}].schema.openAPIV3Schema"):
+            if problem.forbidden:
+                errors.append(
+                    FieldError(problem.path, problem.message, reason="FieldValueForbidden", show_value=False)
+                )
+            else:
+                errors.append(FieldError(problem.path, problem.message, value=problem.rule))
     return errors
-
-
-def _iter_cel_rules(schema: Mapping[str, Any], path: str) -> list[tuple[str, str]]:
-    found: list[tuple[str, str]] = []
-    for idx, rule in enumerate(schema.get("x-kubernetes-validations") or []):
-        if isinstance(rule, Mapping) and isinstance(rule.get("rule"), str):
-            found.append((f"{path}.x-kubernetes-validations[{idx}].rule", rule["rule"]))
-    for key, sub in (schema.get("properties") or {}).items():
-        if isinstance(sub, Mapping):
-            found += _iter_cel_rules(sub, f"{path}.properties[{key}]")
-    for key in ("items", "additionalProperties"):
-        sub = schema.get(key)
-        if isinstance(sub, Mapping):
-            found += _iter_cel_rules(sub, f"{path}.{key}")
-    return found
 
 
 # --------------------------------------------------------------------------------------------
@@ -495,9 +523,9 @@ class _Walker:
         pattern = schema.get("pattern")
         if pattern is not None:
             try:
-                matched = re.search(pattern, value) is not None
-            except re.error:
-                matched = True  # an RE2-only construct: not checkable here, accepted
+                matched = compile_pattern(pattern).search(value) is not None  # RE2, as Go's regexp
+            except re2.error:
+                matched = True  # a pattern RE2 refuses: not checkable here, accepted
             if not matched:
                 self.err(path, f"{path} in body should match '{pattern}'", value=value)
         fmt = schema.get("format")
@@ -574,29 +602,43 @@ class _Walker:
                     if rule["fieldPath"].startswith((".", "["))
                     else (_join(path, rule["fieldPath"]))
                 )
+            # The server reports the schema type as the value ("object", "string", ...), not the data.
+            shown = schema.get("type", "")
+            told = (rule.get("message") or "").strip() or text.strip()
             try:
-                outcome = evaluate_cel(text, value, old if uses_old else None)
+                outcome = evaluate_cel(text, value, old if uses_old else None, schema=schema)
             except Exception as exc:
-                self.err(err_path, f"rule {text!r} could not be evaluated: {exc}", value=value)
+                detail = str(exc.args[0]) if exc.args else str(exc)
+                if detail.startswith("no such overload"):
+                    detail = (
+                        f"'{detail}': call arguments did not match a supported operator, function or macro"
+                        f" signature for rule: {told}"
+                    )
+                else:
+                    detail = f"{detail} evaluating rule: {told}"
+                self.err(path, detail, value=shown)
                 continue
             if outcome is True:
                 continue
-            message = rule.get("message") or f"failed rule: {text}"
+            message = (rule.get("message") or "").strip() or f"failed rule: {told}"
             if rule.get("messageExpression"):
                 try:
                     produced = evaluate_cel(
-                        rule["messageExpression"], value, old if uses_old else None, raw=True
+                        rule["messageExpression"], value, old if uses_old else None, raw=True, schema=schema
                     )
-                    if isinstance(produced, str) and produced.strip():
-                        message = produced
+                    if isinstance(produced, str) and produced.strip() and "\n" not in produced:
+                        message = produced.strip()
                 except Exception:
-                    pass
-            reason = {
-                "FieldValueRequired": "FieldValueRequired",
-                "FieldValueForbidden": "FieldValueForbidden",
-                "FieldValueDuplicate": "FieldValueDuplicate",
-            }.get(rule.get("reason", ""), "FieldValueInvalid")
-            self.err(err_path, message, value=value, reason=reason)
+                    pass  # the server falls back to message (and logs the failure)
+            reason = rule.get("reason", "")
+            if reason == "FieldValueForbidden":
+                self.err(err_path, message, reason=reason, show_value=False)
+            elif reason == "FieldValueRequired":
+                self.err(err_path, message, reason=reason)
+            elif reason == "FieldValueDuplicate":
+                self.err(err_path, "", value=shown, reason=reason)
+            else:
+                self.err(err_path, message, value=shown)
 
 
 def _json_type_name(value: Any) -> str:
@@ -647,38 +689,11 @@ def _format_ok(fmt: str, value: str) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# CEL (cel-python)
-
-_PROGRAMS: dict[str, Any] = {}
+# CEL
 
 
-def _compile(rule: str) -> Any:
-    program = _PROGRAMS.get(rule)
-    if program is None:
-        import celpy  # imported lazily: module import stays cheap for callers without CEL
-
-        env = celpy.Environment()
-        program = env.program(env.compile(rule))
-        _PROGRAMS[rule] = program
-    return program
-
-
-def evaluate_cel(rule: str, value: Any, old: Any = None, raw: bool = False) -> Any:
+def evaluate_cel(
+    rule: str, value: Any, old: Any = None, raw: bool = False, schema: Mapping[str, Any] | None = None
+) -> Any:
     """Evaluate one CEL expression with ``self`` (and ``oldSelf``) bound; a bool unless ``raw``."""
-    from celpy import celtypes
-    from celpy.adapter import json_to_cel
-
-    program = _compile(rule)
-    activation: dict[str, Any] = {"self": json_to_cel(value)}
-    if old is not None:
-        activation["oldSelf"] = json_to_cel(old)
-    result = program.evaluate(activation)
-    if isinstance(result, Exception):
-        raise result
-    if raw:
-        if isinstance(result, celtypes.StringType):
-            return str(result)
-        return result
-    if isinstance(result, celtypes.BoolType):
-        return bool(result)
-    raise TypeError(f"rule evaluated to {type(result).__name__}, not bool")
+    return cel_runtime.evaluate(rule, value, old, schema=schema, raw=raw)

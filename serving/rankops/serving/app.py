@@ -8,6 +8,11 @@ Endpoints (all JSON; every error is ``{"error": ..., "detail": ...}`` with a 4xx
   ``POST /v1/cache/invalidate``, ``GET /metrics``.
 * The runbook's ``/api/v2`` endpoints (``rankops.serving.runbook_api``).
 
+Request bodies are read at most ``max_body_bytes`` (1 MiB) into memory, whether the length
+is declared or the body is chunked: a longer body is answered 413 and the connection closed.
+The OpenAPI document declares every status each route answers, with the error model
+``{error, detail, ...}``.
+
 The artifact loads in the background once the app starts, so the port opens at once and
 ``/readyz`` tells the truth while it loads.
 """
@@ -29,9 +34,12 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rankops.serving.drift_api import build_drift_router
+from rankops.serving.openapi_errors import FEEDBACK_LINKS, errors
+from rankops.serving.ranking import Served
 from rankops.serving.runbook_api import build_router
-from rankops.serving.schemas import FeedbackRequest, RankRequest
-from rankops.serving.service import RankingService, Served, ServiceError, ServiceSettings, State
+from rankops.serving.schemas import FeedbackRequest, FeedbackResponse, RankRequest, RankResponse
+from rankops.serving.service import RankingService, ServiceError, ServiceSettings, State
 from rankops.serving.telemetry import CONTENT_TYPE_LATEST
 
 log = logging.getLogger(__name__)
@@ -40,8 +48,35 @@ log = logging.getLogger(__name__)
 RANKING_PATHS = frozenset({"/v1/rank", "/api/v2/search"})
 
 
-def error_response(status_code: int, error: str, detail: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": error, "detail": detail, **extra}, status_code=status_code)
+def error_response(
+    status_code: int, error: str, detail: str, headers: Mapping[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    return JSONResponse({"error": error, "detail": detail, **extra}, status_code=status_code, headers=headers)
+
+
+def too_large(detail: str) -> JSONResponse:
+    # The rest of the body is never read: close the connection rather than drain it.
+    return error_response(413, "request too large", detail, headers={"connection": "close"})
+
+
+async def read_body(receive: Receive, limit: int) -> tuple[list[Message], bool]:
+    """The request's messages up to the end of its body, or up to ``limit`` body bytes.
+
+    Returns (messages, within the limit). Memory stays bounded by the limit whatever the
+    client declares (a chunked body declares nothing).
+    """
+    messages: list[Message] = []
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages, True
+        size += len(message.get("body", b""))
+        if size > limit:
+            return messages, False
+        if not message.get("more_body", False):
+            return messages, True
 
 
 def describe_validation_errors(errors: Any) -> tuple[int, str, str]:
@@ -117,31 +152,30 @@ class RankingTelemetryMiddleware:
         try:
             length = _content_length(scope)
             if length is not None and length > limit:
-                response = error_response(
-                    413, "request too large", f"the body has {length} bytes; the limit is {limit}"
-                )
+                response = too_large(f"the body has {length} bytes; the limit is {limit}")
                 await response(scope, receive, send_wrapper)
+                return
+            messages, within = await read_body(receive, limit)
+            if not within:
+                await too_large(f"the body is longer than the limit of {limit} bytes")(
+                    scope, receive, send_wrapper
+                )
             elif scope["path"] == "/v1/rank" and scope["method"] == "POST" and self.service.ready:
-                await self._rank(scope, receive, send_wrapper)
+                await self._rank(scope, messages, receive, send_wrapper)
             else:
-                await self.app(scope, receive, send_wrapper)
+                await self.app(scope, _replay(messages, receive), send_wrapper)
         finally:
             metrics = self.service.metrics
             if metrics is not None and scope["path"] in RANKING_PATHS:
                 metrics.observe_request(status, time.perf_counter() - started)
 
-    async def _rank(self, scope: Scope, receive: Receive, send: Send) -> None:
-        messages: list[Message] = []
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request":
-                break
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        request = _parse_rank_request(scope, messages, b"".join(chunks))
+    async def _rank(self, scope: Scope, messages: list[Message], receive: Receive, send: Send) -> None:
+        body = (
+            messages[0].get("body", b"")
+            if len(messages) == 1
+            else b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
+        )
+        request = _parse_rank_request(scope, messages, body)
         if request is None:
             await self.app(scope, _replay(messages, receive), send)
             return
@@ -249,28 +283,36 @@ def create_app(
             detail = f"no endpoint {request.method} {request.url.path}"
         elif exc.status_code == 405:
             detail = f"{request.method} is not allowed on {request.url.path}"
-        return error_response(exc.status_code, names.get(exc.status_code, "http error"), detail)
+        # 405 keeps Starlette's Allow header (RFC 9110: a 405 must list the allowed methods).
+        return error_response(exc.status_code, names.get(exc.status_code, "http error"), detail, exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(500, "internal error", f"{type(exc).__name__}: {exc}")
 
-    @app.get("/healthz", tags=["probes"])
+    @app.get("/healthz", tags=["probes"], responses=errors(200))
     async def healthz() -> JSONResponse:
         return JSONResponse({"status": "alive"})
 
-    @app.get("/readyz", tags=["probes"])
+    @app.get("/readyz", tags=["probes"], responses=errors(200, 503, readiness=True))
     async def readyz() -> JSONResponse:
         return JSONResponse(service.readiness(), status_code=200 if service.ready else 503)
 
-    @app.get("/metrics", tags=["probes"])
+    @app.get("/metrics", tags=["probes"], response_class=Response, responses=errors(200, 503, text=True))
     async def metrics() -> Response:
         if service.metrics is None:
             return error_response(503, "starting", "metrics are created when the app starts")
+        if service.feedback_log is not None:
+            service.metrics.count_log_records(service.feedback_log.written)
         return Response(service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/v1/rank", tags=["ranking"])
+    @app.post(
+        "/v1/rank",
+        tags=["ranking"],
+        operation_id="rank",
+        responses=errors(200, 400, 413, 422, 503, ok=RankResponse, links=FEEDBACK_LINKS),
+    )
     async def rank(body: RankRequest) -> Response:
         """Rank the catalog for ``query``; local-first when the query names a region.
 
@@ -281,15 +323,22 @@ def create_app(
         served = await service.rank(body.query, body.k)
         return Response(rank_body(service, served), media_type="application/json")
 
-    @app.post("/v1/feedback", tags=["ranking"])
+    @app.post(
+        "/v1/feedback",
+        tags=["ranking"],
+        operation_id="feedback",
+        responses=errors(200, 400, 404, 409, 413, 422, 503, ok=FeedbackResponse),
+    )
     async def feedback(body: FeedbackRequest) -> JSONResponse:
-        """Judge a served ranking: graded ``judgments`` or ``clicks``; returns its NDCG@3."""
-        ndcg = service.feedback(body.request_id, body.judgments, body.clicks)
+        """Judge a served ranking: ``judgments``, ``clicks``, ``ratings`` or ``thumbs``; returns its
+        NDCG@3. 404: unknown request; 409: feedback already given; 422: ids that are not catalogue
+        items (or clicks on items not shown); 503: model not ready, or the feedback log behind."""
+        ndcg = service.feedback(body.request_id, body.judgments, body.clicks, body.ratings, body.thumbs)
         assert service.metrics is not None
         service.metrics.count_feedback(200)
         return JSONResponse({"request_id": body.request_id, "ndcg_at_3": round(ndcg, 6)})
 
-    @app.get("/v1/model", tags=["model"])
+    @app.get("/v1/model", tags=["model"], responses=errors(200, 503))
     async def model() -> JSONResponse:
         artifact = service.artifact
         if artifact is None or service.state is not State.READY:
@@ -313,13 +362,14 @@ def create_app(
             }
         )
 
-    @app.get("/v1/cache/stats", tags=["cache"])
+    @app.get("/v1/cache/stats", tags=["cache"], responses=errors(200))
     async def cache_stats() -> JSONResponse:
         return JSONResponse(service.cache_statistics())
 
-    @app.post("/v1/cache/invalidate", tags=["cache"])
+    @app.post("/v1/cache/invalidate", tags=["cache"], responses=errors(200, 413))
     async def cache_invalidate() -> JSONResponse:
         return JSONResponse({"invalidated": service.invalidate_cache()})
 
     app.include_router(build_router(service))
+    app.include_router(build_drift_router(service))
     return app

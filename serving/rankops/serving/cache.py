@@ -71,10 +71,11 @@ class TTLCache(Generic[K, V]):
         self.misses += 1
         return None
 
-    def put(self, key: K, value: V) -> None:
+    def put(self, key: K, value: V, *, ttl: float | None = None) -> None:
+        """Store ``value``; it expires after ``ttl`` seconds (default: the cache's time to live)."""
         if self.max_entries == 0:
             return
-        self._data[key] = (self._clock() + self.ttl_seconds, value)
+        self._data[key] = (self._clock() + (self.ttl_seconds if ttl is None else ttl), value)
         self._data.move_to_end(key)
         while len(self._data) > self.max_entries:
             self._data.popitem(last=False)
@@ -104,6 +105,19 @@ class TTLCache(Generic[K, V]):
         count = len(self._data)
         self._data.clear()
         return count
+
+    def values(self) -> list[V]:
+        """The live values (not counted as lookups)."""
+        now = self._clock()
+        return [value for expires_at, value in self._data.values() if expires_at > now]
+
+    def drop_where(self, predicate: Callable[[V], bool]) -> int:
+        """Drop the live entries whose value satisfies ``predicate``; returns how many."""
+        now = self._clock()
+        doomed = [k for k, (expires_at, v) in self._data.items() if expires_at > now and predicate(v)]
+        for key in doomed:
+            del self._data[key]
+        return len(doomed)
 
     def purge_expired(self) -> int:
         """Drop expired entries (oldest-written first); returns how many were dropped."""

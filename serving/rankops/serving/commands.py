@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any
+
+from rankops.serving import chore_commands
+
+# The RankingModel CRD's pattern for spec.model.version, verbatim: a version trained here must be one
+# the operator accepts (serving may not import the operator; tests/unit/test_spec_defaults.py checks
+# that both copies equal the CRD's).
+SEMVER_PATTERN = (
+    r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
+    r"(-((0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)(\.(0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(\+([0-9a-zA-Z-]+(\.[0-9a-zA-Z-]+)*))?$"
+)
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -12,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     register_train(subparsers)
     register_evaluate(subparsers)
     register_import_mapping(subparsers)
+    register_report(subparsers)
+    chore_commands.register(subparsers)
 
 
 def register_serve(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -34,6 +48,15 @@ def register_serve(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default: %(default)s)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument("--no-cache", action="store_true", help="disable the result cache")
+    p.add_argument(
+        "--feedback-log",
+        default=os.environ.get("RANKOPS_FEEDBACK_LOG"),
+        metavar="URI",
+        help="durable feedback log: an fsspec URI or path where every served ranking and accepted "
+        "feedback is appended (default: $RANKOPS_FEEDBACK_LOG; none when unset). A crash loses at most "
+        "$RANKOPS_FEEDBACK_LOG_MAX_UNFLUSHED (2000) acknowledged feedback records, in steady state "
+        "those of the last $RANKOPS_FEEDBACK_LOG_FLUSH_S (1 s)",
+    )
     p.set_defaults(func=_serve)
 
 
@@ -49,6 +72,7 @@ def _serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level=args.log_level,
         cache=not args.no_cache,
+        feedback_log=args.feedback_log,
     )
 
 
@@ -88,11 +112,9 @@ def register_train(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    import re
-
     from rankops.serving.train import DEFAULT_EPOCHS, train_command
 
-    if not re.fullmatch(r"\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?", args.version):
+    if not re.fullmatch(SEMVER_PATTERN, args.version):
         raise ValueError(f"--version must be semver (MAJOR.MINOR.PATCH), got {args.version!r}")
     if args.parent_version is not None and args.parent_version == args.version:
         raise ValueError("--parent-version must differ from --version")
@@ -122,6 +144,14 @@ def register_evaluate(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--data", required=True, help="dataset directory in BEIR layout")
     p.add_argument("--split", default="test", choices=["train", "dev", "test"], help="(default: %(default)s)")
     p.add_argument("--no-verify", action="store_true", help="skip the artifact digest check")
+    p.add_argument(
+        "--record",
+        action="store_true",
+        help="also write the result as <model>/evaluations/<UTC time>-<split>.json (manifest untouched)",
+    )
+    p.add_argument(
+        "--min-ndcg", type=float, default=None, help="exit 1 when the model's NDCG@3 is below this"
+    )
     p.set_defaults(func=_evaluate)
 
 
@@ -131,13 +161,21 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     from rankops.serving.artifact import ArtifactIntegrityError
     from rankops.serving.evaluate import evaluate_command
+    from rankops.serving.evaluation_record import local_dataset, record_evaluation
 
     try:
-        result = evaluate_command(args.model, args.data, args.split, verify=not args.no_verify)
+        with local_dataset(args.data) as data:
+            result = evaluate_command(args.model, str(data), args.split, verify=not args.no_verify)
     except ArtifactIntegrityError as exc:
         raise ValueError(str(exc)) from exc
+    if args.record:
+        result["recorded"] = record_evaluation(args.model, result, data=args.data)
+        print(f"recorded {result['recorded']}", file=sys.stderr)
     json.dump(result, sys.stdout, sort_keys=False)
     sys.stdout.write("\n")
+    if args.min_ndcg is not None and result["model"]["ndcg@3"] < args.min_ndcg:
+        print(f"NDCG@3 {result['model']['ndcg@3']} is below --min-ndcg {args.min_ndcg}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -176,4 +214,44 @@ def _import_mapping(args: argparse.Namespace) -> int:
         f"into {args.data} (split {args.split})",
         file=sys.stderr,
     )
+    return 0
+
+
+def register_report(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """`rankops report`: the runbook's weekly or quarterly quality report from the feedback log."""
+    import os
+
+    p = subparsers.add_parser(
+        "report",
+        help="write the weekly or quarterly quality report (JSON and an NDCG@3-per-domain chart)",
+        description="Read the feedback log and write quality-report-TYPE.json (report_summary, "
+        "domain_performance, quality_improvements, details) and ndcg-by-domain-TYPE.png to --out.",
+    )
+    p.add_argument("--type", required=True, choices=["weekly", "quarterly"], dest="report_type")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument(
+        "--feedback-log",
+        default=os.environ.get("RANKOPS_FEEDBACK_LOG"),
+        metavar="URI",
+        help="the feedback log to read (default: $RANKOPS_FEEDBACK_LOG)",
+    )
+    p.add_argument(
+        "--quality-threshold", type=float, default=0.7, help="NDCG@3 target (default: %(default)s)"
+    )
+    p.set_defaults(func=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    import sys
+
+    from rankops.serving.report import report_command
+
+    if not args.feedback_log:
+        raise ValueError("no feedback log: pass --feedback-log URI or set RANKOPS_FEEDBACK_LOG")
+    if not 0.0 <= args.quality_threshold <= 1.0:
+        raise ValueError(f"--quality-threshold must be within 0..1, got {args.quality_threshold}")
+    json_path, png_path = report_command(
+        args.feedback_log, args.report_type, args.out, threshold=args.quality_threshold
+    )
+    print(f"wrote {json_path} and {png_path}", file=sys.stderr)
     return 0

@@ -8,10 +8,13 @@ Features of one query (``query_features``):
     domain        predicted domain (categorical)
     region        region named in the query, or "none" (categorical)
 
-Reference (``DriftReference``, saved as ``reference_stats.json``), computed by ``rankops train``
-from held-out queries of the training data (the dev split; the train split only when there is no
-dev split): on the queries a model was fitted to, ``max_score`` is inflated and ``oov_fraction``
-is 0 by construction, so a reference taken from them flags ordinary live traffic as drift.
+Reference (``DriftReference``, saved as ``reference_stats.json``), computed by ``rankops train``:
+``max_score`` and ``oov_fraction`` from held-out queries (the dev split; the train split only
+when there is no dev split): on the queries a model was fitted to, ``max_score`` is inflated and
+``oov_fraction`` is 0 by construction, so a reference taken from them flags ordinary live
+traffic as drift. The features of the query alone (lengths, region, predicted domain) from the
+queries of every split: a reference of ~100 queries is so noisy that a check repeated daily
+against it raises false alarms most days (``build_mixed``).
     numeric:      a sample of at most 2,000 reference values (for KS), PSI bin edges (reference
                   deciles, deduplicated; bins are (-inf, e1], (e1, e2], ..., (ek, inf)) and the
                   reference fraction per bin
@@ -22,10 +25,11 @@ Tests (``DriftMonitor.report``):
           with fractions floored at epsilon = 1e-4 (so an empty bin contributes a finite amount).
           Rule of thumb: < 0.1 stable, 0.1-0.25 moderate, > 0.25 major shift.
     KS    scipy.stats.ks_2samp(reference sample, window) p-value (numeric features).
-    chi2  scipy.stats.chisquare of the window's category counts against expected counts from
-          the reference frequencies with additive (Laplace, +0.5) smoothing over the union of
-          reference and observed categories, so a category never seen in training gets a small
-          non-zero expectation instead of dividing by zero (categorical features).
+    chi2  Pearson's chi-square test of homogeneity (scipy.stats.chi2_contingency) of the
+          reference counts against the window's counts over the union of their categories:
+          the reference is a sample too (about a hundred held-out queries), so treating its
+          frequencies as exact would flag any category it happened not to see (categorical
+          features).
 """
 
 from __future__ import annotations
@@ -46,9 +50,10 @@ if TYPE_CHECKING:
     from rankops.serving.artifact import ModelArtifact
 
 NUMERIC_FEATURES = ("n_tokens", "n_chars", "oov_fraction", "max_score")
+# Features whose values on the queries a model was fitted to are biased (see the module doc).
+MODEL_DEPENDENT_FEATURES = ("oov_fraction", "max_score")
 CATEGORICAL_FEATURES = ("domain", "region")
 PSI_EPSILON = 1e-4
-CHI2_SMOOTHING = 0.5
 MAX_SAMPLE = 2000
 PSI_BINS = 10
 
@@ -119,6 +124,23 @@ class DriftReference:
                 )
         return cls(numeric, categorical, frozenset(vocabulary), len(rows))
 
+    @classmethod
+    def build_mixed(
+        cls,
+        heldout_rows: Sequence[Mapping[str, float | str]],
+        all_rows: Sequence[Mapping[str, float | str]],
+        vocabulary: Iterable[str] = (),
+        seed: int = 0,
+    ) -> DriftReference:
+        """Model-dependent features from held-out queries only, the others from all queries."""
+        heldout = cls.build(heldout_rows, vocabulary, seed=seed)
+        everything = cls.build(all_rows, vocabulary, seed=seed)
+        for name in MODEL_DEPENDENT_FEATURES:
+            if name in heldout.numeric:
+                everything.numeric[name] = heldout.numeric[name]
+        everything.n_queries = len(all_rows)
+        return everything
+
     def to_json(self) -> dict[str, Any]:
         return {
             "format": 1,
@@ -173,6 +195,7 @@ class FeatureDrift:
     test: str  # "ks" | "chi2"
     pvalue: float
     n: int
+    statistic: float = math.nan  # KS D or the chi-square statistic
 
 
 @dataclass(frozen=True)
@@ -201,6 +224,19 @@ class DriftReport:
         }
 
 
+def chi2_homogeneity(reference_counts: np.ndarray, observed_counts: np.ndarray) -> tuple[float, float]:
+    """(p-value, statistic) of Pearson's chi-square test that two count vectors over the same
+    categories come from one distribution. Both are samples: the reference's own sampling
+    noise counts too, so a category the reference never saw is not an automatic alarm."""
+    table = np.vstack([reference_counts, observed_counts])
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2 or table[0].sum() == 0 or table[1].sum() == 0:
+        return 1.0, 0.0
+    result = stats.chi2_contingency(table, correction=False)
+    p = float(result.pvalue)
+    return (p if math.isfinite(p) else 1.0), float(result.statistic)
+
+
 def compare(reference: DriftReference, rows: Sequence[Mapping[str, float | str]]) -> DriftReport:
     """Drift statistics of observed feature rows against the reference (pure function)."""
     out: dict[str, FeatureDrift] = {}
@@ -213,8 +249,9 @@ def compare(reference: DriftReference, rows: Sequence[Mapping[str, float | str]]
         if len(vals) == 0:
             continue
         actual = ref.bin_counts(vals) / len(vals)
-        p = float(stats.ks_2samp(np.asarray(ref.sample), vals).pvalue) if ref.sample else 1.0
-        out[name] = FeatureDrift(name, "numeric", psi(ref.fractions, actual), "ks", p, len(vals))
+        ks = stats.ks_2samp(np.asarray(ref.sample), vals) if ref.sample else None
+        p, d = (float(ks.pvalue), float(ks.statistic)) if ks is not None else (1.0, 0.0)
+        out[name] = FeatureDrift(name, "numeric", psi(ref.fractions, actual), "ks", p, len(vals), d)
     for name, cref in reference.categorical.items():
         obs = Counter(str(r[name]) for r in rows if name in r)
         m = sum(obs.values())
@@ -222,11 +259,10 @@ def compare(reference: DriftReference, rows: Sequence[Mapping[str, float | str]]
             continue
         cats = sorted(set(cref.frequencies) | set(obs))
         ref_counts = np.asarray([cref.frequencies.get(c, 0.0) * cref.count for c in cats])
-        smoothed = (ref_counts + CHI2_SMOOTHING) / (ref_counts.sum() + CHI2_SMOOTHING * len(cats))
         f_obs = np.asarray([obs.get(c, 0) for c in cats], dtype=np.float64)
-        p = 1.0 if len(cats) < 2 else float(stats.chisquare(f_obs, smoothed * m).pvalue)
+        p, x2 = chi2_homogeneity(ref_counts, f_obs)
         ps = psi([cref.frequencies.get(c, 0.0) for c in cats], f_obs / m)
-        out[name] = FeatureDrift(name, "categorical", ps, "chi2", p if math.isfinite(p) else 1.0, m)
+        out[name] = FeatureDrift(name, "categorical", ps, "chi2", p, m, x2)
     return DriftReport(n, out)
 
 
@@ -248,6 +284,11 @@ class DriftMonitor:
     def __len__(self) -> int:
         with self._lock:
             return len(self._rows)
+
+    def rows(self) -> list[dict[str, float | str]]:
+        """A copy of the window's feature rows, oldest first (served by ``GET /v1/drift/window``)."""
+        with self._lock:
+            return [dict(r) for r in self._rows]
 
     def report(self) -> DriftReport:
         with self._lock:

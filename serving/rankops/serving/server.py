@@ -39,6 +39,7 @@ def serve(
     workers: int = 1,
     log_level: str = "info",
     cache: bool = True,
+    feedback_log: str | None = None,
 ) -> int:
     if workers < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
@@ -47,6 +48,8 @@ def serve(
     os.environ["RANKOPS_MODEL_URI"] = model_uri
     if not cache:
         os.environ["RANKOPS_CACHE_ENTRIES"] = "0"
+    if feedback_log:
+        os.environ["RANKOPS_FEEDBACK_LOG"] = feedback_log
     # One service per process here: freeze the loaded model out of the collector's full
     # collections (ServiceSettings.gc_freeze) unless the environment says otherwise.
     os.environ.setdefault("RANKOPS_GC_FREEZE", "1")

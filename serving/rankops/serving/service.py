@@ -20,12 +20,21 @@ Rules this module implements (documented in the API too):
   the candidate score range above it. Without a region the model's order is kept.
   ``score`` in a response is that final score (so results are sorted by it);
   ``model_score`` is the model's own.
-* Feedback NDCG@3 is computed on the ids as served. ``judgments`` give grades 0..4 (ids not
-  judged count as 0; the ideal DCG comes from all given judgments, shown or not). ``clicks``
-  map to grade 1 for a clicked id and 0 for a shown one not clicked, so the ideal is every
-  click at the top; no click at all gives 0. Clicks on ids that were not shown are rejected.
-* Relevance accuracy: the fraction of feedback requests whose top-1 served item was
-  relevant, i.e. judged >= 2, or clicked in click feedback.
+* Feedback NDCG@3 is computed on the ids as served, from the grades the feedback maps onto
+  (``rankops.serving.feedback``: judgments, clicks, 1-5 star ratings, thumbs). Ids not judged
+  count as 0; the ideal DCG comes from all given grades, shown or not. Ids that are not
+  catalogue items are refused (422 naming them), as are clicks on ids that were not shown.
+* Every served ranking and every accepted feedback goes to the durable feedback log when one
+  is configured (``rankops.serving.feedback_log``). On start the service reads back the
+  requests served within ``shown_ttl_s`` and the feedback already given for this identity
+  (model, version, track), so feedback for a request served before a restart is accepted
+  once, and the running quality figures continue. Prometheus series start again from 0 (a
+  counter reset, which ``increase()`` handles), never replaying old observations.
+* Feedback top-1 relevance: the fraction of feedback requests whose top-1 served item was
+  relevant, i.e. graded >= 2, or clicked in click feedback. The golden-set figures
+  (``relevance_accuracy`` and the routing accuracies) are defined in ``rankops.serving.golden``.
+* A ranking's quality score: the mean ``relevance`` of its top 3 results (the NDCG@3 cut);
+  the cache's quality statistics and quality-based invalidation use it.
 """
 
 from __future__ import annotations
@@ -40,97 +49,63 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-import orjson
 from starlette.concurrency import run_in_threadpool
 
 from rankops.serving.artifact import (
     ArtifactIntegrityError,
     ModelArtifact,
-    RankedItem,
     load_artifact,
     verify_artifact,
 )
 from rankops.serving.cache import TTLCache, normalize_query
 from rankops.serving.drift import DriftMonitor, DriftReport, query_features
+from rankops.serving.feedback import (
+    FeedbackRuleError,
+    feedback_grades,
+    feedback_kind,
+    feedback_line,
+    recall_from_log,
+    served_line,
+    shown_of,
+)
+from rankops.serving.feedback_log import FeedbackLog, FeedbackLogBehind
+from rankops.serving.golden import GoldenQuality, golden_ndcg, golden_quality
 from rankops.serving.ir_metrics import ndcg_at_k
+from rankops.serving.ranking import (
+    Quality,
+    Ranking,
+    Result,
+    Routing,
+    Served,
+    ShownRequest,
+    local_first,
+    quality_distribution,
+)
+from rankops.serving.settings import ServiceSettings
 from rankops.serving.telemetry import Identity, ServingMetrics
+
+__all__ = [
+    "Quality",
+    "RankingService",
+    "Result",
+    "Routing",
+    "ServiceSettings",
+    "feedback_grades",
+    "golden_ndcg",
+    "local_first",
+    "quality_distribution",
+]
 
 log = logging.getLogger(__name__)
 
 NDCG_K = 3
 RELEVANT_GRADE = 2
 JOB_SLICE = 8  # queries the periodic jobs score per event-loop turn (a few ms)
-
-
-@dataclass(frozen=True)
-class ServiceSettings:
-    """Tunables of one service instance; ``from_env`` adds the pod's identity."""
-
-    model_name: str = "rankops"
-    version: str | None = None  # None: the artifact manifest's version
-    track: str = "stable"
-    cache_entries: int = 10_000
-    cache_ttl_s: float = 300.0
-    shown_entries: int = 100_000
-    shown_ttl_s: float = 3600.0
-    candidate_factor: int = 3
-    candidate_min: int = 30
-    region_boost: float = 0.15
-    golden_interval_s: float = 60.0
-    drift_interval_s: float = 15.0
-    drift_window: int = 1000
-    drift_sample: int = 200
-    drift_min_samples: int = 50
-    load_attempts: int = 3
-    load_backoff_s: float = 1.0
-    max_body_bytes: int = 1 << 20
-    # torch intra-op threads. One query's scoring is a handful of small tensor ops: with more
-    # than one thread their hand-offs can cost several times the work (measured 8 ms vs 0.9 ms
-    # per query on 2 cores). 0 leaves torch as it is.
-    torch_threads: int = 1
-    # Score a cache miss on the event loop thread (True) or in the threadpool (False). A query
-    # costs ~1-2 ms of mostly GIL-holding Python around small tensor ops, so a worker thread buys
-    # no parallelism, only GIL hand-offs with the event loop: measured on 2 cores at 16 clients,
-    # cache off, ~365 requests/s inline against ~145 in the threadpool.
-    score_inline: bool = True
-    # Move everything alive once the artifact is loaded (torch, the catalog, the modules) into
-    # the collector's permanent generation, so full collections do not rescan it: measured
-    # 28 ms per full collection before any traffic. Process-wide, so off by default and on
-    # under ``rankops serve``.
-    gc_freeze: bool = False
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str], **overrides: Any) -> ServiceSettings:
-        """Identity from ``RANKOPS_MODEL``/``_VERSION``/``_TRACK``; any other field from
-        ``RANKOPS_<FIELD>`` (e.g. ``RANKOPS_CACHE_ENTRIES=0`` turns the result cache off)."""
-        values: dict[str, Any] = {
-            "model_name": env.get("RANKOPS_MODEL") or cls.model_name,
-            "version": env.get("RANKOPS_VERSION") or None,
-            "track": env.get("RANKOPS_TRACK") or cls.track,
-        }
-        for f in fields(cls):
-            raw = env.get(f"RANKOPS_{f.name.upper()}")
-            if raw is None or f.name in values:
-                continue
-            values[f.name] = _parse_setting(f"RANKOPS_{f.name.upper()}", raw, str(f.type))
-        return cls(**{**values, **overrides})
-
-
-def _parse_setting(name: str, raw: str, kind: str) -> int | float | bool:
-    try:
-        if kind == "bool":
-            flag = raw.strip().lower()
-            if flag not in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
-                raise ValueError(raw)
-            return flag in {"1", "true", "yes", "on"}
-        return int(raw) if kind == "int" else float(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a valid {kind}") from None
 
 
 class State(StrEnum):
@@ -171,161 +146,9 @@ class InvalidFeedback(ServiceError):
     error = "invalid feedback"
 
 
-@dataclass(frozen=True, slots=True)
-class Routing:
-    predicted_domain: str
-    domain_confidence: float
-    region: str | None
-    local_first_applied: bool
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "predicted_domain": self.predicted_domain,
-            "domain_confidence": self.domain_confidence,
-            "region": self.region,
-            "local_first_applied": self.local_first_applied,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    id: str
-    title: str
-    source: str  # publisher slug (data_gov_sg)
-    source_name: str  # its display name (data.gov.sg)
-    region: str
-    score: float  # final ranking score (after local-first boost)
-    model_score: float
-    relevance: float  # calibrated estimate of the item's graded relevance / 4, 0..1
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "title": self.title,
-            "source": self.source,
-            "source_name": self.source_name,
-            "score": self.score,
-            "relevance": self.relevance,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Ranking:
-    """What one query ranks to: cached as a whole, so a cache hit needs no model call.
-
-    ``json_fields`` is the ``"results": [...], "routing": {...}`` part of a /v1/rank body,
-    rendered once: a cache hit only adds its own request id around it. ``ids`` are the
-    results' ids in order (what the feedback store keeps for each request).
-    """
-
-    results: tuple[Result, ...]
-    routing: Routing
-    json_fields: bytes
-    ids: tuple[str, ...]
-
-    @classmethod
-    def of(cls, results: Sequence[Result], routing: Routing) -> Ranking:
-        payload = {"results": [r.as_dict() for r in results], "routing": routing.as_dict()}
-        body = orjson.dumps(payload)  # compact, UTF-8; ~10x json.dumps on a cache miss
-        return cls(tuple(results), routing, body[1:-1], tuple(r.id for r in results))
-
-
-@dataclass(frozen=True, slots=True)
-class Served:
-    request_id: str
-    ranking: Ranking
-    cached: bool
-
-
-# What one request served, kept for its feedback: (ids in order, feedback given yet). A plain
-# tuple of strings and a flag on purpose: the collector stops tracking exact tuples of untracked
-# values, so a full store (``shown_entries``, 100 000 by default) adds nothing to the pauses of
-# full collections (one object per request made them grow to ~270 ms at 5 000 requests/s).
-ShownRequest = tuple[tuple[str, ...], bool]
-
-
-@dataclass
-class Quality:
-    """Running figures over all feedback received by this process."""
-
-    count: int = 0
-    ndcg_sum: float = 0.0
-    ndcg_squares: float = 0.0
-    top1_relevant: int = 0
-
-    def add(self, ndcg: float, top1_relevant: bool) -> None:
-        self.count += 1
-        self.ndcg_sum += ndcg
-        self.ndcg_squares += ndcg * ndcg
-        self.top1_relevant += int(top1_relevant)
-
-    @property
-    def mean_ndcg(self) -> float | None:
-        return self.ndcg_sum / self.count if self.count else None
-
-    @property
-    def relevance_accuracy(self) -> float | None:
-        return self.top1_relevant / self.count if self.count else None
-
-    @property
-    def ndcg_stddev(self) -> float | None:
-        if self.count < 2:
-            return None
-        mean = self.ndcg_sum / self.count
-        var = max(0.0, (self.ndcg_squares - self.count * mean * mean) / (self.count - 1))
-        return math.sqrt(var)
-
-
-def local_first(
-    candidates: Sequence[RankedItem], region: str | None, k: int, boost: float
-) -> tuple[list[Result], bool]:
-    """Apply the local-first rule (module docstring) to ``candidates`` and cut to ``k``.
-
-    Returns the results and whether a boost changed anything's score (a region was named
-    and at least one candidate belongs to it).
-    """
-    if not candidates:
-        return [], False
-    scores = [float(c.score) for c in candidates]
-    low = min(scores)
-    span = max(scores) - low
-    normalised = [(s - low) / span if span > 0 else 1.0 for s in scores]
-    if region is None:
-        finals, applied = scores, False  # no region: the model's order and score stand
-    else:
-        local = [c.item.region == region for c in candidates]
-        finals = [r + boost if is_local else r for r, is_local in zip(normalised, local, strict=True)]
-        applied = any(local)
-    # Stable on ties: the model's order decides between equal final scores.
-    order = sorted(range(len(candidates)), key=lambda i: (-finals[i], i))[:k]
-    return [
-        Result(
-            id=candidates[i].item.id,
-            title=candidates[i].item.title,
-            source=candidates[i].item.source,
-            source_name=candidates[i].item.source_display,
-            region=candidates[i].item.region,
-            score=round(finals[i], 6),
-            model_score=round(scores[i], 6),
-            relevance=round(candidates[i].relevance, 6),
-        )
-        for i in order
-    ], applied
-
-
-def feedback_grades(
-    shown: Sequence[str], judgments: Mapping[str, int] | None, clicks: Sequence[str] | None
-) -> dict[str, int]:
-    """The grades feedback gives (module docstring); raises InvalidFeedback on clicks not shown."""
-    if judgments is not None:
-        return dict(judgments)
-    assert clicks is not None
-    shown_set = set(shown)
-    strays = sorted(set(clicks) - shown_set)
-    if strays:
-        raise InvalidFeedback(f"clicked ids were not among the shown results: {', '.join(strays[:10])}")
-    clicked = set(clicks)
-    return {item_id: int(item_id in clicked) for item_id in shown}
+class FeedbackLogUnavailable(ServiceError):
+    status_code = 503
+    error = "feedback log behind"
 
 
 class RankingService:
@@ -357,6 +180,16 @@ class RankingService:
             self.settings.shown_entries, self.settings.shown_ttl_s, clock=clock
         )
         self.quality = Quality()
+        self.golden: GoldenQuality | None = None
+        self.feedback_log: FeedbackLog | None = None
+        if self.settings.feedback_log:
+            self.feedback_log = FeedbackLog(
+                self.settings.feedback_log,
+                flush_s=self.settings.feedback_log_flush_s,
+                batch_records=self.settings.feedback_log_batch,
+                max_unflushed=self.settings.feedback_log_max_unflushed,
+            )
+        self.log_problem: str | None = None  # why the log could not be read back, if it could not
         # Live queries awaiting drift features: only the latest drift_sample per refresh are
         # scored (each costs a forward pass), so drift work stays a small share of the CPU.
         self._drift_pending: deque[str] = deque(maxlen=self.settings.drift_sample)
@@ -378,6 +211,8 @@ class RankingService:
             self.identity = Identity(self.settings.model_name, version or "unknown", self.settings.track)
         self.metrics = ServingMetrics(self.identity)
         self.metrics.ready.set(0)
+        if self.feedback_log is not None:
+            self.feedback_log.start()
         self._tasks.append(asyncio.create_task(self._load_then_refresh(), name="rankops-model-loader"))
 
     async def stop(self) -> None:
@@ -387,6 +222,8 @@ class RankingService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self.feedback_log is not None:
+            await self.feedback_log.close()
 
     async def wait_until_settled(self) -> State:
         """Wait until the loader has either succeeded or given up (for tests and tools)."""
@@ -419,6 +256,7 @@ class RankingService:
                     self._fail("artifact integrity check failed: " + "; ".join(problems), problems)
                     return  # permanent: a pod that finds a digest mismatch never becomes ready
                 artifact = await run_in_threadpool(load_artifact, self.model_uri, verify=False)
+                await self._recall()
                 await self._activate(artifact)
                 return
             except ArtifactIntegrityError as exc:  # unreadable content: as permanent as a mismatch
@@ -439,6 +277,37 @@ class RankingService:
         self.reason = reason
         self.problems = problems
         self._settled.set()
+
+    async def _recall(self) -> None:
+        """Read back what the feedback log knows of this identity (module docstring)."""
+        if self.feedback_log is None:
+            return
+        try:
+            served, given = await run_in_threadpool(
+                recall_from_log,
+                self.settings.feedback_log,
+                self.identity,
+                time.time() - self.settings.shown_ttl_s,
+            )
+        except Exception as exc:  # serving goes on; the gap is reported in /api/v2/health
+            self.log_problem = (
+                f"reading back {self.settings.feedback_log} failed: {type(exc).__name__}: {exc}"
+            )
+            log.warning("%s", self.log_problem)
+            return
+        now = time.time()
+        for record in served:
+            remaining = record.time + self.settings.shown_ttl_s - now
+            if remaining > 0:
+                entry = (record.ids, shown_of(record), record.query, record.domain, record.time, False)
+                self.shown.put(record.request_id, entry, ttl=remaining)
+        for fb in given:
+            self.quality.add(fb.ndcg_at_3, fb.top1_relevant)
+            entry = (fb.ids, shown_of(fb), fb.query, fb.domain, fb.served_at, True)
+            remaining = fb.served_at + self.settings.shown_ttl_s - now
+            if not self.shown.replace(fb.request_id, entry) and remaining > 0:
+                self.shown.put(fb.request_id, entry, ttl=remaining)
+        log.info("feedback log: %d served requests and %d feedback read back", len(served), len(given))
 
     async def _activate(self, artifact: ModelArtifact) -> None:
         assert self.metrics is not None
@@ -506,7 +375,14 @@ class RankingService:
         else:
             metrics.cache_hits.inc()
         request_id = os.urandom(16).hex()  # 128 random bits; uuid4() costs 10x for its object
-        self.shown.put(request_id, (ranking.ids, False))
+        served_at = time.time()
+        domain = ranking.routing.predicted_domain
+        self.shown.put(request_id, (ranking.ids, ranking.shown, query, domain, served_at, False))
+        if self.feedback_log is not None:
+            fields = self.identity.json_fields
+            self.feedback_log.served(
+                served_line(request_id, served_at, fields, query, k, domain, ranking.shown)
+            )
         self._drift_pending.append(query)
         return Served(request_id, ranking, cached)
 
@@ -528,17 +404,44 @@ class RankingService:
     def invalidate_cache(self) -> int:
         return self.cache.clear()
 
+    def invalidate_below(self, threshold: float, force_refresh: bool) -> dict[str, Any]:
+        """Drop cached rankings whose quality is below ``threshold`` (all of them on ``force_refresh``)."""
+        before = len(self.cache)
+        if force_refresh:
+            dropped = self.cache.clear()
+        else:
+            dropped = self.cache.drop_where(lambda ranking: ranking.quality < threshold)
+        return {
+            "invalidated": dropped,
+            "remaining": len(self.cache),
+            "total_before": before,
+            "quality_threshold": threshold,
+            "force_refresh": force_refresh,
+        }
+
     def cache_statistics(self) -> dict[str, Any]:
         stats = self.cache.stats()
-        return {"hit_rate": round(stats.hit_rate, 6), **asdict(stats)}
+        qualities = [ranking.quality for ranking in self.cache.values()]
+        return {
+            "hit_rate": round(stats.hit_rate, 6),
+            **asdict(stats),
+            "total_entries": len(qualities),
+            "avg_quality_score": _round(sum(qualities) / len(qualities)) if qualities else None,
+            "quality_distribution": quality_distribution(qualities),
+        }
 
     # -- feedback -----------------------------------------------------------------------
 
     def feedback(
-        self, request_id: str, judgments: Mapping[str, int] | None, clicks: Sequence[str] | None
+        self,
+        request_id: str,
+        judgments: Mapping[str, int] | None,
+        clicks: Sequence[str] | None,
+        ratings: Mapping[str, int] | None = None,
+        thumbs: Mapping[str, str] | None = None,
     ) -> float:
         """Score the feedback on ``request_id`` and record it; returns the request's NDCG@3."""
-        self._require_model()  # nothing was served before the model was ready
+        artifact = self._require_model()  # nothing was served before the model was ready
         metrics = self.metrics
         assert metrics is not None
         shown = self.shown.get(request_id)
@@ -547,14 +450,44 @@ class RankingService:
                 f"no served ranking with request_id {request_id!r}: it never existed or is older than "
                 f"{self.settings.shown_ttl_s:g} s (or was evicted)"
             )
-        ids, feedback_given = shown
+        ids, shown_bytes, query, domain, served_at, feedback_given = shown
         if feedback_given:
             raise DuplicateFeedback(f"feedback for request_id {request_id!r} was already recorded")
-        grades = feedback_grades(ids, judgments, clicks)
+        try:
+            grades = feedback_grades(
+                ids,
+                judgments,
+                clicks,
+                ratings=ratings,
+                thumbs=thumbs,
+                in_catalog=lambda item_id: artifact.item(item_id) is not None,
+            )
+        except FeedbackRuleError as exc:
+            raise InvalidFeedback(str(exc)) from None
         ndcg = float(ndcg_at_k(ids, grades, NDCG_K))
         threshold = 1 if clicks is not None else RELEVANT_GRADE  # a click is grade 1
         top1_relevant = bool(ids) and grades.get(ids[0], 0) >= threshold
-        self.shown.replace(request_id, (ids, True))
+        if self.feedback_log is not None:
+            kind, given = feedback_kind(judgments, clicks, ratings, thumbs)
+            line = feedback_line(
+                request_id=request_id,
+                at=time.time(),
+                served_at=served_at,
+                identity=self.identity.labels(),
+                query=query,
+                domain=domain,
+                shown=shown_bytes,
+                kind=kind,
+                given=given,
+                grades=grades,
+                ndcg=ndcg,
+                top1_relevant=top1_relevant,
+            )
+            try:
+                self.feedback_log.feedback(line)
+            except FeedbackLogBehind as exc:
+                raise FeedbackLogUnavailable(str(exc)) from None
+        self.shown.replace(request_id, (ids, shown_bytes, query, domain, served_at, True))
         self.quality.add(ndcg, top1_relevant)
         metrics.observe_ndcg(ndcg)
         return ndcg
@@ -572,7 +505,16 @@ class RankingService:
             "feedback_ndcg_at_3": _round(feedback_ndcg),
             "ndcg_at_3_stddev": _round(self.quality.ndcg_stddev),
             "golden_ndcg_at_3": _round(self.golden_ndcg),
-            "relevance_accuracy": _round(self.quality.relevance_accuracy),
+            "feedback_top1_relevance": _round(self.quality.relevance_accuracy),
+            **self.golden_accuracies(),
+        }
+
+    def golden_accuracies(self) -> dict[str, float | None]:
+        golden = self.golden
+        return {
+            "relevance_accuracy": _round(golden.relevance_accuracy) if golden else None,
+            "domain_routing_accuracy": _round(golden.domain_routing_accuracy) if golden else None,
+            "singapore_first_accuracy": _round(golden.singapore_first_accuracy) if golden else None,
         }
 
     # -- periodic jobs ------------------------------------------------------------------
@@ -580,13 +522,20 @@ class RankingService:
     async def _update_golden(self, artifact: ModelArtifact) -> None:
         value = await golden_ndcg(artifact)
         self.golden_ndcg = value if math.isfinite(value) else None  # an empty golden set: no figure
+        self.golden = await golden_quality(artifact, lambda query: self._score(artifact, query, NDCG_K))
         assert self.metrics is not None
         self.metrics.golden_ndcg.set(value)
+        self.metrics.set_golden_accuracies(self.golden)
 
     async def refresh_golden(self) -> None:
         await self._update_golden(self._require_model())
         self.shown.purge_expired()
         self.cache.purge_expired()
+
+    def drift_window(self) -> list[dict[str, float | str]]:
+        """The rolling window of live query features the drift gauges are computed from."""
+        self._require_model()
+        return [] if self._drift_monitor is None else self._drift_monitor.rows()
 
     async def refresh_drift(self) -> None:
         artifact = self._require_model()
@@ -623,23 +572,6 @@ def read_manifest_version(uri: str) -> str | None:
         log.warning("cannot read the manifest of %s: %s", uri, exc)
         return None
     return str(version) if version else None
-
-
-async def golden_ndcg(artifact: ModelArtifact) -> float:
-    """Mean NDCG@3 of the artifact's model on its own golden set (``JOB_SLICE`` per loop turn)."""
-    golden = artifact.golden
-    if not golden:
-        return math.nan
-    values: list[float] = []
-    for start in range(0, len(golden), JOB_SLICE):
-        part = golden[start : start + JOB_SLICE]
-        rankings = artifact.rank_many([g.text for g in part], NDCG_K)
-        values += [
-            ndcg_at_k([r.item.id for r in ranked], g.judgments, NDCG_K)
-            for g, ranked in zip(part, rankings, strict=True)
-        ]
-        await asyncio.sleep(0)
-    return float(sum(values) / len(values))
 
 
 def new_drift_monitor(artifact: ModelArtifact, window: int) -> DriftMonitor:

@@ -13,6 +13,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -26,6 +27,12 @@ LATENCY_BUCKETS = (
     0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.0175, 0.02, 0.025,
     0.03, 0.035, 0.04, 0.045, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 )  # fmt: skip
+
+GOLDEN_ACCURACIES = {
+    "relevance_accuracy": "Share of golden queries whose top-1 item comes from a mapped source",
+    "domain_routing_accuracy": "Share of golden queries routed to their judged domain",
+    "singapore_first_accuracy": "Share of golden Singapore queries with a Singapore item on top",
+}
 
 # The status codes a ranking request can end with, pre-created so increase() sees them from 0
 # (any other code still gets its series when it first occurs).
@@ -103,6 +110,21 @@ class ServingMetrics:
         self._ready = Gauge(
             "rankops_model_ready", "1 when the artifact is loaded and verified, else 0.", ident, registry=r
         )
+        self._golden_accuracy = {
+            name: Gauge(
+                f"rankops_golden_{name}",
+                f"{help_text} on the artifact's golden set, rankings as served (NaN: no qualifying query).",
+                ident,
+                registry=r,
+            )
+            for name, help_text in GOLDEN_ACCURACIES.items()
+        }
+        self._log_records = Counter(
+            "rankops_feedback_log_records",
+            "Records written to the durable feedback log, by kind (served, feedback).",
+            [*ident, "kind"],
+            registry=r,
+        )
         self._feedback = Counter(
             "rankops_feedback", "Feedback requests by HTTP status code.", [*ident, "code"], registry=r
         )
@@ -119,6 +141,13 @@ class ServingMetrics:
         self.cache_hits = self._cache.labels(**labels, result="hit")
         self.cache_misses = self._cache.labels(**labels, result="miss")
         self.ready = self._ready.labels(**labels)
+        self.golden_accuracy = {name: g.labels(**labels) for name, g in self._golden_accuracy.items()}
+        for gauge in self.golden_accuracy.values():
+            gauge.set(math.nan)
+        self.log_records = {
+            kind: self._log_records.labels(**labels, kind=kind) for kind in ("served", "feedback")
+        }
+        self._log_counted = dict.fromkeys(self.log_records, 0)
         self._feedback_by_code = {
             code: self._feedback.labels(**labels, code=code)
             for code in ("200", "400", "404", "409", "422", "503")
@@ -165,6 +194,20 @@ class ServingMetrics:
             self._psi.labels(**labels, feature=feature).set(value)
         for (feature, test), value in pvalues.items():
             self._pvalue.labels(**labels, feature=feature, test=test).set(value)
+
+    def set_golden_accuracies(self, quality: Any) -> None:
+        """Gauges from a ``rankops.serving.golden.GoldenQuality`` (None becomes NaN)."""
+        for name, gauge in self.golden_accuracy.items():
+            value = getattr(quality, name)
+            gauge.set(math.nan if value is None else value)
+
+    def count_log_records(self, written: Mapping[str, int]) -> None:
+        """Bring the log counters up to the writer's totals (called before each scrape)."""
+        for kind, total in written.items():
+            delta = total - self._log_counted.get(kind, 0)
+            if delta > 0 and kind in self.log_records:
+                self.log_records[kind].inc(delta)
+                self._log_counted[kind] = total
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

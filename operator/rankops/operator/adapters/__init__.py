@@ -1,5 +1,6 @@
 """I/O adapters of the operator shell, each behind a small protocol.
 
 - :mod:`.prometheus`: ``MetricsSource`` over the Prometheus HTTP API.
-- :mod:`.kube`: a minimal async Kubernetes API client and the idempotent children applier.
+- :mod:`.kube`: credentials (``connection_info``), a minimal async Kubernetes API client, the
+  idempotent children applier, Deployment readiness and Events.
 """

@@ -1,4 +1,5 @@
-"""A minimal async Kubernetes API client over aiohttp, and the idempotent children applier.
+"""The Kubernetes side of the shell: credentials, a minimal async API client over aiohttp, the
+idempotent children applier, Deployment readiness and Events.
 
 Why not kopf's internal client or the official ``kubernetes`` package: kopf's API client is
 private (``kopf._cogs``), and the sync official client would need a thread and its own
@@ -17,30 +18,21 @@ import asyncio
 import dataclasses
 import json
 import logging
+import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import quote, urlencode
 
 import aiohttp
 import kopf
 
-from rankops.operator.core.builders import needs_update as core_needs_update
+from rankops.operator import api
+from rankops.operator.core.diff import needs_update as core_needs_update
+from rankops.operator.core.events import Event
 
 logger = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
-
-# (group, version, plural) of the kinds the operator reads or writes.
-KINDS: dict[str, tuple[str, str, str]] = {
-    "RankingModel": ("rankops.dev", "v1alpha1", "rankingmodels"),
-    "QualitySLO": ("rankops.dev", "v1alpha1", "qualityslos"),
-    "MaintenanceWindow": ("rankops.dev", "v1alpha1", "maintenancewindows"),
-    "Deployment": ("apps", "v1", "deployments"),
-    "Service": ("", "v1", "services"),
-    "HTTPRoute": ("gateway.networking.k8s.io", "v1", "httproutes"),
-    "Job": ("batch", "v1", "jobs"),
-    "Event": ("", "v1", "events"),
-}
 
 
 class ApiError(Exception):
@@ -57,7 +49,7 @@ def resource_path(
     sub: str | None = None,
     api_version: str | None = None,
 ) -> str:
-    group, version, plural = KINDS[kind]
+    group, version, plural = api.resource(kind)
     if api_version:  # honour the object's own apiVersion (e.g. gateway v1beta1)
         group, _, version = api_version.rpartition("/")
     base = f"/apis/{group}/{version}" if group else f"/api/{version}"
@@ -276,9 +268,6 @@ class ChildrenApplier:
         meta = desired["metadata"]
         raise ForeignObject(desired["kind"], meta.get("namespace"), meta["name"], theirs)
 
-    async def apply_all(self, desired: Sequence[JSON]) -> list[Applied]:
-        return [await self.apply(obj) for obj in desired]
-
     async def prune(
         self,
         namespace: str,
@@ -322,5 +311,43 @@ class ChildrenApplier:
                 deleted.append(Applied(kind, name, "deleted", obj))
         return deleted
 
-    async def delete(self, kind: str, namespace: str, name: str) -> None:
-        await self.client.delete(resource_path(kind, namespace, name))
+
+def connection_info(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """``RANKOPS_APISERVER_URL`` when set (emulator, ``kubectl proxy``), else in-cluster or kubeconfig."""
+    url = os.environ.get("RANKOPS_APISERVER_URL")
+    if url:
+        return kopf.ConnectionInfo(
+            server=url, insecure=True, default_namespace=os.environ.get("RANKOPS_NAMESPACE") or "default"
+        )
+    try:
+        info = kopf.login_via_client(**kwargs)  # official client: in-cluster, kubeconfig, exec plugins
+    except Exception:  # the client library is optional: fall back to kopf's minimal logins
+        info = None
+    return info or kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
+def deployment_ready(deployment: Mapping[str, Any] | None) -> bool:
+    """All desired replicas of the current generation updated and ready (Deployment conventions)."""
+    if deployment is None:
+        return False
+    meta = deployment.get("metadata") or {}
+    spec = deployment.get("spec") or {}
+    status = deployment.get("status") or {}
+    desired = int(spec.get("replicas", 1))
+    if int(status.get("observedGeneration", 0)) < int(meta.get("generation", 0)):
+        return False
+    if desired == 0:
+        return True
+    # Old pods still running (replicas > updatedReplicas) still take traffic through the
+    # Service: not ready yet, as `kubectl rollout status` judges it.
+    return (
+        int(status.get("replicas", 0)) <= int(status.get("updatedReplicas", 0))
+        and int(status.get("updatedReplicas", 0)) >= desired
+        and int(status.get("readyReplicas", 0)) >= desired
+        and int(status.get("availableReplicas", 0)) >= desired
+    )
+
+
+def post_event(obj: Mapping[str, Any], event: Event) -> None:
+    """Post a core ``Event`` about ``obj`` through kopf (which adds the object reference)."""
+    kopf.event(cast(Any, dict(obj)), type=event.type, reason=event.reason, message=event.message[:1024])

@@ -1,9 +1,8 @@
 """Prometheus adapter: the ``MetricsSource`` protocol and its HTTP API implementation.
 
 The judge in the core never sees Prometheus: the shell asks a ``MetricsSource`` for per-track
-numbers (instant queries built by ``core.promql``) or summary statistics (the judge's
-``TrackSummary``: n, sum, sum of squares over a window) and hands those over.
-Tests substitute :class:`StaticMetricsSource`; the operator uses :class:`PrometheusMetricsSource`.
+numbers (instant queries built by ``core.promql``) or exact window increases of the counters
+behind the judge's ``TrackSummary`` (n, sum, sum of squares) and hands those over.
 
 Errors are never silently turned into "no data": an unreachable or failing Prometheus raises
 :class:`MetricsUnavailable` with the cause, while an empty result vector is ``None`` (no data).
@@ -22,28 +21,20 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
 
 from rankops.operator.core.counters import total_increase
-from rankops.operator.core.judge import TrackSummary
-from rankops.operator.core.models import DEFAULT_BREACH, DEFAULT_TARGET, Objective
-from rankops.operator.core.promql import objective_queries
 
 __all__ = [
     "MetricsSource",
     "MetricsUnavailable",
     "PrometheusMetricsSource",
-    "StaticMetricsSource",
-    "TrackSummary",
     "parse_matrix_response",
     "parse_scalar_response",
-    "summary_from_sums",
-    "summary_queries",
 ]
 
 
@@ -61,12 +52,6 @@ class MetricsSource(Protocol):
         """One instant query reduced to a scalar; ``None`` when the result is empty (no data)."""
         ...
 
-    async def track_summary(
-        self, model: str, track: str, version: str, window_seconds: float
-    ) -> TrackSummary | None:
-        """NDCG@3 summary of one track over the last window; ``None`` when there is no data."""
-        ...
-
     async def increases(
         self, selectors: Sequence[str], window_seconds: float, at: datetime | None = None
     ) -> list[float | None]:
@@ -78,23 +63,6 @@ class MetricsSource(Protocol):
 
 # Prometheus's default lookback: a sample this old before the window still serves as its baseline.
 LOOKBACK_SECONDS = 300
-
-
-_NDCG_OBJECTIVE = Objective(
-    name="ndcg_at_3", metric="ndcg_at_3", target=DEFAULT_TARGET, breach=DEFAULT_BREACH
-)
-
-
-def summary_queries(model: str, track: str, version: str, window_seconds: float) -> dict[str, str]:
-    """The three PromQL expressions (sum, squares, count) of one track over a window (``core.promql``)."""
-    q = objective_queries(_NDCG_OBJECTIVE, model=model, track=track, version=version, window_s=window_seconds)
-    assert q.count and q.total and q.squares
-    return {"sum": q.total, "squares": q.squares, "count": q.count}
-
-
-def summary_from_sums(total: float | None, squares: float | None, count: float | None) -> TrackSummary | None:
-    """The judge's ``TrackSummary`` from window increases; ``None`` when the window holds no sample."""
-    return TrackSummary.from_increases(count, total, squares)
 
 
 def _success_data(payload: Any) -> dict[str, Any]:
@@ -243,65 +211,3 @@ class PrometheusMetricsSource:
             total_increase((samples for _, samples in parse_matrix_response(answer)), start)
             for answer in answers
         ]
-
-    async def track_summary(
-        self, model: str, track: str, version: str, window_seconds: float
-    ) -> TrackSummary | None:
-        q = objective_queries(
-            _NDCG_OBJECTIVE, model=model, track=track, version=version, window_s=window_seconds
-        )
-        assert q.series is not None
-        count, total, squares = await self.increases(q.series, window_seconds)
-        return summary_from_sums(total, squares, count)
-
-
-_SUMMARY_QUERY = re.compile(r"rankops_ndcg_at_3_(?P<part>count|sum|squares_sum_total)\{(?P<labels>[^}]*)\}")
-_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-
-
-class StaticMetricsSource:
-    """In-memory ``MetricsSource`` for tests: fixed summaries per (model, track, version)."""
-
-    def __init__(
-        self,
-        summaries: Mapping[tuple[str, str, str], TrackSummary | None] | None = None,
-        *,
-        error: MetricsUnavailable | None = None,
-    ) -> None:
-        self.summaries: dict[tuple[str, str, str], TrackSummary | None] = dict(summaries or {})
-        self.values: dict[str, float | None] = {}
-        self.error = error
-        self.calls: list[tuple[str, ...]] = []
-
-    async def query(self, promql: str, at: datetime | None = None) -> float | None:
-        """``values[promql]`` if set, else the NDCG summary queries of ``core.promql`` from ``summaries``."""
-        self.calls.append(("query", promql))
-        if self.error is not None:
-            raise self.error
-        if promql in self.values:
-            return self.values[promql]
-        match = _SUMMARY_QUERY.search(promql)
-        if match is None:
-            return None
-        labels = dict(_LABEL.findall(match.group("labels")))
-        summary = self.summaries.get(
-            (labels.get("model", ""), labels.get("track", ""), labels.get("version", ""))
-        )
-        if summary is None:
-            return None
-        part = match.group("part")
-        return summary.n if part == "count" else summary.total if part == "sum" else summary.squares_total
-
-    async def increases(
-        self, selectors: Sequence[str], window_seconds: float, at: datetime | None = None
-    ) -> list[float | None]:
-        """Like ``query`` per selector: ``values[selector]`` if set, else from ``summaries``."""
-        return [await self.query(selector, at) for selector in selectors]
-
-    async def track_summary(
-        self, model: str, track: str, version: str, window_seconds: float
-    ) -> TrackSummary | None:
-        self.calls.append(("track_summary", model, track, version))
-        if self.error is not None:
-            raise self.error
-        return self.summaries.get((model, track, version))

@@ -1,27 +1,14 @@
-"""The canary judge: Pass, Fail or Inconclusive from summary statistics. Pure and deterministic.
+"""The canary judge: Pass, Fail or Inconclusive from accumulated evidence. Pure and deterministic.
 
-Public API (used by the kopf shell):
+Public API (its inputs and outputs, ``ObjectiveData`` and ``Verdict``, are ``verdict``'s; the
+accumulated state is ``evidence``'s):
 
-- ``TrackSummary(n, total, squares_total)``: one track's samples over the analysis window,
-  from ``increase()`` of ``rankops_ndcg_at_3_count`` / ``_sum`` /
-  ``rankops_ndcg_at_3_squares_sum_total``. ``TrackSummary.from_increases(count, total,
-  squares)`` accepts the raw query results (``None``/NaN -> ``None``: no data).
-- ``ObjectiveData(canary=, stable=, canary_value=, stable_value=, error=)``: what the shell
-  observed for one objective. Summary objectives fill ``canary``/``stable``; value objectives
-  (golden NDCG, latency p95, custom queries) fill ``canary_value``/``stable_value``; a failed
-  query (Prometheus unreachable, bad PromQL) sets ``error``.
-- ``judge(objectives, data, *, look=1, planned_looks=1, now=None, min_samples=None) -> Verdict``
-  where ``data`` maps objective name -> ``ObjectiveData`` (missing name = no data).
-- ``Verdict.unavailable(reason, message, now=..., look=..., planned_looks=...)`` when there is
-  nothing to judge with at all (Prometheus down, QualitySLO missing): the planner pauses.
-- ``look_alpha(alpha, planned_looks) -> float``: the per-look significance level.
-- ``Outcome`` (``Pass``/``Fail``/``Inconclusive``), ``ObjectiveResult``, ``Verdict.to_status()``
-  (the ``status.lastAnalysis`` dict).
-- ``Verdict.insufficient_data``: True for an Inconclusive verdict where no statistical test
-  ran for lack of data: every objective is either short of data (``NoData``,
-  ``NotEnoughSamples``: ``ObjectiveResult.lacks_data``) or a value objective that passed (a
-  reading, not a test). Such a look spends no alpha, so the planner does not count it (see
-  "Repeated looks"). ``INSUFFICIENT_DATA_REASONS`` names the reasons.
+- ``judge(objectives, data, *, evidence=None, now=None, elapsed_s=None, min_samples=None,
+  look=1, planned_looks=1) -> Verdict`` where ``data`` maps objective name -> ``ObjectiveData``
+  (missing name = no data). Summary objectives' data are the tracks' exact increases *since
+  the rollout started* (``elapsed_s`` seconds ago); ``evidence`` is what earlier looks
+  consumed (``status.evidence``); the verdict carries the evidence after this look.
+- ``judge_objective(objective, data, *, evidence=None, ...) -> (ObjectiveResult, ObjectiveEvidence)``.
 
 Rules
 -----
@@ -29,241 +16,80 @@ Per summary objective (``ndcg_at_3``, ``error_rate``), with ``d`` = canary - sta
 so that positive is better (``lowerIsBetter`` flips the sign), ``m`` = ``maxDegradation``:
 
 1. A failed query -> Inconclusive (``MetricsUnavailable``); no canary data -> Inconclusive
-   (``NoData``); canary or stable ``n < minSamples`` -> Inconclusive (``NotEnoughSamples``).
-   Never Pass without data.
-2. Absolute floor: with enough canary samples, the one-sided (1 - alpha) upper confidence
-   bound of the canary mean below ``breach`` (lower bound above it for lowerIsBetter)
-   -> Fail (``BreachedFloor``).
-3. Relative, Welch's t from summary statistics, as a non-inferiority test of
-   H0: d <= -m against H1: d > -m. Pass (``NonInferior``) only when the one-sided
-   (1 - alpha_look) lower confidence bound of ``d`` lies above -m (p < alpha_look) *and* the
-   canary's point estimate is not beyond ``breach``. Fail (``WorseThanStable``) when the
-   one-sided (1 - alpha) upper bound of ``d`` lies below -m: the canary is significantly
-   worse than stable by more than the margin. Anything else -> Inconclusive
-   (``NotSignificant``).
+   (``NoData``). Never Pass without data.
+2. Absolute floor -> Fail (``BreachedFloor``) when either the samples that arrived since the
+   last consumed look (at least ``minSamples``) have a one-sided (1 - alpha) upper bound below
+   ``breach`` (a canary that turns bad mid-rollout is caught at the next look; counted toward
+   ``failureLimit``), or the whole rollout's canary mean has an anytime-valid upper bound below
+   it (conclusive).
+3. The new samples of both tracks since the last consumed look form one batch of the
+   anytime-valid comparison of ``core.sequential`` (a normal-mixture confidence sequence for
+   ``d``; see its docstring for the method, the citations and the assumptions) when each track
+   brought at least ``minSamples``; otherwise they are carried to the next look
+   (``NotEnoughSamples`` until a first batch exists: no test ran).
+4. On the accumulated evidence: upper bound of ``d`` below ``-m`` -> Fail (``WorseThanStable``,
+   harm shown: conclusive); lower bound above ``-m`` -> Pass (``NonInferior``) unless the
+   canary's mean is beyond ``breach`` (Inconclusive ``BelowBreach``); else Inconclusive
+   (``CollectingEvidence``: not yet).
+
+Both bounds hold at every look simultaneously (Ville's inequality), so however often the
+planner looks and whenever it stops, P(a canary worse than stable by >= m is ever passed) <=
+alpha, and a promotion (a Pass at every analysis step) is such an event: the false-promotion
+rate stays <= alpha with no correction for looks, steps or objectives (intersection-union).
+The mixing scales are fixed before any data from the margin: ``NONINFERIORITY_MIXING_SCALE_PER_MARGIN``
+x m for the lower bound (an equal canary sits m above the null), ``HARM_MIXING_SCALE_PER_MARGIN``
+x m for the upper bound (large harms are the ones to stop fast), ``FLOOR_MIXING_SCALE`` for the
+floor.
+
+Evidence planning: from the labelled-request rates since the previous batch and the tracks'
+variances, each result reports the information a decision needs if the canary is as good as
+stable (``PLANNED_POWER``), the samples per track that takes and the seconds to it
+(``etaSeconds``), which the planner compares with the step's deadline.
 
 Value objectives (golden NDCG, latency p95, custom): beyond ``breach`` -> Fail; worse than
 the stable value by more than ``maxDegradation`` -> Fail; otherwise Pass; no value ->
 Inconclusive. These are deterministic readings, not samples, so no test applies.
 
-The verdict over all objectives: any Fail -> Fail; else any failed query -> Inconclusive
-with ``metrics_unavailable``; else all Pass -> Pass; else Inconclusive, with
-``insufficient_data`` when no summary objective was tested (every one lacks data) and every
-value objective passed or lacks data too.
-
-Repeated looks (why the false-promotion rate stays <= alpha)
-------------------------------------------------------------
-Data accumulate over a rollout and the judge looks at them every ``interval``. A look
-counts only when a test ran: a verdict with ``insufficient_data`` (no objective tested for
-lack of samples) is recorded but counts toward neither limit, and the planner bounds such
-waiting by ``progressDeadline`` instead (``NoAnalysisData``). Within one analysis step the
-planner therefore takes at most ``L = failureLimit + inconclusiveLimit - 1`` *tested* looks
-(per-step counters that do not reset each other; the step ends at the first Pass). The
-judge runs every look's non-inferiority test at ``alpha_look = alpha / L`` (Bonferroni
-alpha spending, valid under any correlation between the looks' accumulating data), so
-under H0 P(some look of a step passes) <= L · alpha/L = alpha. Skipping untested looks
-keeps this: a look at which objective k was not tested cannot pass on k, and when a look is
-tested depends only on the sample counts (traffic), not on the values, so each of the at
-most L tested looks is still a level alpha/L test. A promotion needs a Pass on *every*
-analysis step, and on every objective at that look, so the promotion event is contained in
-"step 1 passed on objective k": P(false promotion) <= alpha (intersection-union), without
-dividing alpha further across steps or objectives. (A look where k passed but another
-objective lacked data is Inconclusive and *does* count: k was tested.)
-The Fail side uses the unadjusted alpha: a false Fail only costs a rollback, and the
-planner needs ``failureLimit`` of them. ``tests/unit/test_judge_simulation.py`` and
-``benchmarks/judge_power.py`` check the rate and report the power by simulation.
+The verdict over all objectives: any Fail -> Fail (``harm_shown`` when a conclusive rule
+fired); else any failed query -> Inconclusive with ``metrics_unavailable``; else all Pass ->
+Pass; else Inconclusive, with ``insufficient_data`` when no comparison has evidence yet
+(every summary objective lacks data) and every value objective passed or lacks data too, and
+``collecting`` when every objective not passed is still collecting evidence or lacks data.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
-from .models import Objective
-from .timeutil import format_time
+from .evidence import Evidence, ObjectiveEvidence
+from .sequential import MeanEvidence, Moments, information_needed, information_rate
+from .spec import Objective
+from .verdict import (
+    ObjectiveData,
+    ObjectiveResult,
+    Outcome,
+    TrackSummary,
+    Verdict,
+    finite,
+)
 
 __all__ = [
-    "INSUFFICIENT_DATA_REASONS",
-    "ObjectiveData",
-    "ObjectiveResult",
-    "Outcome",
-    "TrackSummary",
-    "Verdict",
+    "FLOOR_MIXING_SCALE",
+    "HARM_MIXING_SCALE_PER_MARGIN",
+    "NONINFERIORITY_MIXING_SCALE_PER_MARGIN",
+    "PLANNED_POWER",
     "judge",
     "judge_objective",
-    "look_alpha",
 ]
 
-
-# Objective reasons meaning "no test ran for lack of data" (a failed query is MetricsUnavailable instead).
-INSUFFICIENT_DATA_REASONS = frozenset({"NoData", "NotEnoughSamples"})
-
-
-class Outcome(StrEnum):
-    PASS = "Pass"
-    FAIL = "Fail"
-    INCONCLUSIVE = "Inconclusive"
-
-
-def _finite(value: float | None) -> bool:
-    return value is not None and not math.isnan(value) and not math.isinf(value)
-
-
-@dataclass(frozen=True)
-class TrackSummary:
-    """Count, sum and sum of squares of one track's per-request values over the window."""
-
-    n: float
-    total: float
-    squares_total: float
-
-    @classmethod
-    def from_increases(
-        cls, count: float | None, total: float | None, squares_total: float | None
-    ) -> TrackSummary | None:
-        """Build from query results; ``None`` when any is missing/NaN or ``count <= 0``."""
-        if not (_finite(count) and _finite(total) and _finite(squares_total)):
-            return None
-        assert count is not None and total is not None and squares_total is not None
-        if count <= 0:
-            return None
-        return cls(n=float(count), total=float(total), squares_total=float(squares_total))
-
-    @property
-    def mean(self) -> float:
-        return self.total / self.n if self.n > 0 else math.nan
-
-    @property
-    def variance(self) -> float:
-        """Sample variance ``(squares_total - n·mean²)/(n - 1)``, clamped at 0 (rounding)."""
-        if self.n <= 1:
-            return math.nan
-        return max(0.0, (self.squares_total - self.n * self.mean**2) / (self.n - 1))
-
-
-@dataclass(frozen=True)
-class ObjectiveData:
-    """The observations for one objective (see module docstring)."""
-
-    canary: TrackSummary | None = None
-    stable: TrackSummary | None = None
-    canary_value: float | None = None
-    stable_value: float | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class ObjectiveResult:
-    name: str
-    metric: str
-    outcome: Outcome
-    reason: str
-    message: str
-    canary_mean: float | None = None
-    stable_mean: float | None = None
-    canary_n: float | None = None
-    stable_n: float | None = None
-    difference: float | None = None  # canary - stable, in the metric's own units
-    ci_lower: float | None = None  # one-sided (1 - alpha_look) bounds of the difference
-    ci_upper: float | None = None
-    p_value: float | None = None  # non-inferiority p-value (H0: canary worse by >= margin)
-    alpha_look: float | None = None
-
-    @property
-    def lacks_data(self) -> bool:
-        """Inconclusive because there was nothing (or too little) to test with."""
-        return self.outcome is Outcome.INCONCLUSIVE and self.reason in INSUFFICIENT_DATA_REASONS
-
-    def to_status(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "name": self.name,
-            "metric": self.metric,
-            "verdict": str(self.outcome),
-            "reason": self.reason,
-            "message": self.message,
-        }
-        for key, value in (
-            ("canaryMean", self.canary_mean),
-            ("stableMean", self.stable_mean),
-            ("canaryN", self.canary_n),
-            ("stableN", self.stable_n),
-            ("difference", self.difference),
-            ("ciLower", self.ci_lower),
-            ("ciUpper", self.ci_upper),
-            ("pValue", self.p_value),
-        ):
-            if _finite(value):
-                assert value is not None
-                out[key] = _round(value)
-        return out
-
-
-def _round(value: float) -> float:
-    return float(f"{value:.6g}")
-
-
-@dataclass(frozen=True)
-class Verdict:
-    outcome: Outcome
-    reason: str
-    message: str
-    objectives: tuple[ObjectiveResult, ...] = ()
-    look: int = 1
-    planned_looks: int = 1
-    alpha_look: float | None = None
-    at: datetime | None = None
-    metrics_unavailable: bool = False
-    insufficient_data: bool = False
-
-    @classmethod
-    def unavailable(
-        cls,
-        reason: str = "MetricsUnavailable",
-        message: str = "metrics source unavailable",
-        *,
-        now: datetime | None = None,
-        look: int = 1,
-        planned_looks: int = 1,
-    ) -> Verdict:
-        """An Inconclusive verdict with ``metrics_unavailable``: the planner pauses, counts nothing."""
-        return cls(
-            outcome=Outcome.INCONCLUSIVE,
-            reason=reason,
-            message=message,
-            look=look,
-            planned_looks=planned_looks,
-            at=now,
-            metrics_unavailable=True,
-        )
-
-    def to_status(self) -> dict[str, Any]:
-        """The ``status.lastAnalysis`` representation (camelCase, JSON-safe, rounded floats)."""
-        out: dict[str, Any] = {
-            "verdict": str(self.outcome),
-            "reason": self.reason,
-            "message": self.message,
-            "look": self.look,
-            "plannedLooks": self.planned_looks,
-            "objectives": [o.to_status() for o in self.objectives],
-        }
-        if self.alpha_look is not None:
-            out["alphaPerLook"] = _round(self.alpha_look)
-        if self.at is not None:
-            out["time"] = format_time(self.at)
-        if self.metrics_unavailable:
-            out["metricsUnavailable"] = True
-        if self.insufficient_data:
-            out["insufficientData"] = True
-        return out
-
-
-def look_alpha(alpha: float, planned_looks: int) -> float:
-    """Bonferroni share of ``alpha`` for one of ``planned_looks`` looks."""
-    return alpha / max(1, planned_looks)
+NONINFERIORITY_MIXING_SCALE_PER_MARGIN = 1.0
+HARM_MIXING_SCALE_PER_MARGIN = 4.0
+FLOOR_MIXING_SCALE = 0.1  # NDCG units: a canary 0.1 below its floor is caught within a few batches
+PLANNED_POWER = 0.95
+# Fail reasons of anytime-valid rules: shown once, they hold (module docstring).
 
 
 def _t_quantile(p: float, df: float) -> float:
@@ -279,9 +105,16 @@ def _t_sf(x: float, df: float) -> float:
 
 
 def judge_objective(
-    objective: Objective, data: ObjectiveData | None, *, alpha_look: float, min_samples: int | None = None
-) -> ObjectiveResult:
-    """Judge one objective (rules in the module docstring)."""
+    objective: Objective,
+    data: ObjectiveData | None,
+    *,
+    evidence: ObjectiveEvidence | None = None,
+    min_samples: int | None = None,
+    now: datetime | None = None,
+    elapsed_s: float | None = None,
+) -> tuple[ObjectiveResult, ObjectiveEvidence]:
+    """Judge one objective (rules in the module docstring); the evidence after this look."""
+    prior = evidence or ObjectiveEvidence(name=objective.name)
     base: dict[str, Any] = {"name": objective.name, "metric": objective.metric}
     if data is None:
         data = ObjectiveData()
@@ -291,18 +124,18 @@ def judge_objective(
             outcome=Outcome.INCONCLUSIVE,
             reason="MetricsUnavailable",
             message=f"query failed: {data.error}",
-            alpha_look=alpha_look,
-        )
+            alpha_look=objective.comparison.alpha,
+        ), prior
     if objective.kind == "value":
-        return _judge_value(objective, data, alpha_look)
+        return _judge_value(objective, data, objective.comparison.alpha), prior
     needed = max(2, min_samples or objective.comparison.min_samples)  # a variance needs two samples
-    return _judge_summary(objective, data, alpha_look, needed)
+    return _judge_summary(objective, data, prior, needed, now, elapsed_s)
 
 
 def _judge_value(objective: Objective, data: ObjectiveData, alpha_look: float) -> ObjectiveResult:
     sign = 1.0 if objective.higher_is_better else -1.0
     base: dict[str, Any] = {"name": objective.name, "metric": objective.metric, "alpha_look": alpha_look}
-    if not _finite(data.canary_value):
+    if not finite(data.canary_value):
         return ObjectiveResult(
             **base,
             outcome=Outcome.INCONCLUSIVE,
@@ -310,7 +143,7 @@ def _judge_value(objective: Objective, data: ObjectiveData, alpha_look: float) -
             message=f"{objective.name}: no canary value",
         )
     canary = float(data.canary_value)  # type: ignore[arg-type]
-    stable = float(data.stable_value) if _finite(data.stable_value) else None  # type: ignore[arg-type]
+    stable = float(data.stable_value) if finite(data.stable_value) else None  # type: ignore[arg-type]
     base.update(canary_mean=canary, stable_mean=stable)
     if stable is not None:
         base["difference"] = canary - stable
@@ -340,156 +173,228 @@ def _judge_value(objective: Objective, data: ObjectiveData, alpha_look: float) -
     )
 
 
+def _oriented(summary: TrackSummary, sign: float) -> Moments:
+    # Flipping the sum's sign flips the mean and keeps the variance: "positive is better".
+    return Moments(summary.n, sign * summary.total, summary.squares_total)
+
+
 def _judge_summary(
-    objective: Objective, data: ObjectiveData, alpha_look: float, min_samples: int
-) -> ObjectiveResult:
+    objective: Objective,
+    data: ObjectiveData,
+    prior: ObjectiveEvidence,
+    min_samples: int,
+    now: datetime | None,
+    elapsed_s: float | None,
+) -> tuple[ObjectiveResult, ObjectiveEvidence]:
+    """Rules 1-4 of the module docstring; returns the result and the evidence after this look."""
     name = objective.name
     alpha = objective.comparison.alpha
     margin = objective.comparison.max_degradation
     sign = 1.0 if objective.higher_is_better else -1.0
-    base: dict[str, Any] = {"name": name, "metric": objective.metric, "alpha_look": alpha_look}
+    base: dict[str, Any] = {"name": name, "metric": objective.metric, "alpha_look": alpha}
     c, s = data.canary, data.stable
     if c is None or c.n <= 0:
         return ObjectiveResult(
-            **base,
-            outcome=Outcome.INCONCLUSIVE,
-            reason="NoData",
-            message=f"{name}: no canary samples in the window",
-        )
+            **base, outcome=Outcome.INCONCLUSIVE, reason="NoData", message=f"{name}: no canary samples yet"
+        ), prior
     base.update(canary_mean=c.mean, canary_n=c.n)
     if s is not None and s.n > 0:
         base.update(stable_mean=s.mean, stable_n=s.n, difference=c.mean - s.mean)
-    if c.n < min_samples:
-        return ObjectiveResult(
-            **base,
-            outcome=Outcome.INCONCLUSIVE,
-            reason="NotEnoughSamples",
-            message=f"{name}: {c.n:g} canary samples, need {min_samples}",
-        )
+    total_c = _oriented(c, sign)
+    total_s = _oriented(s, sign) if s is not None else Moments()
+    batch_c, batch_s = total_c - prior.canary, total_s - prior.stable
 
-    # Absolute floor: the canary is surely beyond breach.
-    se_c = math.sqrt(c.variance / c.n)
-    far_bound = c.mean + sign * _t_quantile(1 - alpha, c.n - 1) * se_c  # the bound on the good side
-    if sign * (far_bound - objective.breach) < 0:
+    # 2a. The recent batch (what came since the last consumed look) surely beyond breach: a canary
+    # that turned bad mid-rollout shows here long before it moves the accumulated mean.
+    recent = TrackSummary.from_increases(batch_c.n, sign * batch_c.total, batch_c.squares)
+    if recent is not None and recent.n >= min_samples:
+        far_bound = recent.mean + sign * _t_quantile(1 - alpha, recent.n - 1) * math.sqrt(
+            recent.variance / recent.n
+        )
+        if sign * (far_bound - objective.breach) < 0:
+            return ObjectiveResult(
+                **base,
+                outcome=Outcome.FAIL,
+                reason="BreachedFloor",
+                message=(
+                    f"{name}: canary mean {recent.mean:.4g} over the last {recent.n:g} samples is beyond "
+                    f"breach {objective.breach:g} at confidence {1 - alpha:g}"
+                ),
+            ), prior
+    # 2b. The whole rollout's canary mean beyond breach, anytime-valid: conclusive.
+    floor_bound = MeanEvidence(total_c).upper_bound(alpha, FLOOR_MIXING_SCALE)
+    if c.n >= min_samples and floor_bound < sign * objective.breach:
         return ObjectiveResult(
             **base,
             outcome=Outcome.FAIL,
             reason="BreachedFloor",
             message=(
-                f"{name}: canary mean {c.mean:.4g} (n={c.n:g}) is beyond breach "
-                f"{objective.breach:g} at confidence {1 - alpha:g}"
+                f"{name}: canary mean {c.mean:.4g} (n={c.n:g}) is beyond breach {objective.breach:g} "
+                f"(anytime-valid bound {sign * floor_bound:.4g})"
             ),
-        )
+            conclusive=True,
+        ), prior
 
-    if s is None or s.n < min_samples:
-        have = 0.0 if s is None else s.n
+    # 3. One more batch when both tracks brought enough new samples; else carry them to the next look.
+    evidence = prior
+    if batch_c.n >= min_samples and batch_s.n >= min_samples:
+        evidence = ObjectiveEvidence(
+            name=name,
+            canary=total_c,
+            stable=total_s,
+            difference=prior.difference.add_batch(batch_c, batch_s, total_c.variance, total_s.variance),
+            at=now,
+        )
+    diff = evidence.difference
+    plan = _plan(objective, evidence, total_c, total_s, prior, now, elapsed_s)
+    base.update(plan)
+    if diff.information <= 0:
+        short = "canary" if batch_c.n < min_samples else "stable"
+        have = batch_c.n if short == "canary" else batch_s.n
         return ObjectiveResult(
             **base,
             outcome=Outcome.INCONCLUSIVE,
             reason="NotEnoughSamples",
-            message=f"{name}: {have:g} stable samples, need {min_samples}",
-        )
+            message=f"{name}: {have:g} {short} samples, need {min_samples} for a first batch",
+        ), evidence
 
-    # Welch's t on d = sign·(canary - stable); H0: d <= -margin.
-    a, b = c.variance / c.n, s.variance / s.n
-    se = math.sqrt(a + b)
-    d = sign * (c.mean - s.mean)
-    if se == 0.0:
-        lower_look = upper_fail = d
-        p_value = 0.0 if d > -margin else 1.0
-        q_look = 0.0
-    else:
-        df = (a + b) ** 2 / (a**2 / (c.n - 1) + b**2 / (s.n - 1))
-        q_look = _t_quantile(1 - alpha_look, df)
-        lower_look = d - q_look * se
-        upper_fail = d + _t_quantile(1 - alpha, df) * se
-        p_value = _t_sf((d + margin) / se, df)
-    # Report the bounds in the metric's orientation (canary - stable).
-    lo, hi = d - q_look * se, d + q_look * se
-    ci_lower, ci_upper = (lo, hi) if sign > 0 else (-hi, -lo)
-    base.update(ci_lower=ci_lower, ci_upper=ci_upper, p_value=p_value)
-    if upper_fail < -margin:
+    lower = diff.lower_bound(alpha, NONINFERIORITY_MIXING_SCALE_PER_MARGIN * margin)
+    upper = diff.upper_bound(alpha, HARM_MIXING_SCALE_PER_MARGIN * margin)
+    # Report the bounds and the pooled difference in the metric's orientation (canary - stable).
+    ci_lower, ci_upper = (lower, upper) if sign > 0 else (-upper, -lower)
+    base.update(ci_lower=ci_lower, ci_upper=ci_upper, difference=sign * diff.estimate)
+    if upper < -margin:
         return ObjectiveResult(
             **base,
             outcome=Outcome.FAIL,
             reason="WorseThanStable",
             message=(
-                f"{name}: canary {c.mean:.4g} vs stable {s.mean:.4g}: worse by more "
-                f"than {margin:g} at confidence {1 - alpha:g}"
+                f"{name}: canary worse than stable by {-diff.estimate:.4g} over {diff.batches} looks: "
+                f"more than {margin:g} shown (anytime-valid bound {upper:.4g})"
             ),
-        )
-    if lower_look > -margin:
+            conclusive=True,
+        ), evidence
+    if lower > -margin:
         if sign * (c.mean - objective.breach) < 0:
             return ObjectiveResult(
                 **base,
                 outcome=Outcome.INCONCLUSIVE,
                 reason="BelowBreach",
                 message=(
-                    f"{name}: non-inferior to stable but the canary mean "
-                    f"{c.mean:.4g} is beyond breach {objective.breach:g}"
+                    f"{name}: non-inferior to stable but the canary mean {c.mean:.4g} is beyond breach "
+                    f"{objective.breach:g}"
                 ),
-            )
+            ), evidence
         return ObjectiveResult(
             **base,
             outcome=Outcome.PASS,
             reason="NonInferior",
             message=(
-                f"{name}: canary {c.mean:.4g} vs stable {s.mean:.4g}: not worse by "
-                f"{margin:g} (p={p_value:.3g} < {alpha_look:.3g})"
+                f"{name}: canary vs stable {diff.estimate:+.4g} over {diff.batches} looks: not worse by "
+                f"{margin:g} (anytime-valid bound {lower:.4g})"
             ),
-        )
+        ), evidence
+    eta = base.get("eta_s")
+    when = "" if eta is None else f"; about {eta:.0f}s to a decision at the current traffic"
     return ObjectiveResult(
         **base,
         outcome=Outcome.INCONCLUSIVE,
-        reason="NotSignificant",
+        reason="CollectingEvidence",
         message=(
-            f"{name}: canary {c.mean:.4g} vs stable {s.mean:.4g}: non-inferiority "
-            f"not shown yet (p={p_value:.3g}, need < {alpha_look:.3g})"
+            f"{name}: canary vs stable {diff.estimate:+.4g} over {diff.batches} looks, bounds "
+            f"[{lower:.4g}, {upper:.4g}] around -{margin:g}: not decided yet{when}"
         ),
-    )
+    ), evidence
+
+
+def _plan(
+    objective: Objective,
+    evidence: ObjectiveEvidence,
+    total_c: Moments,
+    total_s: Moments,
+    prior: ObjectiveEvidence,
+    now: datetime | None,
+    elapsed_s: float | None,
+) -> dict[str, float]:
+    """Evidence planning: what a decision needs if the canary is as good as stable, and when."""
+    comparison = objective.comparison
+    scale = NONINFERIORITY_MIXING_SCALE_PER_MARGIN * comparison.max_degradation
+    needed = information_needed(comparison.max_degradation, comparison.alpha, scale, PLANNED_POWER)
+    out: dict[str, float] = {"information": evidence.difference.information}
+    if math.isfinite(needed):
+        out["information_needed"] = needed
+    # Rates since the previous batch (the current weight's), or since the rollout started.
+    new_c, new_s = total_c - prior.canary, total_s - prior.stable
+    if prior.at is not None and now is not None:
+        seconds = (now - prior.at).total_seconds()
+    else:
+        seconds = elapsed_s or 0.0
+    if seconds <= 0 or total_c.n < 2 or total_s.n < 2:
+        return out
+    rate_c, rate_s = new_c.n / seconds, new_s.n / seconds
+    out.update(canary_rate=rate_c, stable_rate=rate_s)
+    per_second = information_rate(rate_c, rate_s, total_c.variance, total_s.variance)
+    if not (per_second > 0 and math.isfinite(needed)):
+        return out
+    eta = max(0.0, needed - evidence.difference.information) / per_second
+    out.update(eta_s=eta, canary_needed=total_c.n + rate_c * eta, stable_needed=total_s.n + rate_s * eta)
+    return out
 
 
 def judge(
     objectives: Sequence[Objective],
     data: Mapping[str, ObjectiveData],
     *,
+    evidence: Evidence | None = None,
+    now: datetime | None = None,
+    elapsed_s: float | None = None,
+    min_samples: int | None = None,
     look: int = 1,
     planned_looks: int = 1,
-    now: datetime | None = None,
-    min_samples: int | None = None,
 ) -> Verdict:
-    """Judge every objective at look ``look`` of ``planned_looks`` and combine (module docstring).
+    """Judge every objective on the evidence so far and combine (module docstring).
 
     ``min_samples`` (from ``RankingModel.spec.rollout.analysis.minSamples``) overrides each
-    objective's ``comparison.minSamples`` when given.
+    objective's ``comparison.minSamples`` when given. ``look`` / ``planned_looks`` are only
+    recorded (the comparisons need no correction for looks).
     """
+    common: dict[str, Any] = {"look": look, "planned_looks": planned_looks, "at": now}
     if not objectives:
         return Verdict(
             outcome=Outcome.INCONCLUSIVE,
             reason="NoObjectives",
             message="the QualitySLO has no objectives",
-            look=look,
-            planned_looks=planned_looks,
-            at=now,
+            **common,
         )
-    alphas = {o.name: look_alpha(o.comparison.alpha, planned_looks) for o in objectives}
-    results = tuple(
-        judge_objective(o, data.get(o.name), alpha_look=alphas[o.name], min_samples=min_samples)
+    stored = evidence or Evidence()
+    judged = [
+        judge_objective(
+            o,
+            data.get(o.name),
+            evidence=stored.get(o.name),
+            min_samples=min_samples,
+            now=now,
+            elapsed_s=elapsed_s,
+        )
         for o in objectives
+    ]
+    results = tuple(r for r, _ in judged)
+    after = stored
+    for o, (_, e) in zip(objectives, judged, strict=True):
+        if o.kind != "value" and e.difference.batches:
+            after = after.with_objective(e)
+    common.update(
+        objectives=results,
+        alpha_look=min(o.comparison.alpha for o in objectives),
+        evidence=after if after != stored else None,
     )
-    common: dict[str, Any] = {
-        "objectives": results,
-        "look": look,
-        "planned_looks": planned_looks,
-        "at": now,
-        "alpha_look": min(alphas.values()),
-    }
     failed = [r for r in results if r.outcome is Outcome.FAIL]
     if failed:
         return Verdict(
             outcome=Outcome.FAIL,
             reason=failed[0].reason,
             message="; ".join(r.message for r in failed),
+            harm_shown=any(r.conclusive for r in failed),
             **common,
         )
     unavailable = [r for r in results if r.reason == "MetricsUnavailable"]
@@ -515,10 +420,12 @@ def judge(
         r.lacks_data or (o.kind == "value" and r.outcome is Outcome.PASS)
         for o, r in zip(objectives, results, strict=True)
     )
+    collecting = all(r.lacks_data or r.reason == "CollectingEvidence" for r in pending)
     return Verdict(
         outcome=Outcome.INCONCLUSIVE,
         reason=pending[0].reason,
         message="; ".join(r.message for r in pending),
         insufficient_data=untested,
+        collecting=collecting and not untested,
         **common,
     )

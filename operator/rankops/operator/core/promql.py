@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from string import Template
 from typing import Literal
 
-from .models import Objective
+from .spec import Objective
 
 __all__ = ["TrackQueries", "escape_label_value", "objective_queries", "selector", "track_labels"]
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .models import TrafficRouting
+from .spec import TrafficRouting
 
 __all__ = [
     "ReplicaSplit",

@@ -1,0 +1,84 @@
+"""The Jobs of a window as the planner sees them, read from what the API server returns. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from rankops.operator.core.maintenance.jobs import (
+    ANNOTATION_WINDOW_END,
+    ANNOTATION_WINDOW_START,
+    LABEL_MODEL,
+    LABEL_TASK,
+)
+from rankops.operator.core.timeutil import parse_time
+
+__all__ = [
+    "BAD_INPUT",
+    "CHECK_FAILED",
+    "FAILED",
+    "RUNNING",
+    "SKIPPED",
+    "SUCCEEDED",
+    "ObservedJob",
+    "observe_job",
+]
+
+RUNNING, SUCCEEDED, FAILED, SKIPPED = "Running", "Succeeded", "Failed", "Skipped"
+CHECK_FAILED, BAD_INPUT = "CheckFailed", "BadInput"  # exit 1 / exit 2 of a chore command
+
+
+@dataclass(frozen=True)
+class ObservedJob:
+    """A Job of this window as the shell read it from the API."""
+
+    name: str
+    task: str
+    model: str
+    window_start: datetime
+    window_end: datetime
+    state: str  # Running | Succeeded | Failed
+    start_time: datetime | None = None
+    completion_time: datetime | None = None
+    failure: str | None = None  # CheckFailed (exit 1), BadInput (exit 2) or the Job's reason
+    message: str = ""
+
+
+def observe_job(job: Mapping[str, Any]) -> ObservedJob | None:
+    """A Job of a window as the planner sees it; ``None`` for a Job that is not one of ours."""
+    meta = job.get("metadata") or {}
+    labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
+    start = parse_time(annotations.get(ANNOTATION_WINDOW_START))
+    end = parse_time(annotations.get(ANNOTATION_WINDOW_END))
+    task, model = labels.get(LABEL_TASK), labels.get(LABEL_MODEL)
+    if start is None or end is None or not task or not model:
+        return None
+    status = job.get("status") or {}
+    conditions = {c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"}
+    state, failure, message = RUNNING, None, ""
+    if "Complete" in conditions:
+        state = SUCCEEDED
+    elif "Failed" in conditions:
+        state = FAILED
+        cond = conditions["Failed"]
+        message = str(cond.get("message") or cond.get("reason") or "")
+        if "rule at index 0" in message:
+            failure = CHECK_FAILED
+        elif "rule at index 1" in message:
+            failure = BAD_INPUT
+        else:
+            failure = str(cond.get("reason") or "Failed")
+    return ObservedJob(
+        name=str(meta.get("name", "")),
+        task=str(task),
+        model=str(model),
+        window_start=start,
+        window_end=end,
+        state=state,
+        start_time=parse_time(status.get("startTime")),
+        completion_time=parse_time(status.get("completionTime")),
+        failure=failure,
+        message=message,
+    )

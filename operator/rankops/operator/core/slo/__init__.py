@@ -1,0 +1,5 @@
+"""QualitySLO decisions: objective state (``state``)."""
+
+from .state import ObjectiveState, objective_state
+
+__all__ = ["ObjectiveState", "objective_state"]
