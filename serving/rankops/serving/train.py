@@ -9,10 +9,10 @@ one memorised phrase. Optimiser: AdamW (fused), lr 0.01 for the n-gram towers an
 the match-signal path (which starts at a fusion of encoder cosine and dense pseudo-relevance
 feedback). The n-gram towers are only used with DENSE_MIN_QUERIES training queries or more.
 Small training sets get batches small enough for MIN_STEPS_PER_EPOCH steps an epoch. The epoch
-with the best dev NDCG@3 is kept, the untrained starting point (epoch 0) included (the last
-one when there is no dev split). Finally the relevance calibration is fitted on the dev split's
-top 10 (``rankops.serving.calibration``). Query and catalogue embeddings come from
-all-MiniLM-L6-v2 (``rankops.serving.encoder``), computed once per run.
+with the best dev NDCG@3 is kept (the last one when there is no dev split). Finally the
+relevance calibration is fitted on the dev split's top 10 (``rankops.serving.calibration``).
+Query and catalogue embeddings come from all-MiniLM-L6-v2 (``rankops.serving.encoder``),
+computed once per run.
 
 Determinism: one seed drives torch and numpy, CPU only and a fixed number of torch threads
 (RANKOPS_TORCH_THREADS, default 1), so the same data, seed and thread count give
@@ -255,15 +255,9 @@ def train_model(ds: Dataset, opts: TrainOptions, log: Callable[[str], None] | No
     best_score = -1.0
     best_epoch = 0
     n = len(train_q)
-    if dev_in is not None:
-        # epoch 0, the untrained fusion the net starts from, is a candidate too: the kept weights
-        # are never worse on dev than where training began
-        with torch.inference_mode():
-            start_items = ItemTensors(vectors=net.encode_items(item_ids, item_offsets), **item_cats)
-        best_score = _ndcg3(_top_scores(net, dev_in, start_items, 3), ids, dev_q)
-        best_state = copy.deepcopy(net.state_dict())
-        if log:
-            log(f"initial weights  dev ndcg@3 {best_score:.4f}")
+    # Only trained epochs are candidates, never the untrained starting point: a model trained on
+    # bad labels must come out bad (the demo's canary rollback relies on it), not fall back to
+    # the fusion it started from because a clean dev split preferred that.
     for epoch in range(1, opts.epochs + 1):
         net.train()
         order = rng.permutation(n)
