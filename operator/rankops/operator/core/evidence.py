@@ -11,19 +11,22 @@ objective's orientation, positive = better) and the pooled comparison are kept i
   time of the last batch (for traffic rates).
 - ``Evidence``: all objectives', with ``get(name)`` / ``with_objective(e)`` and
   ``from_status`` / ``to_status`` (full float precision: these are running sums).
+- ``evidence_plan(needed, evidence, total_c, total_s, prior, now, elapsed_s)``: evidence planning,
+  what a decision needs if the canary is as good as stable (``needed`` information), and when.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .sequential import DifferenceEvidence, Moments
+from .sequential import DifferenceEvidence, Moments, information_rate
 from .timeutil import format_time, parse_time
 
-__all__ = ["Evidence", "ObjectiveEvidence"]
+__all__ = ["Evidence", "ObjectiveEvidence", "evidence_plan"]
 
 
 def _moments_from(d: Any) -> Moments:
@@ -93,3 +96,34 @@ class Evidence:
 
     def to_status(self) -> list[dict[str, Any]]:
         return [e.to_status() for e in self.objectives]
+
+
+def evidence_plan(
+    needed: float,
+    evidence: ObjectiveEvidence,
+    total_c: Moments,
+    total_s: Moments,
+    prior: ObjectiveEvidence,
+    now: datetime | None,
+    elapsed_s: float | None,
+) -> dict[str, float]:
+    """Information so far and ``needed``, labelled rates per track, samples needed, seconds to a decision."""
+    out: dict[str, float] = {"information": evidence.difference.information}
+    if math.isfinite(needed):
+        out["information_needed"] = needed
+    # Rates since the previous batch (the current weight's), or since the rollout started.
+    new_c, new_s = total_c - prior.canary, total_s - prior.stable
+    if prior.at is not None and now is not None:
+        seconds = (now - prior.at).total_seconds()
+    else:
+        seconds = elapsed_s or 0.0
+    if seconds <= 0 or total_c.n < 2 or total_s.n < 2:
+        return out
+    rate_c, rate_s = new_c.n / seconds, new_s.n / seconds
+    out.update(canary_rate=rate_c, stable_rate=rate_s)
+    per_second = information_rate(rate_c, rate_s, total_c.variance, total_s.variance)
+    if not (per_second > 0 and math.isfinite(needed)):
+        return out
+    eta = max(0.0, needed - evidence.difference.information) / per_second
+    out.update(eta_s=eta, canary_needed=total_c.n + rate_c * eta, stable_needed=total_s.n + rate_s * eta)
+    return out

@@ -64,8 +64,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from .evidence import Evidence, ObjectiveEvidence
-from .sequential import MeanEvidence, Moments, information_needed, information_rate
+from .evidence import Evidence, ObjectiveEvidence, evidence_plan
+from .sequential import MeanEvidence, Moments, information_needed
 from .spec import Objective
 from .verdict import (
     ObjectiveData,
@@ -246,7 +246,10 @@ def _judge_summary(
             at=now,
         )
     diff = evidence.difference
-    plan = _plan(objective, evidence, total_c, total_s, prior, now, elapsed_s)
+    comparison = objective.comparison
+    scale = NONINFERIORITY_MIXING_SCALE_PER_MARGIN * comparison.max_degradation
+    needed = information_needed(comparison.max_degradation, comparison.alpha, scale, PLANNED_POWER)
+    plan = evidence_plan(needed, evidence, total_c, total_s, prior, now, elapsed_s)
     base.update(plan)
     if diff.information <= 0:
         short = "canary" if batch_c.n < min_samples else "stable"
@@ -305,40 +308,6 @@ def _judge_summary(
             f"[{lower:.4g}, {upper:.4g}] around -{margin:g}: not decided yet{when}"
         ),
     ), evidence
-
-
-def _plan(
-    objective: Objective,
-    evidence: ObjectiveEvidence,
-    total_c: Moments,
-    total_s: Moments,
-    prior: ObjectiveEvidence,
-    now: datetime | None,
-    elapsed_s: float | None,
-) -> dict[str, float]:
-    """Evidence planning: what a decision needs if the canary is as good as stable, and when."""
-    comparison = objective.comparison
-    scale = NONINFERIORITY_MIXING_SCALE_PER_MARGIN * comparison.max_degradation
-    needed = information_needed(comparison.max_degradation, comparison.alpha, scale, PLANNED_POWER)
-    out: dict[str, float] = {"information": evidence.difference.information}
-    if math.isfinite(needed):
-        out["information_needed"] = needed
-    # Rates since the previous batch (the current weight's), or since the rollout started.
-    new_c, new_s = total_c - prior.canary, total_s - prior.stable
-    if prior.at is not None and now is not None:
-        seconds = (now - prior.at).total_seconds()
-    else:
-        seconds = elapsed_s or 0.0
-    if seconds <= 0 or total_c.n < 2 or total_s.n < 2:
-        return out
-    rate_c, rate_s = new_c.n / seconds, new_s.n / seconds
-    out.update(canary_rate=rate_c, stable_rate=rate_s)
-    per_second = information_rate(rate_c, rate_s, total_c.variance, total_s.variance)
-    if not (per_second > 0 and math.isfinite(needed)):
-        return out
-    eta = max(0.0, needed - evidence.difference.information) / per_second
-    out.update(eta_s=eta, canary_needed=total_c.n + rate_c * eta, stable_needed=total_s.n + rate_s * eta)
-    return out
 
 
 def judge(
