@@ -111,6 +111,7 @@ def play_maintenance(
                 "job": r.get("jobName"),
                 "result": r.get("result"),
                 "reason": r.get("reason"),
+                "message": r.get("message"),
                 "succeeded": int((jobs.get(str(r.get("jobName"))) or {}).get("succeeded") or 0),
             }
             for r in runs
