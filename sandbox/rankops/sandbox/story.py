@@ -224,6 +224,7 @@ def _play(
             acts.append(
                 play_maintenance(sb, rec, NAMESPACE, options.workdir / "backups", options.act_timeout)
             )
+            time.sleep(3)  # apart on the timeline from the next act's mark
             continue
         rec.act = f"act: {about}"
         rec.mark(about)
