@@ -91,6 +91,12 @@ def test_story_promotes_a_better_model_and_rolls_back_a_broken_one(tmp_path: Pat
     acts = {a["act"]: a for a in summary["acts"]}
     assert [acts[k]["outcome"] for k in ("v1", "v2", "v3")] == ["Healthy", "Promoted", "RolledBack"], acts
     assert summary["ok"] is True
+    # The maintenance act between v2 and v3: a real Backup Job, then a RestoreTest Job of it.
+    assert [(j["type"], j["result"]) for j in acts["maint"]["jobs"]] == [
+        ("Backup", "Succeeded"),
+        ("RestoreTest", "Succeeded"),
+    ], acts["maint"]
+    assert [(b["version"], b["verified"]) for b in acts["maint"]["backups"]] == [("2.0.0", True)]
     assert {"RolloutStarted", "StepAdvanced", "AnalysisPassed", "Promoted"} <= set(acts["v2"]["events"])
     assert {"RolloutStarted", "AnalysisFailed", "RolledBack"} <= set(acts["v3"]["events"])
     assert "Promoted" not in acts["v3"]["events"]

@@ -14,7 +14,7 @@ from rankops.cli.main import main
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["demo", "--acts", "v9"], "--acts: choose from v1,v2,v3"),
+        (["demo", "--acts", "v9"], "--acts: choose from v1,v2,maint,v3"),
         (["demo", "--acts", "v2,v3"], "v1 always first"),
         (["demo", "--rate", "0"], "--rate must be positive"),
         (["demo", "--data", "/no/such/dataset"], "no BEIR dataset at /no/such/dataset"),

@@ -252,6 +252,32 @@ def test_the_container_stand_in_maps_images_ports_and_the_image_files(tmp_path: 
         "--split",
         "test",
     ]
+    # An emptyDir is the pod's own directory, shared by its containers; never the host's path.
+    chore = {
+        "name": "restore",
+        "image": "anything",
+        "command": ["rankops", "restore", "--to", "/scratch/restore/1.0.0"],
+        "args": ["--keep", "/scratchpad/x", "--cfg", "/etc/x", "--to", "/tmp/kept"],
+        "env": [{"name": "OUT", "value": "file:///scratch/out"}],
+        "volumeMounts": [
+            {"name": "scratch", "mountPath": "/scratch"},
+            {"name": "cfg", "mountPath": "/etc"},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    }
+    pod = _pod(chore)
+    pod["spec"]["volumes"] = [
+        {"name": "scratch", "emptyDir": {}},
+        {"name": "cfg", "configMap": {"name": "c"}},
+    ]
+    spec = launch_spec(pod, chore, tmp_path / "pod", [])
+    scratch = tmp_path / "pod.volumes" / "scratch"
+    assert spec.argv[-8:] == [
+        "--to", f"{scratch}/restore/1.0.0", "--keep", "/scratchpad/x", "--cfg", "/etc/x",
+        "--to", "/tmp/kept",  # /tmp is TMPDIR; host paths under /tmp stay as they are
+    ]  # fmt: skip
+    assert spec.env["OUT"] == f"file://{scratch}/out" and scratch.is_dir()
+
     with pytest.raises(ContainerError, match="only `rankops"):
         launch_spec(
             _pod({"name": "x", "image": "busybox", "command": ["sh"]}), {"command": ["sh"]}, tmp_path, []

@@ -98,7 +98,7 @@ def register_demo(subparsers: argparse._SubParsersAction[Any]) -> None:
     demo.add_argument("--rate", type=float, default=20.0, help="requests per second (default: %(default)s)")
     demo.add_argument(
         "--acts",
-        default="v1,v2,v3",
+        default="v1,v2,maint,v3",
         help="comma-separated acts to play, in story order (default: %(default)s)",
     )
     demo.add_argument("--no-live", action="store_true", help="plain lines, no live footer")
@@ -112,9 +112,9 @@ def run_demo(args: argparse.Namespace) -> int:
     from rankops.sandbox.story import StoryOptions, run_story
 
     acts = [a.strip() for a in args.acts.split(",") if a.strip()]
-    unknown = sorted(set(acts) - {"v1", "v2", "v3"})
+    unknown = sorted(set(acts) - {"v1", "v2", "maint", "v3"})
     if unknown or "v1" not in acts:
-        raise ValueError(f"--acts: choose from v1,v2,v3 (v1 always first), got {args.acts!r}")
+        raise ValueError(f"--acts: choose from v1,v2,maint,v3 (v1 always first), got {args.acts!r}")
     if args.rate <= 0:
         raise ValueError(f"--rate must be positive, got {args.rate}")
     data = pathlib.Path(args.data)

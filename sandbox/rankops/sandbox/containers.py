@@ -9,7 +9,10 @@ which must be ``rankops …`` (the only program the images hold). ``rankops`` is
 Ports: every container port is mapped to a free loopback port (as ``docker -p`` does), so
 two pods can both "listen on 8080". The serving entrypoint gets ``--host 127.0.0.1 --port
 <host port of its first port>``. The pod's ``/tmp`` (an ``emptyDir`` in the manifests) is a
-directory of its own under the sandbox's work directory.
+directory of its own under the sandbox's work directory (``TMPDIR``), and so is every other
+``emptyDir`` the container mounts (``/scratch`` of the maintenance Jobs): arguments and environment values
+under its mount path point into ``<pod dir>.volumes/<volume name>``, shared by the pod's
+containers and gone with the sandbox, never the host's own ``/scratch``.
 
 The image's files: the serving image holds the example model under ``/models`` (see
 ``Dockerfile.serving``); with an ``image_root``, ``file:///models/…`` and ``/models/…`` in
@@ -69,15 +72,43 @@ def _in_image(value: str, image_root: Path | None) -> str:
     return value
 
 
+def _empty_dirs(pod: Mapping[str, Any], container: Mapping[str, Any], tmp: Path) -> list[tuple[str, Path]]:
+    """(mount path, host directory) of each ``emptyDir`` the container mounts, longest path first."""
+    empty = {str(v.get("name")) for v in (pod.get("spec") or {}).get("volumes") or [] if "emptyDir" in v}
+    mounts = []
+    for mount in container.get("volumeMounts") or []:
+        name, path = str(mount.get("name")), str(mount.get("mountPath") or "").rstrip("/")
+        # /tmp is TMPDIR (above), not rewritten: the sandbox's own paths may live under /tmp.
+        if name not in empty or not path or path == "/tmp":
+            continue
+        host = tmp.parent / f"{tmp.name}.volumes" / name
+        host.mkdir(parents=True, exist_ok=True)
+        mounts.append((path, host))
+    return sorted(mounts, key=lambda m: -len(m[0]))
+
+
+def _on_host(value: str, image_root: Path | None, mounts: Sequence[tuple[str, Path]]) -> str:
+    for path, host in mounts:
+        for prefix in ("file://", ""):
+            whole = prefix + path
+            if value == whole or value.startswith(whole + "/"):
+                return prefix + str(host) + value[len(whole) :]
+    return _in_image(value, image_root)
+
+
 def _env(
-    container: Mapping[str, Any], pod: Mapping[str, Any], tmp: Path, image_root: Path | None
+    container: Mapping[str, Any],
+    pod: Mapping[str, Any],
+    tmp: Path,
+    image_root: Path | None,
+    mounts: Sequence[tuple[str, Path]] = (),
 ) -> dict[str, str]:
     env = {k: os.environ[k] for k in INHERITED if k in os.environ}
     env.setdefault("RANKOPS_TORCH_THREADS", "1")  # the machine is shared: one core per process
     meta = pod.get("metadata") or {}
     for item in container.get("env") or []:
         if "value" in item:
-            env[item["name"]] = _in_image(str(item["value"]), image_root)
+            env[item["name"]] = _on_host(str(item["value"]), image_root, mounts)
             continue
         ref = ((item.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
         values = {"metadata.name": meta.get("name"), "metadata.namespace": meta.get("namespace")}
@@ -114,9 +145,10 @@ def launch_spec(
         if port.get("name"):
             ports[str(port["name"])] = host
     first_port = next(iter(ports.values()), None)
-    env = _env(container, pod, tmp, image_root)
+    mounts = _empty_dirs(pod, container, tmp)
+    env = _env(container, pod, tmp, image_root, mounts)
     command = [
-        _in_image(str(a), image_root)
+        _on_host(str(a), image_root, mounts)
         for a in [*(container.get("command") or []), *(container.get("args") or [])]
     ]
     if container.get("command"):
@@ -134,7 +166,7 @@ def launch_spec(
                 f"(known: {', '.join(f'…/{k}' for k in ENTRYPOINTS)})",
             )
         argv = _rankops_argv([a.format(port=first_port) for a in entry])
-        argv += [_in_image(str(a), image_root) for a in container.get("args") or []]
+        argv += [_on_host(str(a), image_root, mounts) for a in container.get("args") or []]
     probe = ((container.get("readinessProbe") or {}).get("httpGet")) or None
     path = port_number = None
     if probe:

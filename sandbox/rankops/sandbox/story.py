@@ -6,12 +6,13 @@ operator does everything else):
 1. ``v1``: RankingModel ``search`` at 1.0.0 becomes Healthy; held-out traffic starts.
 2. ``v2``: 2.0.0 (trained longer, better) is canaried through the steps behind an HTTPRoute,
    judged on online NDCG@3 against stable, and promoted.
-3. ``v3``: 3.0.0 (trained on shuffled labels) is caught by the analysis during its canary
+3. ``maint``: a MaintenanceWindow backs the stable model up (a real Backup Job), a second one
+   restores that backup in a RestoreTest Job; the Jobs and the backup inventory are reported.
+4. ``v3``: 3.0.0 (trained on shuffled labels) is caught by the analysis during its canary
    and rolled back without anyone touching it; the spec still says 3.0.0.
 
-Not yet (their operator features are still being built; the summary says so): v4 degraded
-after promotion and rolled back on an Alertmanager alert, and a MaintenanceWindow running
-Backup, RestoreTest and DriftCheck Jobs.
+Not yet (the summary says so): v4 degraded after promotion and rolled back on an
+Alertmanager alert, and DriftCheck in the maintenance act.
 
 The result is one JSON line: each act's expected and actual outcome and duration, the
 rollback latency (seconds from the first request the bad canary served to the route
@@ -28,6 +29,7 @@ from typing import Any
 
 from rich.console import Console
 
+from rankops.sandbox.maint_act import play_maintenance
 from rankops.sandbox.plot import write_plot
 from rankops.sandbox.stack import Sandbox
 from rankops.sandbox.timeline import Recorder
@@ -39,8 +41,9 @@ __all__ = ["NOT_YET", "StoryOptions", "quality_slo", "ranking_model", "run_story
 MODEL = "search"
 NAMESPACE = "default"
 NOT_YET = [
-    "v4: degraded after promotion, rolled back on an Alertmanager alert (needs QualitySLO alerting)",
-    "maintenance window running Backup, RestoreTest and DriftCheck Jobs (needs the MaintenanceWindow issue)",
+    "v4: degraded after promotion, rolled back on an Alertmanager alert (not yet wired into the demo)",
+    "DriftCheck in the maintenance act (its Job asks pods on their container port;"
+    " sandbox pods listen on remapped loopback ports)",
 ]
 
 
@@ -51,7 +54,7 @@ class StoryOptions:
     models: Path
     png: Path
     rate: float = 20.0
-    acts: Sequence[str] = ("v1", "v2", "v3")
+    acts: Sequence[str] = ("v1", "v2", "maint", "v3")
     live: bool = True
     act_timeout: float = 150.0
 
@@ -211,9 +214,17 @@ def _play(
         time.sleep(4)  # a baseline of judged stable traffic before the first change
     for act, version, expected, about in (
         ("v2", "2.0.0", "Promoted", "v2 2.0.0 (better) canaried"),
+        ("maint", "", "Succeeded", ""),
         ("v3", "3.0.0", "RolledBack", "v3 3.0.0 (shuffled labels) canaried"),
     ):
         if act not in options.acts:
+            continue
+        if act == "maint":
+            rec.act = "act: maintenance windows (Backup, RestoreTest)"
+            acts.append(
+                play_maintenance(sb, rec, NAMESPACE, options.workdir / "backups", options.act_timeout)
+            )
+            time.sleep(3)  # apart on the timeline from the next act's mark
             continue
         rec.act = f"act: {about}"
         rec.mark(about)
