@@ -628,6 +628,136 @@ TOPICS: dict[str, tuple[str, list[str], list[str], list[str], list[str]]] = {
         ],
         ["by planning region", "by user type", "by technology"],
     ),
+    # psychology and social science (research data)
+    "psych_survey": (
+        "psychology",
+        [
+            "Psychology Research Survey Data",
+            "Personality and Wellbeing Survey",
+            "Psychological Experiment Responses",
+        ],
+        [
+            "participant responses from psychology research studies on personality, wellbeing and cognition",
+            "anonymised participant-level data from behavioural psychology experiments",
+        ],
+        [
+            "how do people feel about their lives",
+            "participant answers from behaviour experiments",
+            "personality test answers",
+            "mental wellbeing questionnaire results",
+            "data from studies of the mind",
+        ],
+        ["by study", "by age group", "by country"],
+    ),
+    "social_attitudes": (
+        "psychology",
+        ["Social Attitudes Survey", "Social Science Survey Microdata", "Public Opinion and Values Survey"],
+        [
+            "individual responses on social attitudes, trust and values for social science research",
+            "social science survey microdata on households, attitudes and behaviour",
+        ],
+        [
+            "what do people think about society",
+            "public opinion poll answers",
+            "trust in institutions questionnaire",
+            "values and beliefs of citizens",
+            "sociology questionnaire responses",
+        ],
+        ["by wave", "by country", "by demographic group"],
+    ),
+    # machine learning and AI (research data)
+    "ml_benchmark": (
+        "machine_learning",
+        [
+            "Machine Learning Benchmark Datasets",
+            "Labelled Image Classification Dataset",
+            "Machine Learning Training Data",
+        ],
+        [
+            "labelled examples with train and test splits for benchmarking machine learning models",
+            "annotated images and tabular records for supervised machine learning",
+        ],
+        [
+            "data to train an ai model",
+            "labelled examples for a classifier",
+            "benchmark to compare algorithms",
+            "training set for deep learning",
+            "examples to fit a neural network",
+        ],
+        ["image classification", "tabular", "with train-test split"],
+    ),
+    "nlp_corpus": (
+        "machine_learning",
+        [
+            "Text Corpus for Natural Language Processing",
+            "Annotated Sentiment Corpus",
+            "Language Model Training Text",
+        ],
+        [
+            "annotated text documents for natural language processing and machine learning",
+            "sentences labelled with sentiment and named entities for training language models",
+        ],
+        [
+            "text to teach a chatbot",
+            "labelled reviews for sentiment analysis",
+            "sentences for training language models",
+            "documents for teaching computers to read",
+        ],
+        ["english", "multilingual", "with annotations"],
+    ),
+    # climate
+    "climate_indicators": (
+        "climate",
+        [
+            "Climate Change Indicators",
+            "Temperature Anomalies and Sea Level Rise",
+            "Global Warming Indicators",
+        ],
+        [
+            "indicators of climate change: surface temperature anomalies, sea level and greenhouse gas "
+            "concentrations",
+            "long-run climate change series of temperature and extreme weather events",
+        ],
+        [
+            "how fast is the planet warming",
+            "rising sea levels over the decades",
+            "global temperature increase",
+            "evidence of global heating",
+            "extreme weather becoming more common",
+        ],
+        ["by country", "by indicator", "long-run series"],
+    ),
+    "forest_cover": (
+        "climate",
+        ["Forest Area and Deforestation", "Land Cover Change", "Tree Cover Loss"],
+        [
+            "forest area, tree cover loss and land cover change from satellite observation",
+            "deforestation and reforestation by land cover class",
+        ],
+        [
+            "how much forest is being cut down",
+            "loss of trees over time",
+            "rainforest destruction figures",
+            "land cleared for farming",
+        ],
+        ["by country", "by land cover class", "by year"],
+    ),
+    # health research
+    "health_survey": (
+        "health",
+        ["Health and Nutrition Survey Microdata", "Public Health Research Dataset", "Clinical Study Data"],
+        [
+            "participant-level health, nutrition and lifestyle survey data for public health research",
+            "de-identified clinical study records with outcomes and risk factors",
+        ],
+        [
+            "research data on patients' lifestyles",
+            "diet and exercise study records",
+            "anonymised medical study participants",
+            "epidemiology study data",
+        ],
+        ["by cohort", "by risk factor", "by age group"],
+    ),
 }
 
 # region -> (share of catalogue, words in titles, words users type)
@@ -672,40 +802,74 @@ CONTAINS: dict[str, set[str]] = {
     "Global": set(),
 }
 
-# source -> (regions, domains or None for any, words users type)
+# the official-statistics domains (research-data domains are published by research portals)
+OFFICIAL_DOMAINS = {
+    "transport", "housing", "health", "economy", "environment", "education",
+    "population", "labour", "tourism", "energy", "climate",
+}  # fmt: skip
+# source slug -> display name
+SOURCE_NAMES: dict[str, str] = {
+    "data_gov_sg": "data.gov.sg",
+    "singstat": "SingStat",
+    "lta_datamall": "LTA DataMall",
+    "onemap": "OneMap",
+    "ura": "URA",
+    "moh": "MOH",
+    "nea": "NEA",
+    "ema": "EMA",
+    "world_bank": "World Bank",
+    "who": "WHO",
+    "oecd": "OECD",
+    "un_data": "UN Data",
+    "aseanstats": "ASEANstats",
+    "adb": "ADB",
+    "dosm": "DOSM",
+    "bps": "BPS",
+    "nso_thailand": "NSO Thailand",
+    "kaggle": "Kaggle",
+    "zenodo": "Zenodo",
+}
+# source slug -> (regions, domains or None for any, words users type)
 SOURCES: dict[str, tuple[set[str], set[str] | None, list[str]]] = {
-    "data.gov.sg": ({"Singapore"}, None, ["data.gov.sg", "datagov sg", "the government data portal"]),
-    "SingStat": (
+    "data_gov_sg": (
+        {"Singapore"},
+        OFFICIAL_DOMAINS,
+        ["data.gov.sg", "datagov sg", "the government data portal"],
+    ),
+    "singstat": (
         {"Singapore"},
         {"economy", "population", "labour", "housing", "tourism", "education"},
         ["singstat", "department of statistics", "dos"],
     ),
-    "LTA DataMall": ({"Singapore"}, {"transport"}, ["lta datamall", "datamall", "lta"]),
-    "OneMap": ({"Singapore"}, {"population", "education", "housing", "environment"}, ["onemap", "one map"]),
-    "URA": ({"Singapore"}, {"housing"}, ["ura", "urban redevelopment authority"]),
-    "MOH": ({"Singapore"}, {"health"}, ["moh", "ministry of health"]),
-    "NEA": ({"Singapore"}, {"environment", "health"}, ["nea", "environment agency"]),
-    "EMA": ({"Singapore"}, {"energy"}, ["ema", "energy market authority"]),
-    "World Bank": (
+    "lta_datamall": ({"Singapore"}, {"transport"}, ["lta datamall", "datamall", "lta"]),
+    "onemap": ({"Singapore"}, {"population", "education", "housing", "environment"}, ["onemap", "one map"]),
+    "ura": ({"Singapore"}, {"housing"}, ["ura", "urban redevelopment authority"]),
+    "moh": ({"Singapore"}, {"health"}, ["moh", "ministry of health"]),
+    "nea": ({"Singapore"}, {"environment", "health", "climate"}, ["nea", "environment agency"]),
+    "ema": ({"Singapore"}, {"energy"}, ["ema", "energy market authority"]),
+    "world_bank": (
         {"Global", "ASEAN", "Asia-Pacific", "Malaysia", "Indonesia", "Thailand"},
-        {"economy", "population", "health", "education", "environment", "energy", "labour"},
+        {"economy", "population", "health", "education", "environment", "energy", "labour", "climate"},
         ["world bank", "worldbank", "wdi"],
     ),
-    "WHO": ({"Global", "Asia-Pacific"}, {"health"}, ["who gho", "world health organization"]),
-    "OECD": ({"Global"}, {"economy", "labour", "education", "environment", "tourism"}, ["oecd"]),
-    "UN Data": ({"Global", "ASEAN", "Asia-Pacific"}, None, ["un data", "united nations"]),
-    "ASEANstats": ({"ASEAN"}, None, ["aseanstats", "asean statistics"]),
-    "ADB": (
+    "who": ({"Global", "Asia-Pacific"}, {"health"}, ["who gho", "world health organization"]),
+    "oecd": ({"Global"}, {"economy", "labour", "education", "environment", "tourism"}, ["oecd"]),
+    "un_data": ({"Global", "ASEAN", "Asia-Pacific"}, OFFICIAL_DOMAINS, ["un data", "united nations"]),
+    "aseanstats": ({"ASEAN"}, OFFICIAL_DOMAINS, ["aseanstats", "asean statistics"]),
+    "adb": (
         {"Asia-Pacific", "ASEAN"},
         {"economy", "energy", "transport", "environment"},
         ["adb", "asian development bank"],
     ),
-    "DOSM": ({"Malaysia"}, None, ["dosm", "statistics malaysia"]),
-    "BPS": ({"Indonesia"}, None, ["bps", "statistics indonesia"]),
-    "NSO Thailand": ({"Thailand"}, None, ["nso thailand", "thai statistical office"]),
-    "Kaggle": (set(REGIONS), None, ["kaggle"]),
-    "Zenodo": (set(REGIONS), None, ["zenodo"]),
+    "dosm": ({"Malaysia"}, OFFICIAL_DOMAINS, ["dosm", "statistics malaysia"]),
+    "bps": ({"Indonesia"}, OFFICIAL_DOMAINS, ["bps", "statistics indonesia"]),
+    "nso_thailand": ({"Thailand"}, OFFICIAL_DOMAINS, ["nso thailand", "thai statistical office"]),
+    "kaggle": (set(REGIONS), None, ["kaggle"]),
+    "zenodo": (set(REGIONS), None, ["zenodo"]),
 }
+RESEARCH_PORTALS = ("kaggle", "zenodo")
+# research data is mostly not about one country
+MOSTLY_GLOBAL = {"psych_survey", "social_attitudes", "ml_benchmark", "nlp_corpus", "climate_indicators"}
 
 # granularity -> (title word, words users type)
 GRANULARITIES: dict[str, tuple[str, list[str]]] = {
@@ -719,6 +883,9 @@ DOMAIN_GRANULARITIES: dict[str, list[str]] = {
     "transport": ["real-time", "daily", "monthly", "annual"],
     "environment": ["real-time", "daily", "monthly", "annual"],
     "health": ["daily", "monthly", "annual"],
+    "psychology": ["annual"],
+    "machine_learning": ["annual"],
+    "climate": ["monthly", "annual"],
 }
 DEFAULT_GRANULARITIES = ["monthly", "quarterly", "annual"]
 # topics that mostly exist only for Singapore (HDB, BTO, COE, planning areas)
@@ -832,9 +999,20 @@ def make_catalog(rng: np.random.Generator, n_items: int) -> list[Item]:
         region = region_names[int(rng.choice(len(region_names), p=region_p))]
         if topic in SINGAPORE_ONLY and rng.random() < 0.85:
             region = "Singapore"
+        if topic in MOSTLY_GLOBAL and rng.random() < 0.7:
+            region = "Global"
         srcs = sources_for(region, domain)
-        # prefer specialised publishers over Kaggle/Zenodo
-        weights = np.array([0.35 if s in ("Kaggle", "Zenodo") else 1.0 for s in srcs])
+        # prefer specialised publishers over Kaggle/Zenodo, except for research data, where
+        # they are the publishers (and machine-learning data lives on Kaggle first)
+        official = domain in OFFICIAL_DOMAINS
+        weights = np.array(
+            [
+                (0.35 if official else 1.0 if s == "kaggle" or domain != "machine_learning" else 0.5)
+                if s in RESEARCH_PORTALS
+                else 1.0
+                for s in srcs
+            ]
+        )
         source = srcs[int(rng.choice(len(srcs), p=weights / weights.sum()))]
         gran = choice(rng, DOMAIN_GRANULARITIES.get(domain, DEFAULT_GRANULARITIES))
         variant = choice(rng, variants)
@@ -866,7 +1044,7 @@ def make_catalog(rng: np.random.Generator, n_items: int) -> list[Item]:
         }.get(region, region)
         desc = (
             f"{gran_word} {choice(rng, descs)} {variant}, {where}, {start} to {end}. "
-            f"Published by {source}. {choice(rng, DESCRIPTION_EXTRAS)}"
+            f"Published by {SOURCE_NAMES[source]}. {choice(rng, DESCRIPTION_EXTRAS)}"
         ).strip()
         items.append(
             Item(
@@ -898,6 +1076,37 @@ def grade(intent: Intent, item: Item) -> int:
     if intent.granularity is not None and item.granularity != intent.granularity:
         g -= 1
     return max(0, min(4, g))
+
+
+# The operations runbook's compliance queries and its daily test queries, judged like the rest
+# (graded against intents that name several topics) and always in the test split, so the
+# artifact's golden set holds them. (text, topics any of which is a perfect answer, region)
+RUNBOOK_QUERIES: list[tuple[str, tuple[str, ...], str | None]] = [
+    ("psychology research data", ("psych_survey", "social_attitudes"), None),
+    ("singapore housing prices", ("hdb_resale", "property_index"), "Singapore"),
+    ("climate change indicators", ("climate_indicators",), None),
+    ("machine learning datasets", ("ml_benchmark", "nlp_corpus"), None),
+    ("singapore housing data", ("hdb_resale", "rental", "bto_supply", "property_index"), "Singapore"),
+    ("psychology research", ("psych_survey", "social_attitudes"), None),
+    ("climate change", ("climate_indicators", "forest_cover"), None),
+]
+
+
+def grade_topics(topics: tuple[str, ...], region: str | None, item: Item) -> int:
+    """``grade`` for an intent any of whose ``topics`` answers it perfectly."""
+    return max(grade(Intent(t, region, None, None), item) for t in topics)
+
+
+def runbook_queries(rng: np.random.Generator, items: list[Item]) -> list[tuple[str, str, dict[str, int]]]:
+    out = []
+    for n, (text, topics, region) in enumerate(RUNBOOK_QUERIES, 1):
+        domains = {TOPICS[t][0] for t in topics}
+        judged = {it.id: grade_topics(topics, region, it) for it in items if it.domain in domains}
+        others = [it for it in items if it.domain not in domains]
+        for j in rng.permutation(len(others))[:8]:
+            judged[others[int(j)].id] = 0
+        out.append((f"q-runbook-{n}", text, judged))
+    return out
 
 
 def typo(rng: np.random.Generator, word: str) -> str:
@@ -945,6 +1154,13 @@ TOPIC_KEYWORDS: dict[str, list[str]] = {
     "electricity": ["electricity consumption", "electricity", "power usage"],
     "fuel_prices": ["petrol prices", "fuel prices", "diesel prices"],
     "solar": ["solar", "solar capacity", "renewables"],
+    "psych_survey": ["psychology data", "psychology studies", "psychological research", "wellbeing survey"],
+    "social_attitudes": ["social science data", "social survey", "public opinion", "attitudes survey"],
+    "ml_benchmark": ["machine learning data", "ml datasets", "training data", "benchmark datasets"],
+    "nlp_corpus": ["nlp dataset", "text corpus", "sentiment data", "language data"],
+    "climate_indicators": ["climate data", "climate change data", "global warming", "temperature anomalies"],
+    "forest_cover": ["deforestation", "forest cover", "land use"],
+    "health_survey": ["health research data", "clinical data", "nutrition survey", "health survey"],
 }
 
 
@@ -1008,7 +1224,7 @@ def make_queries(
     topic_keys = [t for t in TOPICS if t in by_topic]  # small catalogues may miss a topic
     item_tokens = {it.id: tokens(it.title + " " + it.description) for it in items}
     out: list[tuple[str, str, dict[str, int]]] = []
-    seen: set[str] = set()
+    seen: set[str] = {q[0] for q in RUNBOOK_QUERIES}  # those are held out, never generated
     while len(out) < n_queries:
         topic = topic_keys[len(out) % len(topic_keys)]
         domain = TOPICS[topic][0]
@@ -1053,6 +1269,7 @@ def write(out_dir: Path, seed: int, n_items: int, n_queries: int) -> None:
     rng = np.random.default_rng(seed)
     items = make_catalog(rng, n_items)
     queries = make_queries(rng, items, n_queries)
+    runbook = runbook_queries(rng, items)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "qrels").mkdir(exist_ok=True)
     with (out_dir / "corpus.jsonl").open("w", encoding="utf-8", newline="\n") as f:
@@ -1063,6 +1280,7 @@ def write(out_dir: Path, seed: int, n_items: int, n_queries: int) -> None:
                 "text": it.description,
                 "metadata": {
                     "source": it.source,
+                    "source_name": SOURCE_NAMES[it.source],
                     "domain": it.domain,
                     "region": it.region,
                     "granularity": it.granularity,
@@ -1076,6 +1294,8 @@ def write(out_dir: Path, seed: int, n_items: int, n_queries: int) -> None:
     for rank, idx in enumerate(order):
         qid = queries[int(idx)][0]
         split_of[qid] = "train" if rank < n_train else "dev" if rank < n_train + n_dev else "test"
+    split_of.update({qid: "test" for qid, _, _ in runbook})
+    queries = queries + runbook
     with (out_dir / "queries.jsonl").open("w", encoding="utf-8", newline="\n") as f:
         for qid, text, _ in queries:
             f.write(json.dumps({"_id": qid, "text": text}, ensure_ascii=False) + "\n")

@@ -49,3 +49,13 @@ def tiny_artifact() -> Path:
     train_command(str(tiny_dataset()), str(out), "0.1.0", epochs=10, seed=3, batch_size=8, stream=log)
     (out.parent / "tiny-model.log").write_text(log.getvalue())
     return out
+
+
+@functools.cache
+def bundled_artifact() -> Path:
+    """The model trained on the whole bundled dataset (default options), once per process."""
+    from rankops.serving.train import train_command
+
+    out = _workdir() / "bundled-model"
+    train_command(str(BUNDLED), str(out), "1.0.0", stream=io.StringIO())
+    return out

@@ -157,6 +157,7 @@ def test_artifacts_are_immutable(art, tmp_path: Path) -> None:  # type: ignore[n
         catalog=art.catalog,
         golden=art.golden,
         reference=art.reference,
+        item_embeddings=art.item_embeddings,
     )
     out = tmp_path / "a"
     m = write_artifact(str(out), **kwargs)  # type: ignore[arg-type]
@@ -182,3 +183,12 @@ def test_request_path_matches_the_torch_model(art) -> None:  # type: ignore[no-u
     batched = art.rank_many(queries, 5)  # >= 8 queries: the batched torch path
     for q, row in zip(queries, batched, strict=True):
         assert [r.score for r in row] == pytest.approx([r.score for r in art.rank(q, 5)], abs=1e-4)
+
+
+def test_an_old_format_artifact_is_refused_with_a_retrain_message(copy: Path) -> None:
+    # format 1 (the hashed two-tower without match signals) cannot be served by this version
+    config = json.loads((copy / "model_config.json").read_text())
+    config.update(format=1, architecture="hashed-two-tower+match-mlp")
+    (copy / "model_config.json").write_text(json.dumps(config))
+    with pytest.raises(ArtifactIntegrityError, match=r"model format 1 .* retrain it with `rankops train`"):
+        load_artifact(str(copy), verify=False)

@@ -23,12 +23,23 @@ def test_bundled_dataset_shape() -> None:
     for doc in ds.corpus[:50]:
         assert doc.title and doc.text
         assert all(doc.metadata[k] for k in ("source", "domain", "region"))
-    assert {"data.gov.sg", "SingStat", "Kaggle", "Zenodo", "World Bank", "LTA DataMall", "OneMap"} <= {
+    assert {"data_gov_sg", "singstat", "kaggle", "zenodo", "world_bank", "lta_datamall", "onemap"} <= {
         d.metadata["source"] for d in ds.corpus
     }
-    assert {"transport", "housing", "health", "economy", "environment", "education", "population"} <= {
-        d.metadata["domain"] for d in ds.corpus
-    }
+    names = {d.metadata["source"]: d.metadata["source_name"] for d in ds.corpus}
+    assert names["data_gov_sg"] == "data.gov.sg" and names["world_bank"] == "World Bank"
+    assert {
+        "transport",
+        "housing",
+        "health",
+        "economy",
+        "environment",
+        "education",
+        "population",
+        "psychology",
+        "machine_learning",
+        "climate",
+    } <= {d.metadata["domain"] for d in ds.corpus}
     assert {"Singapore", "ASEAN", "Global"} <= {d.metadata["region"] for d in ds.corpus}
     split_ids = [set(q) for q in ds.qrels.values()]
     assert sum(len(s) for s in split_ids) == len(set().union(*split_ids))  # disjoint by query
@@ -160,8 +171,8 @@ def test_import_mapping_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     judg = after.qrels["train"][by_text["housing prices in singapore"]]
     sources = {d.id: d.metadata["source"] for d in after.corpus}
     assert sorted(judg.values()) == [1, 1, 3, 3]
-    assert {sources[d] for d, g in judg.items() if g == 3} == {"data.gov.sg"}
-    assert {sources[d] for d in after.qrels["train"][by_text["bus ridership"]]} == {"LTA DataMall"}
+    assert {sources[d] for d, g in judg.items() if g == 3} == {"data_gov_sg"}
+    assert {sources[d] for d in after.qrels["train"][by_text["bus ridership"]]} == {"lta_datamall"}
     assert len(after.qrels["train"]) == len(before.qrels["train"]) + 2
     # importing again is idempotent: same ids, no duplicate queries
     assert main(["import-mapping", str(mapping), "--data", str(data)]) == 0

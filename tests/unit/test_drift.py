@@ -9,7 +9,7 @@ import pytest
 
 from rankops.serving.drift import DriftMonitor, DriftReference, compare, psi
 
-from ._model_support import tiny_artifact
+from ._model_support import generator, tiny_artifact
 
 
 def _rows(
@@ -104,4 +104,8 @@ def test_query_features_against_the_trained_reference() -> None:
     assert art.manifest["training_data"]["drift_reference_split"] == "dev"
     assert len(art.reference.numeric["max_score"].sample) == 24
     assert len(art.reference.numeric["oov_fraction"].sample) == 24
-    assert len(art.reference.numeric["n_chars"].sample) == art.reference.n_queries == 160
+    assert (
+        len(art.reference.numeric["n_chars"].sample)
+        == art.reference.n_queries
+        == 160 + len(generator().RUNBOOK_QUERIES)
+    )

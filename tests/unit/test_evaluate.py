@@ -10,7 +10,7 @@ import pytest
 
 from rankops.cli.main import main
 
-from ._model_support import tiny_artifact, tiny_dataset
+from ._model_support import generator, tiny_artifact, tiny_dataset
 
 
 def test_evaluate_prints_one_json_object(capsys: pytest.CaptureFixture[str]) -> None:
@@ -20,7 +20,7 @@ def test_evaluate_prints_one_json_object(capsys: pytest.CaptureFixture[str]) -> 
     lines = captured.out.strip().splitlines()
     assert len(lines) == 1
     result = json.loads(lines[0])
-    assert result["split"] == "test" and result["queries"] == 24
+    assert result["split"] == "test" and result["queries"] == 24 + len(generator().RUNBOOK_QUERIES)
     for who in ("model", "bm25"):
         assert set(result[who]) == {"ndcg@3", "ndcg@10", "mrr", "p@3"}
         assert all(0.0 <= v <= 1.0 for v in result[who].values())

@@ -200,7 +200,9 @@ def test_rank_response_shape(client: TestClient) -> None:
     version = service_support.artifact_version()
     assert (body["model"], body["version"], body["track"]) == ("search", version, "canary")
     assert len(body["results"]) == 7
-    assert all(set(r) == {"id", "title", "source", "score"} for r in body["results"])
+    assert all(
+        set(r) == {"id", "title", "source", "source_name", "score", "relevance"} for r in body["results"]
+    )
     scores = [r["score"] for r in body["results"]]
     assert scores == sorted(scores, reverse=True)
     assert len({r["id"] for r in body["results"]}) == 7

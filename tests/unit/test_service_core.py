@@ -116,14 +116,18 @@ def test_normalize_query() -> None:
 
 def test_local_first_boosts_region_items_within_the_margin() -> None:
     # Scores 1.0 .. 0.0 in steps of 0.1: normalised they are the same numbers.
-    cands = [RankedItem(item(i, "Singapore" if i in (2, 9) else "Global"), 1.0 - i / 10) for i in range(11)]
+    # relevance: the model's calibrated estimate, passed through untouched by the boost
+    cands = [
+        RankedItem(item(i, "Singapore" if i in (2, 9) else "Global"), 1.0 - i / 10, 0.5 - i / 100)
+        for i in range(11)
+    ]
     results, applied = local_first(cands, "Singapore", 3, boost=0.15)
     assert applied
     # d2 (0.8 + 0.15 = 0.95) overtakes d1 (0.9); d9 (0.1 + 0.15) does not reach the top 3.
     assert [r.id for r in results] == ["d0", "d2", "d1"]
     assert results[1].score == pytest.approx(0.95)
     assert results[1].model_score == pytest.approx(0.8)
-    assert results[1].relevance == pytest.approx(0.8)
+    assert results[1].relevance == pytest.approx(0.48)
 
 
 def test_local_first_without_region_keeps_model_order_and_scores() -> None:

@@ -14,7 +14,7 @@ from rankops.serving.artifact import weights_bytes
 from rankops.serving.dataset import load_dataset
 from rankops.serving.train import TrainOptions, train_model
 
-from ._model_support import BUNDLED, tiny_artifact, tiny_dataset
+from ._model_support import BUNDLED, bundled_artifact, generator, tiny_artifact, tiny_dataset
 
 
 def test_same_seed_same_weights() -> None:
@@ -41,18 +41,16 @@ def test_tiny_model_learns() -> None:
     train = evaluate_split(art, load_dataset(tiny_dataset()), "train")
     assert train["model"]["ndcg@3"] > train["bm25"]["ndcg@3"] + 0.3
     m = art.manifest
-    assert m["metrics"]["test"]["queries"] == 24
+    assert m["metrics"]["test"]["queries"] == 24 + len(generator().RUNBOOK_QUERIES)
     assert 1 <= m["training"]["best_epoch"] <= 10
     assert len(m["training"]["history"]) == 10
 
 
 @pytest.mark.slow  # full-size training (~25 s): the product's claim, so it runs in `make test` too
-def test_full_bundle_beats_bm25(tmp_path: Path) -> None:
+def test_full_bundle_beats_bm25() -> None:
     from rankops.serving.evaluate import evaluate_command
-    from rankops.serving.train import train_command
 
-    train_command(str(BUNDLED), str(tmp_path / "m"), "1.0.0", stream=io.StringIO())
-    result = evaluate_command(str(tmp_path / "m"), str(BUNDLED), "test")
+    result = evaluate_command(str(bundled_artifact()), str(BUNDLED), "test")
     assert result["model"]["ndcg@3"] > 0.70
     assert result["model"]["ndcg@3"] > result["bm25"]["ndcg@3"] + 0.2
 
@@ -128,3 +126,18 @@ def test_training_requires_train_split(tmp_path: Path) -> None:
     rc = main(["train", "--data", str(data), "--out", str(tmp_path / "m"), "--version", "1.0.0"])
     assert rc == 2
     _ = io.StringIO()
+
+
+@pytest.mark.slow  # shares the full-size model with test_full_bundle_beats_bm25
+def test_relevance_is_calibrated_on_held_out_queries() -> None:
+    # relevance estimates grade / 4: over the test queries (never trained on, nor used for the
+    # calibration fit, which uses dev), the top 3's mean estimate is within 0.1 of the truth
+    from rankops.serving.artifact import load_artifact
+
+    art = load_artifact(str(bundled_artifact()))
+    queries = load_dataset(BUNDLED).split_queries("test")
+    ranked = art.rank_many([q[1] for q in queries], 3)
+    estimates = [r.relevance for row in ranked for r in row]
+    truths = [q[2].get(r.item.id, 0) / 4 for q, row in zip(queries, ranked, strict=True) for r in row]
+    assert all(0.0 <= e <= 1.0 for e in estimates)
+    assert abs(sum(estimates) / len(estimates) - sum(truths) / len(truths)) <= 0.1

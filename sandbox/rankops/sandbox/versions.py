@@ -3,8 +3,9 @@
 Each version is a recipe (epochs, training data, seed); its artifact lives in
 ``<cache>/<version>`` with the recipe beside it (``recipe.json``), and is trained again only
 when the recipe or the dataset changes. Version 3.0.0 learns from corrupted labels: the
-training judgments' items are shuffled across the training rows (dev and test stay true, so its
-held-out quality is honestly bad), which is how a broken labelling pipeline looks.
+training judgments' items are shuffled across the training rows and there is no dev split (a
+broken labelling pipeline has no clean dev set to pick a lucky early epoch with: the trainer
+keeps the last epoch); test stays true, so its held-out quality is honestly bad.
 Training runs ``rankops train`` as a process, as a Job would.
 """
 
@@ -48,8 +49,8 @@ def corrupt_labels(data: Path, out: Path, seed: int = 5) -> Path:
     for name in ("corpus.jsonl", "queries.jsonl"):
         shutil.copyfile(data / name, out / name)
     (out / "qrels").mkdir(exist_ok=True)
-    for split in ("dev", "test"):
-        shutil.copyfile(data / "qrels" / f"{split}.tsv", out / "qrels" / f"{split}.tsv")
+    shutil.copyfile(data / "qrels" / "test.tsv", out / "qrels" / "test.tsv")
+    (out / "qrels" / "dev.tsv").unlink(missing_ok=True)
     header, *rows = (data / "qrels" / "train.tsv").read_text().splitlines()
     cells = [r.split("\t") for r in rows if r.strip()]
     items = [c[1] for c in cells]

@@ -317,7 +317,8 @@ def create_app(
         """Rank the catalog for ``query``; local-first when the query names a region.
 
         Returns ``{request_id, model, version, track, cached, results: [{id, title, source,
-        score}], routing: {predicted_domain, domain_confidence, region, local_first_applied}}``.
+        source_name, score, relevance}], routing: {predicted_domain, domain_confidence, region,
+        local_first_applied}}``.
         """
         served = await service.rank(body.query, body.k)
         return Response(rank_body(service, served), media_type="application/json")

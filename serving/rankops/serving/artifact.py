@@ -4,9 +4,12 @@
 Files:
 
     model.pt              torch state_dict of RankingNet
-    model_config.json     architecture + vocabularies (ModelConfig)
-    catalog.jsonl         the items the model ranks: id, title, description, source, domain,
-                          region, granularity
+    model_config.json     architecture + vocabularies + relevance calibration (ModelConfig,
+                          format 2; format-1 artifacts are refused with a message to retrain)
+    item_embeddings.npy   the catalogue's sentence-encoder embeddings (float32, items x 384),
+                          when the model uses an encoder
+    catalog.jsonl         the items the model ranks: id, title, description, source (slug),
+                          source_name (display name), domain, region, granularity
     golden.jsonl          held-out queries with graded judgments: query_id, text, judgments
     reference_stats.json  drift reference statistics of the training queries (DriftReference)
     manifest.json         name, version, parent_version, created, training_data digest, metrics,
@@ -22,6 +25,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -31,6 +35,7 @@ import numpy as np
 import torch
 
 from rankops.serving.drift import DriftReference
+from rankops.serving.encoder import limit_inference_threads, shared_encoder
 from rankops.serving.model import FastScorer, Featurizer, ModelConfig, Ranker, RankingNet, top_k_rows
 
 MANIFEST = "manifest.json"
@@ -39,6 +44,7 @@ CONFIG = "model_config.json"
 CATALOG = "catalog.jsonl"
 GOLDEN = "golden.jsonl"
 REFERENCE = "reference_stats.json"
+EMBEDDINGS = "item_embeddings.npy"
 REQUIRED_FILES = (WEIGHTS, CONFIG, CATALOG, GOLDEN, REFERENCE)
 MANIFEST_FORMAT = 1
 
@@ -65,6 +71,11 @@ class CatalogItem:
     domain: str
     region: str
     granularity: str = ""
+    source_name: str = ""  # display name of the publisher; ``source`` is its slug
+
+    @property
+    def source_display(self) -> str:
+        return self.source_name or self.source
 
     def meta(self) -> dict[str, str]:
         return {
@@ -86,6 +97,7 @@ class GoldenQuery:
 class RankedItem:
     item: CatalogItem
     score: float
+    relevance: float = 0.5  # calibrated estimate of grade / 4
 
 
 @dataclass(frozen=True)
@@ -154,7 +166,15 @@ class ModelArtifact:
         catalog: list[CatalogItem],
         golden: list[GoldenQuery],
         reference: DriftReference,
+        item_embeddings: np.ndarray | None = None,
+        encoder_precision: str | None = None,
     ) -> None:
+        limit_inference_threads()
+        # the query encoder's precision: the trained model's, unless the caller or
+        # $RANKOPS_ENCODER_PRECISION (fp32 | int8) says otherwise (catalogue embeddings are fp32)
+        self.encoder_precision = (
+            encoder_precision or os.environ.get("RANKOPS_ENCODER_PRECISION") or net.config.encoder_quantize
+        )
         self.uri = uri
         self.manifest = manifest
         self.version: str = str(manifest.get("version", ""))
@@ -168,7 +188,10 @@ class ModelArtifact:
             [c.title for c in catalog],
             [c.description for c in catalog],
             [c.meta() for c in catalog],
+            item_embeddings=item_embeddings,
+            embed_query=shared_encoder(self.encoder_precision).query if net.config.encoder else None,
         )
+        self.item_embeddings = item_embeddings
         self.ranker = Ranker(net, featurizer)  # batched torch inference (evaluation)
         self.scorer = FastScorer(net, featurizer)  # per-query numpy inference (request path)
         self._by_id = {c.id: c for c in catalog}
@@ -178,7 +201,11 @@ class ModelArtifact:
         """Top-k catalogue items by model score (no business boosts), best first; ties by
         catalogue order."""
         scores, _ = self.scorer.scores(query)
-        return [RankedItem(self.catalog[i], s) for i, s in top_k_rows(scores[None, :], k)[0]]
+        return self._ranked(top_k_rows(scores[None, :], k)[0])
+
+    def _ranked(self, top: list[tuple[int, float]]) -> list[RankedItem]:
+        relevance = self.scorer.relevance([s for _, s in top])
+        return [RankedItem(self.catalog[i], s, r) for (i, s), r in zip(top, relevance, strict=True)]
 
     def rank_many(self, queries: Sequence[str], k: int) -> list[list[RankedItem]]:
         """``rank`` for several queries: one batched torch pass (worth it from ~8 queries on)."""
@@ -186,14 +213,14 @@ class ModelArtifact:
         if len(queries) < 8:
             return [self.rank(q, k) for q in queries]
         tops = self.ranker.top_k(queries, k)
-        return [[RankedItem(self.catalog[i], s) for i, s in row] for row in tops]
+        return [self._ranked(row) for row in tops]
 
     def analyze(self, query: str, k: int = 10) -> QueryAnalysis:
         row, p = self.scorer.scores(query)
         d = int(np.argmax(p))
         top = top_k_rows(row[None, :], k)
         return QueryAnalysis(
-            ranked=[RankedItem(self.catalog[i], s) for i, s in top[0]],
+            ranked=self._ranked(top[0]),
             domain=self.config.domains[d] if self.config.domains else "",
             domain_confidence=float(p[d]),
             region=self.detect_region(query),
@@ -274,21 +301,18 @@ def load_artifact(uri: str, *, verify: bool = True) -> ModelArtifact:
         state = torch.load(
             io.BytesIO(fs.cat_file(_join(base, WEIGHTS))), weights_only=True, map_location="cpu"
         )
-        catalog = [
-            CatalogItem(**_catalog_fields(json.loads(line)))
-            for line in fs.cat_file(_join(base, CATALOG)).decode().splitlines()
-            if line.strip()
-        ]
+        catalog = [CatalogItem(**_catalog_fields(r)) for r in _read_jsonl(fs.cat_file(_join(base, CATALOG)))]
         golden = [
             GoldenQuery(
                 str(r["query_id"]), str(r["text"]), {str(k): int(v) for k, v in r["judgments"].items()}
             )
-            for r in (
-                json.loads(line)
-                for line in fs.cat_file(_join(base, GOLDEN)).decode().splitlines()
-                if line.strip()
-            )
+            for r in _read_jsonl(fs.cat_file(_join(base, GOLDEN)))
         ]
+        embeddings = None
+        if config.encoder:
+            embeddings = np.load(io.BytesIO(fs.cat_file(_join(base, EMBEDDINGS))), allow_pickle=False)
+            if embeddings.shape[0] != len(catalog):
+                raise ValueError(f"{EMBEDDINGS} holds {embeddings.shape[0]} rows for {len(catalog)} items")
         reference = DriftReference.from_json(json.loads(fs.cat_file(_join(base, REFERENCE))))
     except FileNotFoundError as exc:
         raise ArtifactIntegrityError(uri, [f"{exc.filename or exc}: missing"]) from exc
@@ -304,7 +328,21 @@ def load_artifact(uri: str, *, verify: bool = True) -> ModelArtifact:
         catalog=catalog,
         golden=golden,
         reference=reference,
+        item_embeddings=embeddings,
     )
+
+
+def _read_jsonl(data: bytes) -> list[dict[str, Any]]:
+    """One JSON record per ``\\n``-terminated line: never ``str.splitlines``, which also splits at
+    U+2028, U+0085, form feed... that JSON strings may hold unescaped."""
+    out = []
+    for line in data.decode("utf-8").split("\n"):
+        if line.strip(" \t\r"):
+            rec = json.loads(line)
+            if not isinstance(rec, dict):
+                raise ValueError(f"a JSONL record is not an object: {line[:80]!r}")
+            out.append(rec)
+    return out
 
 
 def _catalog_fields(rec: dict[str, Any]) -> dict[str, str]:
@@ -329,6 +367,7 @@ def write_artifact(
     catalog: Sequence[CatalogItem],
     golden: Sequence[GoldenQuery],
     reference: DriftReference,
+    item_embeddings: np.ndarray | None = None,
     parent_version: str | None = None,
     training_data: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
@@ -354,6 +393,12 @@ def write_artifact(
         GOLDEN: _jsonl([asdict(g) for g in golden]),
         REFERENCE: _json(reference.to_json()),
     }
+    if net.config.encoder:
+        if item_embeddings is None or item_embeddings.shape[0] != len(catalog):
+            raise ValueError("a model with an encoder needs one embedding per catalogue item")
+        buf = io.BytesIO()
+        np.save(buf, np.ascontiguousarray(item_embeddings, dtype=np.float32), allow_pickle=False)
+        payloads[EMBEDDINGS] = buf.getvalue()
     files = {}
     for fname, data in payloads.items():
         with fs.open(_join(base, fname), "wb") as f:

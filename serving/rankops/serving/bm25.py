@@ -1,9 +1,11 @@
-"""The lexical baseline: rank-bm25's BM25Okapi over title + description."""
+"""Lexical scoring: rank-bm25's BM25Okapi (the baseline ``rankops evaluate`` reports) and a
+bm25s index (sparse-matrix BM25, also a feature of the model)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import bm25s
 import numpy as np
 from rank_bm25 import BM25Okapi
 
@@ -25,3 +27,30 @@ class BM25Baseline:
         s = self.scores(query)
         order = np.argsort(-s, kind="stable")[:k]
         return [self.ids[i] for i in order]
+
+
+class BM25sIndex:
+    """bm25s (Lucene BM25) over ``docs``; ``scores`` returns one float32 per document.
+
+    With ``stopwords=None`` it uses our tokenizer (what the model's features need: the same
+    tokens as the rest of the model); with ``stopwords="en"`` bm25s' own tokenizer and English
+    stop words (the ``bm25s`` baseline as its users run it)."""
+
+    def __init__(self, docs: Sequence[str], stopwords: str | None = None) -> None:
+        self.stopwords = stopwords
+        self.n_docs = len(docs)
+        self.index = bm25s.BM25()
+        self.index.index(self._tokens(docs), show_progress=False)
+
+    def _tokens(self, texts: Sequence[str]) -> list[list[str]]:
+        if self.stopwords is None:
+            return [tokenize(t) for t in texts]
+        out = bm25s.tokenize(list(texts), stopwords=self.stopwords, return_ids=False, show_progress=False)
+        assert isinstance(out, list)
+        return [list(t) for t in out]
+
+    def scores(self, query: str) -> np.ndarray:
+        tokens = self._tokens([query])[0]
+        if not tokens or self.n_docs == 0:
+            return np.zeros(self.n_docs, dtype=np.float32)
+        return np.asarray(self.index.get_scores(tokens), dtype=np.float32)

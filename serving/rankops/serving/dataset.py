@@ -1,6 +1,7 @@
 """Reading datasets in the BEIR layout.
 
-    DIR/corpus.jsonl        {"_id", "title", "text", "metadata": {"source", "domain", "region", ...}}
+    DIR/corpus.jsonl        {"_id", "title", "text", "metadata": {"source", "source_name", "domain",
+                            "region", "granularity"}}
     DIR/queries.jsonl       {"_id", "text"}
     DIR/qrels/{split}.tsv   header "query-id<TAB>corpus-id<TAB>score", graded 0-4
 
@@ -16,7 +17,8 @@ from pathlib import Path
 
 SPLITS = ("train", "dev", "test")
 QRELS_HEADER = "query-id\tcorpus-id\tscore"
-META_FIELDS = ("source", "domain", "region", "granularity")
+# ``source`` is a publisher slug (``data_gov_sg``); ``source_name`` its display name
+META_FIELDS = ("source", "source_name", "domain", "region", "granularity")
 
 
 class DatasetError(ValueError):

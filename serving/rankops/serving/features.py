@@ -66,6 +66,26 @@ SOURCE_ALIASES: dict[str, tuple[str, ...]] = {
     "BPS": ("statistics indonesia",),
     "NSO Thailand": ("thai statistical office",),
 }
+# the same publishers under their slugs (the bundled catalogue's ``source``)
+SOURCE_ALIASES |= {
+    "data_gov_sg": ("data.gov.sg", *SOURCE_ALIASES["data.gov.sg"]),
+    "singstat": ("singstat", *SOURCE_ALIASES["SingStat"]),
+    "lta_datamall": ("lta datamall", *SOURCE_ALIASES["LTA DataMall"]),
+    "onemap": ("onemap", *SOURCE_ALIASES["OneMap"]),
+    "ura": ("ura", *SOURCE_ALIASES["URA"]),
+    "moh": ("moh", *SOURCE_ALIASES["MOH"]),
+    "nea": ("nea", *SOURCE_ALIASES["NEA"]),
+    "ema": ("ema", *SOURCE_ALIASES["EMA"]),
+    "world_bank": ("world bank", *SOURCE_ALIASES["World Bank"]),
+    "who": ("who gho", *SOURCE_ALIASES["WHO"]),
+    "oecd": ("oecd",),
+    "un_data": ("un data", *SOURCE_ALIASES["UN Data"]),
+    "aseanstats": ("aseanstats", *SOURCE_ALIASES["ASEANstats"]),
+    "adb": ("adb", *SOURCE_ALIASES["ADB"]),
+    "dosm": ("dosm", *SOURCE_ALIASES["DOSM"]),
+    "bps": ("bps", *SOURCE_ALIASES["BPS"]),
+    "nso_thailand": ("nso thailand", *SOURCE_ALIASES["NSO Thailand"]),
+}
 AMBIGUOUS_NAMES = frozenset({"who", "one", "data"})
 GRANULARITY_PHRASES: dict[str, tuple[str, ...]] = {
     "daily": ("daily", "per day", "day by day", "each day", "every day"),
@@ -156,7 +176,7 @@ class QueryParser:
     def __init__(self, sources: Iterable[str]) -> None:
         src_phrases: dict[str, list[str]] = {}
         for s in sources:
-            names = [s, s.replace(".", " ")]
+            names = [s, s.replace(".", " "), s.replace("_", " ")]
             # a bare common word ("who") is not taken as a publisher's name
             names = [n for n in names if normalize_phrase(n) not in AMBIGUOUS_NAMES]
             src_phrases[s] = [*names, *SOURCE_ALIASES.get(s, ())]

@@ -66,7 +66,9 @@ def _norm(name: str) -> str:
 def parse_mapping(text: str, source_name: str = "<mapping>") -> list[MappingLine]:
     out: list[MappingLine] = []
     errors: list[str] = []
-    for n, raw in enumerate(text.splitlines(), 1):
+    # lines end at "\n" only: a query may hold U+2028, NEL or a form feed (str.splitlines would cut it)
+    for n, raw in enumerate(text.removesuffix("\n").split("\n"), 1):
+        raw = raw.removesuffix("\r")
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -130,6 +132,8 @@ def import_mapping(
         src = doc.metadata.get("source", "")
         by_source.setdefault(src, []).append(i)
         canonical[_norm(src)] = src
+        if doc.metadata.get("source_name"):
+            canonical.setdefault(_norm(doc.metadata["source_name"]), src)
     for src, aliases in SOURCE_ALIASES.items():
         if src in by_source:
             for alias in aliases:

@@ -38,14 +38,22 @@ class Routing:
 class Result:
     id: str
     title: str
-    source: str
+    source: str  # publisher slug (data_gov_sg)
+    source_name: str  # its display name (data.gov.sg)
     region: str
     score: float  # final ranking score (after local-first boost)
     model_score: float
-    relevance: float  # model score min-max normalised over the candidates, 0..1
+    relevance: float  # calibrated estimate of the item's graded relevance / 4, 0..1
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "title": self.title, "source": self.source, "score": self.score}
+        return {
+            "id": self.id,
+            "title": self.title,
+            "source": self.source,
+            "source_name": self.source_name,
+            "score": self.score,
+            "relevance": self.relevance,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,12 +145,12 @@ def local_first(
     scores = [float(c.score) for c in candidates]
     low = min(scores)
     span = max(scores) - low
-    relevance = [(s - low) / span if span > 0 else 1.0 for s in scores]
+    normalised = [(s - low) / span if span > 0 else 1.0 for s in scores]
     if region is None:
         finals, applied = scores, False  # no region: the model's order and score stand
     else:
         local = [c.item.region == region for c in candidates]
-        finals = [r + boost if is_local else r for r, is_local in zip(relevance, local, strict=True)]
+        finals = [r + boost if is_local else r for r, is_local in zip(normalised, local, strict=True)]
         applied = any(local)
     # Stable on ties: the model's order decides between equal final scores.
     order = sorted(range(len(candidates)), key=lambda i: (-finals[i], i))[:k]
@@ -151,10 +159,11 @@ def local_first(
             id=candidates[i].item.id,
             title=candidates[i].item.title,
             source=candidates[i].item.source,
+            source_name=candidates[i].item.source_display,
             region=candidates[i].item.region,
             score=round(finals[i], 6),
             model_score=round(scores[i], 6),
-            relevance=round(relevance[i], 6),
+            relevance=round(candidates[i].relevance, 6),
         )
         for i in order
     ], applied

@@ -4,8 +4,10 @@ The runbook's scripts read these fields, so their names are a contract:
 
 * ``POST /api/v2/search`` {query, max_results?, quality_threshold?}: at most ``max_results``
   (default 10; ``limit`` is its older name) ``recommendations``, leaving out those whose
-  ``quality_metrics.relevance_score`` (the result's ``relevance``, 0..1) is below
-  ``quality_threshold``; ``recommendations[].source``, ``routing_summary.singapore_first_applied``
+  ``quality_metrics.relevance_score`` (the result's ``relevance``: the model's calibrated
+  estimate of the item's graded relevance / 4, 0..1) is below ``quality_threshold``;
+  ``recommendations[].source`` (publisher slug, ``data_gov_sg``; ``source_name`` holds the
+  display name), ``routing_summary.singapore_first_applied``
   (local-first boosting applied for a query naming Singapore), ``quality_summary.overall_ndcg_at_3``
   (running NDCG@3 from feedback, or the golden-set NDCG@3 while there is no feedback;
   ``quality_summary.ndcg_source`` says which), ``total_results``, ``filtered_out``.
@@ -63,6 +65,7 @@ def build_router(service: RankingService) -> APIRouter:
                 "id": r.id,
                 "title": r.title,
                 "source": r.source,
+                "source_name": r.source_name,
                 "region": r.region,
                 "score": r.score,
                 "quality_metrics": {"relevance_score": r.relevance, "model_score": r.model_score},

@@ -5,8 +5,14 @@ to 2^grade - 1 (unjudged items and grade 0 get nothing), and the loss is the cro
 between it and softmax(scores) (ListNet top-1 with exponential gains). The domain head gets a
 cross-entropy loss against the domain of the query's best-graded items. Each training step
 drops 30% of a query's hashed n-grams at random (feature dropout), so the model cannot lean on
-one memorised phrase. Optimiser: AdamW (fused), lr 0.01. The epoch with the best dev NDCG@3 is
-kept (the last one when there is no dev split).
+one memorised phrase. Optimiser: AdamW (fused), lr 0.01 for the n-gram towers and 0.003 for
+the match-signal path (which starts at a fusion of encoder cosine and dense pseudo-relevance
+feedback). The n-gram towers are only used with DENSE_MIN_QUERIES training queries or more.
+Small training sets get batches small enough for MIN_STEPS_PER_EPOCH steps an epoch. The epoch
+with the best dev NDCG@3 is kept (the last one when there is no dev split). Finally the
+relevance calibration is fitted on the dev split's top 10 (``rankops.serving.calibration``).
+Query and catalogue embeddings come from all-MiniLM-L6-v2 (``rankops.serving.encoder``),
+computed once per run.
 
 Determinism: one seed drives torch and numpy, CPU only and a fixed number of torch threads
 (RANKOPS_TORCH_THREADS, default 1), so the same data, seed and thread count give
@@ -39,14 +45,28 @@ from rankops.serving.artifact import (
     write_artifact,
 )
 from rankops.serving.bm25 import BM25Baseline
+from rankops.serving.calibration import CALIBRATION_DEPTH, fit_calibration
 from rankops.serving.dataset import Dataset, DatasetError, dataset_digest, load_dataset
 from rankops.serving.drift import DriftReference, query_features
+from rankops.serving.encoder import (
+    ENCODER_NAME,
+    SentenceEncoder,
+    cached_embeddings,
+    item_text,
+    shared_encoder,
+)
 from rankops.serving.features import tokenize
 from rankops.serving.ir_metrics import evaluate_run, ndcg_at_k
-from rankops.serving.model import Featurizer, ItemTensors, ModelConfig, Ranker, RankingNet
+from rankops.serving.model import Featurizer, ItemTensors, ModelConfig, RankingNet, top_k_rows
 
 DEFAULT_EPOCHS = 25
 DEFAULT_SEED = 13
+# The hashed n-gram towers learn a catalogue's own vocabulary from its training queries; with
+# a few dozen (CISI: 45) they memorise phrases and do not transfer, so below this many the
+# model ranks from the match signals alone.
+DENSE_MIN_QUERIES = 200
+# Small training sets still get several optimiser steps per epoch.
+MIN_STEPS_PER_EPOCH = 6
 
 
 @dataclass(frozen=True)
@@ -62,6 +82,11 @@ class TrainOptions:
     fused: bool = True
     feature_dropout: float = 0.3
     weight_decay: float = 0.0
+    dense: bool | None = None  # None: only with DENSE_MIN_QUERIES training queries or more
+    signal_lr: float = 0.003
+    encoder: bool = True
+    encoder_quantize: str = "fp32"
+    hidden: int = 32
 
 
 @dataclass
@@ -71,6 +96,7 @@ class TrainResult:
     history: list[dict[str, Any]]
     best_epoch: int
     seconds: float
+    item_embeddings: np.ndarray | None = None
 
 
 def catalog_from_dataset(ds: Dataset) -> list[CatalogItem]:
@@ -83,12 +109,13 @@ def catalog_from_dataset(ds: Dataset) -> list[CatalogItem]:
             d.metadata.get("domain", ""),
             d.metadata.get("region", ""),
             d.metadata.get("granularity", ""),
+            d.metadata.get("source_name", ""),
         )
         for d in ds.corpus
     ]
 
 
-def config_for(catalog: list[CatalogItem], opts: TrainOptions) -> ModelConfig:
+def config_for(catalog: list[CatalogItem], opts: TrainOptions, n_train_queries: int = 0) -> ModelConfig:
     def vocab(values: list[str]) -> list[str]:
         return sorted({v for v in values if v})
 
@@ -99,6 +126,10 @@ def config_for(catalog: list[CatalogItem], opts: TrainOptions) -> ModelConfig:
         regions=vocab([c.region for c in catalog]),
         sources=vocab([c.source for c in catalog]),
         granularities=vocab([c.granularity for c in catalog]),
+        hidden=opts.hidden,
+        dense=opts.dense if opts.dense is not None else n_train_queries >= DENSE_MIN_QUERIES,
+        encoder=ENCODER_NAME if opts.encoder else "",
+        encoder_quantize=opts.encoder_quantize,
     )
 
 
@@ -108,17 +139,43 @@ def set_threads(threads: int | None) -> int:
     return torch.get_num_threads()
 
 
-def _ranker_ndcg3(ranker: Ranker, ids: list[str], queries: list[tuple[str, str, dict[str, int]]]) -> float:
+def _query_embeddings(encoder: SentenceEncoder | None, texts: list[str]) -> np.ndarray | None:
+    return encoder.encode(texts) if encoder is not None and texts else None
+
+
+def _top_scores(
+    net: RankingNet, inputs: QueryBatch, items: ItemTensors, k: int
+) -> list[list[tuple[int, float]]]:
+    with torch.inference_mode():
+        qvec, logits = net.encode_queries(inputs.ids, inputs.offsets)
+        return top_k_rows(net.score(qvec, logits, inputs.cats, inputs.signals, items).numpy(), k)
+
+
+@dataclass
+class QueryBatch:
+    ids: torch.Tensor
+    offsets: torch.Tensor
+    cats: torch.Tensor
+    signals: torch.Tensor
+
+    @classmethod
+    def of(cls, feat: Featurizer, texts: list[str], embeddings: np.ndarray | None) -> QueryBatch:
+        return cls(*feat.query_inputs(texts, embeddings))
+
+
+def _ndcg3(
+    tops: list[list[tuple[int, float]]], ids: list[str], queries: list[tuple[str, str, dict[str, int]]]
+) -> float:
     if not queries:
         return 0.0
-    tops = ranker.top_k([q[1] for q in queries], 3)
     return float(
         np.mean([ndcg_at_k([ids[i] for i, _ in top], q[2], 3) for top, q in zip(tops, queries, strict=True)])
     )
 
 
 def train_model(ds: Dataset, opts: TrainOptions, log: Callable[[str], None] | None = None) -> TrainResult:
-    """Train on the ``train`` split; dev NDCG@3 after each epoch picks the kept weights."""
+    """Train on the ``train`` split; dev NDCG@3 after each epoch picks the kept weights, and
+    the dev split (train without one) fits the relevance calibration."""
     if opts.epochs < 1:
         raise ValueError("--epochs must be >= 1")
     started = time.perf_counter()
@@ -128,19 +185,38 @@ def train_model(ds: Dataset, opts: TrainOptions, log: Callable[[str], None] | No
     catalog = catalog_from_dataset(ds)
     ids = [c.id for c in catalog]
     pos = {d: i for i, d in enumerate(ids)}
-    config = config_for(catalog, opts)
     train_q = ds.split_queries("train")
     if not train_q:
         raise DatasetError(f"{ds.root}: the train split has no queries with text")
+    config = config_for(catalog, opts, len(train_q))
     dev_q = ds.split_queries("dev") if "dev" in ds.qrels else []
 
+    encoder = shared_encoder(opts.encoder_quantize) if opts.encoder else None
+    item_embeddings = (
+        cached_embeddings([item_text(c.title, c.description) for c in catalog], opts.encoder_quantize)
+        if encoder is not None
+        else None
+    )
     feat = Featurizer(
-        config, [c.title for c in catalog], [c.description for c in catalog], [c.meta() for c in catalog]
+        config,
+        [c.title for c in catalog],
+        [c.description for c in catalog],
+        [c.meta() for c in catalog],
+        item_embeddings=item_embeddings,
+        embed_query=encoder.query if encoder is not None else None,
     )
     net = RankingNet(config)
     item_ids, item_offsets = feat.item_bag()
     item_cats = feat.item_categoricals()
-    q_ids, q_offsets, q_cat, q_lex = feat.query_inputs([q[1] for q in train_q])
+    train_in = QueryBatch.of(
+        feat, [q[1] for q in train_q], _query_embeddings(encoder, [q[1] for q in train_q])
+    )
+    dev_in = (
+        QueryBatch.of(feat, [q[1] for q in dev_q], _query_embeddings(encoder, [q[1] for q in dev_q]))
+        if dev_q
+        else None
+    )
+    q_ids, q_offsets, q_cat, q_sig = train_in.ids, train_in.offsets, train_in.cats, train_in.signals
     q_lists = [
         q_ids[q_offsets[i] : (q_offsets[i + 1] if i + 1 < len(train_q) else len(q_ids))]
         for i in range(len(train_q))
@@ -163,19 +239,31 @@ def train_model(ds: Dataset, opts: TrainOptions, log: Callable[[str], None] | No
     has_target = targets.sum(1) > 0
     targets = targets / targets.sum(1, keepdim=True).clamp(min=1e-9)
 
-    opt = torch.optim.AdamW(net.parameters(), lr=opts.lr, fused=opts.fused, weight_decay=opts.weight_decay)
+    # the signal path starts from a sound fusion and is small: a gentler step keeps it near
+    # what generalises; the n-gram towers start from noise and need the larger one
+    signal_params = [*net.match.parameters(), *net.linear.parameters(), *net.prior.parameters()]
+    signal_ids = {id(p) for p in signal_params}
+    groups = [
+        {"params": [p for p in net.parameters() if id(p) not in signal_ids], "lr": opts.lr},
+        {"params": signal_params, "lr": opts.signal_lr},
+    ]
+    opt = torch.optim.AdamW(groups, lr=opts.lr, fused=opts.fused, weight_decay=opts.weight_decay)
+    batch_size = max(1, min(opts.batch_size, -(-len(train_q) // MIN_STEPS_PER_EPOCH)))
     drop_gen = torch.Generator().manual_seed(opts.seed)
     history: list[dict[str, Any]] = []
     best_state: dict[str, Any] | None = None
     best_score = -1.0
     best_epoch = 0
     n = len(train_q)
+    # Only trained epochs are candidates, never the untrained starting point: a model trained on
+    # bad labels must come out bad (the demo's canary rollback relies on it), not fall back to
+    # the fusion it started from because a clean dev split preferred that.
     for epoch in range(1, opts.epochs + 1):
         net.train()
         order = rng.permutation(n)
         total = 0.0
-        for start in range(0, n, opts.batch_size):
-            batch = [int(i) for i in order[start : start + opts.batch_size] if has_target[int(i)]]
+        for start in range(0, n, batch_size):
+            batch = [int(i) for i in order[start : start + batch_size] if has_target[int(i)]]
             if not batch:
                 continue
             b_lists = [q_lists[i] for i in batch]
@@ -190,7 +278,7 @@ def train_model(ds: Dataset, opts: TrainOptions, log: Callable[[str], None] | No
             b_ids = torch.cat(b_lists)
             items = ItemTensors(vectors=net.encode_items(item_ids, item_offsets), **item_cats)
             qvec, logits = net.encode_queries(b_ids, b_offsets)
-            scores = net.score(qvec, logits, q_cat[batch], q_lex[batch], items)
+            scores = net.score(qvec, logits, q_cat[batch], q_sig[batch], items)
             loss = -(targets[batch] * torch.log_softmax(scores, dim=1)).sum(1).mean()
             dt_ = domain_target[batch]
             if (dt_ >= 0).any():
@@ -201,8 +289,14 @@ def train_model(ds: Dataset, opts: TrainOptions, log: Callable[[str], None] | No
             loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
             total += float(loss.detach()) * len(batch)
-        ranker = Ranker(net, feat)
-        dev = _ranker_ndcg3(ranker, ids, dev_q) if dev_q else float("nan")
+        net.eval()
+        with torch.inference_mode():
+            eval_items = ItemTensors(vectors=net.encode_items(item_ids, item_offsets), **item_cats)
+        dev = (
+            _ndcg3(_top_scores(net, dev_in, eval_items, 3), ids, dev_q)
+            if dev_in is not None
+            else float("nan")
+        )
         elapsed = time.perf_counter() - started
         history.append(
             {
@@ -224,7 +318,19 @@ def train_model(ds: Dataset, opts: TrainOptions, log: Callable[[str], None] | No
     assert best_state is not None
     net.load_state_dict(best_state)
     net.eval()
-    return TrainResult(net, catalog, history, best_epoch, time.perf_counter() - started)
+    # calibration: fitted on queries the weights were not fitted to (dev), train without one
+    calib_q, calib_in = (dev_q, dev_in) if dev_in is not None else (train_q, train_in)
+    with torch.inference_mode():
+        final_items = ItemTensors(vectors=net.encode_items(item_ids, item_offsets), **item_cats)
+    tops = _top_scores(net, calib_in, final_items, CALIBRATION_DEPTH)
+    params = fit_calibration(
+        [
+            ([s for _, s in top], [q[2].get(ids[i], 0) / 4.0 for i, _ in top])
+            for top, q in zip(tops, calib_q, strict=True)
+        ]
+    )
+    net.config = net.config.with_calibration(params)
+    return TrainResult(net, catalog, history, best_epoch, time.perf_counter() - started, item_embeddings)
 
 
 def evaluate_split(
@@ -247,6 +353,24 @@ def evaluate_split(
         "model": evaluate_run(model_run, qrels),
         "bm25": evaluate_run(bm25_run, qrels),
     }
+
+
+def artifact_in_memory(
+    result: TrainResult, ds: Dataset, version: str = "0.0.0", encoder_precision: str | None = None
+) -> ModelArtifact:
+    """The trained model bound to its catalogue without writing it (benchmarks)."""
+    vocab = {t for c in result.catalog for t in tokenize(f"{c.title} {c.description}")}
+    return ModelArtifact(
+        uri="memory:",
+        manifest={"version": version},
+        sha256="",
+        net=result.net,
+        catalog=result.catalog,
+        golden=[],
+        reference=DriftReference(vocabulary=frozenset(vocab)),
+        item_embeddings=result.item_embeddings,
+        encoder_precision=encoder_precision,
+    )
 
 
 def train_command(
@@ -291,12 +415,13 @@ def train_command(
         catalog=result.catalog,
         golden=golden,
         reference=DriftReference(vocabulary=frozenset(vocab)),
+        item_embeddings=result.item_embeddings,
     )
     # The reference describes what in-distribution traffic looks like to THIS model, so it is
     # computed on queries the model was not fitted to (dev; train only when there is no dev):
     # on its own training queries max_score is inflated and the OOV fraction is 0 by
     # construction, which would raise drift alarms on perfectly ordinary live traffic.
-    ref_split = "dev" if ds.split_queries("dev") else "train"
+    ref_split = "dev" if "dev" in ds.qrels and ds.split_queries("dev") else "train"
     rows = [query_features(temp, text) for _, text, _ in ds.split_queries(ref_split)]
     # Features of the query alone (length, region, domain) are not inflated by the fit, and a
     # reference of ~100 dev queries is itself so noisy that a daily check against it raises
@@ -325,6 +450,7 @@ def train_command(
         catalog=result.catalog,
         golden=golden,
         reference=reference,
+        item_embeddings=result.item_embeddings,
         seed=seed,
         metrics=metrics,
         overwrite=force,
