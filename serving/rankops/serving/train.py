@@ -419,11 +419,12 @@ def train_command(
     )
     # The reference describes what in-distribution traffic looks like to THIS model, so it is
     # computed on queries the model was not fitted to (dev; train only when there is no dev):
-    # on its own training queries max_score is inflated and the OOV fraction is 0 by
-    # construction, which would raise drift alarms on perfectly ordinary live traffic.
+    # on its own training queries max_score is inflated, the OOV fraction is 0 by construction
+    # and the domain head predicts the domains it was taught, which would raise drift alarms on
+    # perfectly ordinary live traffic.
     ref_split = "dev" if "dev" in ds.qrels and ds.split_queries("dev") else "train"
     rows = [query_features(temp, text) for _, text, _ in ds.split_queries(ref_split)]
-    # Features of the query alone (length, region, domain) are not inflated by the fit, and a
+    # Features of the query alone (length, region) are not inflated by the fit, and a
     # reference of ~100 dev queries is itself so noisy that a daily check against it raises
     # false alarms most days: those come from every split's queries.
     all_rows = [query_features(temp, text) for s in ds.qrels for _, text, _ in ds.split_queries(s)]
