@@ -54,7 +54,8 @@ def test_a_window_with_a_bad_zone_or_schedule_is_refused(
 
 
 def test_overlapping_windows_are_a_warning() -> None:
-    spec = {**example("maintenancewindow.yaml")["spec"], "schedule": "0 */6 * * *", "duration": "8h", "timeZone": "UTC"}
+    spec = example("maintenancewindow.yaml")["spec"]
+    spec.update(schedule="0 */6 * * *", duration="8h", timeZone="UTC")
     review = review_maintenance_window(spec, NOW)
     assert review.allowed
     assert review.warnings == (
