@@ -74,6 +74,7 @@ MAINTENANCE_WINDOWS = api.resource(api.MAINTENANCE_WINDOW)
 LABEL_WINDOW = f"{api.GROUP}/maintenance-window"
 
 registry = kopf.OperatorRegistry()
+WEBHOOK_PATH = "/validate"  # the chart's clientConfig paths: /validate/<plural>
 
 
 class _Credentials:
@@ -114,8 +115,13 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, logger: kopf.Log
 
     webhook = WebhookConfig.from_env()
     if webhook is not None:
+        # path: kopf takes the rest of `/validate/<plural>` as the handler id (register_admission)
         settings.admission.server = kopf.WebhookServer(
-            addr=webhook.host, port=webhook.port, certfile=webhook.certfile, pkeyfile=webhook.pkeyfile
+            addr=webhook.host,
+            port=webhook.port,
+            path=WEBHOOK_PATH,
+            certfile=webhook.certfile,
+            pkeyfile=webhook.pkeyfile,
         )
 
     memo.config = config
