@@ -6,6 +6,7 @@ stands for the admission server; requests go over real HTTP to the emulator.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +18,9 @@ import yaml
 
 from rankops.sandbox.apiserver import SandboxAPIServer
 from tests.integration.webhook_support import Certificate, RecordingWebhook, issue_certificate
+
+if shutil.which("openssl") is None:
+    pytest.skip("the test certificates are made with openssl (not installed)", allow_module_level=True)
 
 GROUP = "admission.sandbox.rankops.dev"
 BASE = f"/apis/{GROUP}/v1/namespaces/default/widgets"
