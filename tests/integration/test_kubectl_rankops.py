@@ -171,7 +171,7 @@ def test_watch_exit_codes_and_steering_with_the_operator(
     promoted = cli("promote", model_name, "--full")
     assert promoted.returncode == 0, promoted
     out, err = watcher.communicate(timeout=90)
-    print("=== kubectl rankops status --watch (promoted) ===\n" + out)
+    print(f"=== kubectl rankops status --watch (promoted), exit code {watcher.returncode} ===\n" + out)
     assert watcher.returncode == 0, err
     assert "Phase:         Paused (MetricsUnavailable)" in out and out.rstrip().endswith(
         "rollout ended: Healthy"
@@ -187,7 +187,7 @@ def test_watch_exit_codes_and_steering_with_the_operator(
     time.sleep(1.0)
     assert cli("abort", model_name).returncode == 0
     out, err = watcher.communicate(timeout=90)
-    print("=== kubectl rankops status --watch (rolled back) ===\n" + out)
+    print(f"=== kubectl rankops status --watch (rolled back), exit code {watcher.returncode} ===\n" + out)
     assert watcher.returncode == 1, err
     assert out.rstrip().endswith("rollout ended: RolledBack")
 
@@ -196,6 +196,8 @@ def test_watch_exit_codes_and_steering_with_the_operator(
     assert rows == [["0", "1.0.0", "Deployed"], ["1", "1.1.0", "Promoted"], ["2", "1.2.0", "Aborted"]], (
         history
     )
+    uris = [line.split()[-1] for line in history.stdout.splitlines()[1:]]
+    assert uris == [f"file:///models/{model_name}/{v}" for v in ("1.0.0", "1.1.0", "1.2.0")], history
 
     # retry restarts 1.2.0 from step 0 (acknowledged through status.lastRetryToken).
     retried = cli("retry", model_name)
@@ -239,7 +241,9 @@ def test_watch_follows_judged_rollouts_to_their_end(
     )
     start_rollout(api, model_name, "1.1.0")
     done = cli("status", model_name, "--watch", "--timeout", "90s", timeout=120)
-    print("=== kubectl rankops status --watch (good canary) ===\n" + done.stdout)
+    print(
+        f"=== kubectl rankops status --watch (good canary), exit code {done.returncode} ===\n" + done.stdout
+    )
     assert done.returncode == 0, done.stderr
     assert "Last analysis: Pass" in done.stdout and done.stdout.rstrip().endswith("rollout ended: Healthy")
     assert "Phase:         Progressing" in done.stdout and "Canary:        1.1.0  weight 50" in done.stdout
@@ -247,6 +251,6 @@ def test_watch_follows_judged_rollouts_to_their_end(
     stack.use(model_name, "1.1.0", "1.2.0", stable_mean=0.8, canary_mean=0.5)
     start_rollout(api, model_name, "1.2.0")
     done = cli("status", model_name, "--watch", "--timeout", "90s", timeout=120)
-    print("=== kubectl rankops status --watch (bad canary) ===\n" + done.stdout)
+    print(f"=== kubectl rankops status --watch (bad canary), exit code {done.returncode} ===\n" + done.stdout)
     assert done.returncode == 1, done.stderr
     assert "Last analysis: Fail" in done.stdout and done.stdout.rstrip().endswith("rollout ended: RolledBack")

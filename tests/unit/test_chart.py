@@ -259,6 +259,34 @@ def test_webhook_certificate_matches_its_service(tmp_path: Path) -> None:
     assert certificate["spec"]["issuerRef"] == {"name": "cluster-ca", "kind": "ClusterIssuer"}
 
 
+def test_webhook_paths_name_the_operators_handlers_and_the_pod_serves_them() -> None:
+    import kopf
+
+    from rankops.operator import api
+    from rankops.operator.handlers import WEBHOOK_PATH, register_admission
+
+    registry = kopf.OperatorRegistry()
+    register_admission(registry)
+    handlers = {str(h.id) for h in registry._webhooks.get_all_handlers()}
+    objects = render({"webhook": {"enabled": True}})
+    (config,) = by_kind(objects, "ValidatingWebhookConfiguration")
+    paths = {w["clientConfig"]["service"]["path"] for w in config["webhooks"]}
+    assert paths == {f"{WEBHOOK_PATH}/{h}" for h in handlers}
+    for hook in config["webhooks"]:
+        (rule,) = hook["rules"]
+        assert hook["clientConfig"]["service"]["path"] == f"{WEBHOOK_PATH}/{rule['resources'][0]}"
+        assert rule["apiGroups"] == [api.GROUP] and rule["apiVersions"] == [api.VERSION]
+        assert hook["failurePolicy"] == "Fail" and hook["sideEffects"] == "None"
+    (deployment,) = by_kind(objects, "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["RANKOPS_WEBHOOK_PORT"] == "9443"
+    assert env["RANKOPS_WEBHOOK_CERT_DIR"] == "/etc/rankops/webhook"
+    assert {"name": "webhook", "containerPort": 9443, "protocol": "TCP"} in container["ports"]
+    (service,) = [o for o in by_kind(objects, "Service") if o["metadata"]["name"] == "rankops-webhook"]
+    assert service["spec"]["ports"][0]["targetPort"] == "webhook"
+
+
 def test_monitors_select_each_serving_pod_once() -> None:
     from rankops.operator.api import LABEL_MANAGED_BY, LABEL_TRACK
 

@@ -327,6 +327,7 @@ def test_full_rollout_with_pauses_and_analysis() -> None:
         "outcome": "Promoted",
         "reason": "AnalysisPassed",
         "at": None,
+        "uri": "file:///models/1.1.0",  # what `kubectl rankops undo` restores
     }
     assert d.reasons().count("Promoted") == 1
     assert PromoteCanaryToStable("1.1.0", "file:///models/1.1.0") in d.actions
@@ -679,6 +680,7 @@ def test_progress_deadline_fails_the_rollout() -> None:
         "outcome": "Failed",
         "reason": "ProgressDeadlineExceeded",
         "at": None,
+        "uri": "file:///models/1.1.0",
     }
     assert condition(s, "Progressing")["reason"] == "ProgressDeadlineExceeded"
 

@@ -46,9 +46,9 @@ def test_outcome() -> None:
 
 
 HISTORY = [
-    {"revision": 0, "version": "1.0.0", "outcome": "Deployed"},
-    {"revision": 1, "version": "1.1.0", "outcome": "Promoted"},
-    {"revision": 2, "version": "1.2.0", "outcome": "RolledBack"},
+    {"revision": 0, "version": "1.0.0", "outcome": "Deployed", "uri": "s3://b/m/v1"},
+    {"revision": 1, "version": "1.1.0", "outcome": "Promoted", "uri": "s3://b/m/v1.1"},
+    {"revision": 2, "version": "1.2.0", "outcome": "RolledBack", "uri": "s3://b/m/v1.2"},
 ]
 
 
@@ -58,11 +58,12 @@ def test_undo_targets() -> None:
     assert undo_target(obj, 1)["version"] == "1.1.0"
     with pytest.raises(CliError, match=r"no promoted or deployed revision 2 .*known: \[0, 1\]"):
         undo_target(obj, 2)
-    assert undo_uri(obj, HISTORY[0]) == "s3://b/m/1.0.0"
-    assert undo_uri(obj, {**HISTORY[0], "uri": "file:///x"}) == "file:///x"
-    odd = {"status": {"stableVersion": "1.1.0", "stableUri": "s3://b/m/latest", "history": HISTORY}}
-    with pytest.raises(CliError, match=r"edit spec\.model by hand"):
-        undo_uri(odd, HISTORY[0])
+    assert undo_uri(HISTORY[0]) == "s3://b/m/v1"  # as recorded: not derived from the stable URI
+    legacy = {k: v for k, v in HISTORY[0].items() if k != "uri"}
+    with pytest.raises(
+        CliError, match=r"revision 0 \(1\.0\.0\) records no artifact URI .*edit spec\.model by hand"
+    ):
+        undo_uri(legacy)
 
 
 @pytest.mark.parametrize(

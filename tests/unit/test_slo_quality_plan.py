@@ -74,6 +74,7 @@ def test_breach_after_promotion_rolls_back_like_a_failed_canary() -> None:
         "outcome": "RolledBack",
         "reason": "PostPromotionBreach",
         "at": "2026-03-01T12:15:00Z",
+        "uri": "file:///m/2",  # the artifact rolled back from
     }
     rollback = p["quality"]["rollback"]
     assert (

@@ -147,29 +147,24 @@ def undo_target(obj: Mapping[str, Any], revision: int | None) -> Mapping[str, An
     return earlier[-1]
 
 
-def undo_uri(obj: Mapping[str, Any], entry: Mapping[str, Any]) -> str:
-    """The artifact URI of the entry's version.
+def undo_uri(entry: Mapping[str, Any]) -> str:
+    """The artifact URI the entry's revision served, as the operator recorded it (``uri``).
 
-    The history records it as ``uri`` where the operator writes one; otherwise the stable URI
-    with its last path segment (the version, as in ``.../search-ranker/1.1.0``) replaced.
+    Never guessed from another revision's URI: an entry without one (written by an operator
+    before history recorded URIs) is an error that says what to do.
     """
     if entry.get("uri"):
         return str(entry["uri"])
-    st = _status(obj)
-    stable_uri, stable_version = str(st.get("stableUri") or ""), str(st.get("stableVersion") or "")
-    head, sep, last = stable_uri.rstrip("/").rpartition("/")
-    if not sep or last != stable_version:
-        raise CliError(
-            f"the history does not record the artifact URI of {entry.get('version')} and the stable URI "
-            f"{stable_uri!r} does not end in its version: edit spec.model by hand"
-        )
-    return f"{head}/{entry['version']}"
+    raise CliError(
+        f"the history entry of revision {entry.get('revision')} ({entry.get('version')}) records no "
+        "artifact URI (an older operator wrote it): edit spec.model by hand"
+    )
 
 
 def undo(client: Client, name: str, *, revision: int | None, wait: float | None) -> Obj:
     obj = client.get(name)
     entry = undo_target(obj, revision)
-    uri = undo_uri(obj, entry)
+    uri = undo_uri(entry)
     spec_model = (obj.get("spec") or {}).get("model") or {}
     if spec_model.get("version") == entry["version"] and spec_model.get("uri") == uri:
         raise CliError(f"spec already names {entry['version']} ({uri})")

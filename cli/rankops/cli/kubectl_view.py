@@ -103,9 +103,9 @@ def render_history(obj: Mapping[str, Any]) -> str:
     history = (obj.get("status") or {}).get("history") or []
     if not history:
         return f"{(obj.get('metadata') or {}).get('name')}: no history yet"
-    keys = ("revision", "version", "outcome", "reason", "at")
+    keys = ("revision", "version", "outcome", "reason", "at", "uri")
     rows = [[str(h.get(key, "-")) for key in keys] for h in history]
-    return "\n".join(_table(["REVISION", "VERSION", "OUTCOME", "REASON", "AT"], rows, indent=""))
+    return "\n".join(_table(["REVISION", "VERSION", "OUTCOME", "REASON", "AT", "URI"], rows, indent=""))
 
 
 def render_list(items: Sequence[Mapping[str, Any]]) -> str:

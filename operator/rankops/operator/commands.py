@@ -86,6 +86,17 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--alerts-cert-dir", metavar="DIR", help="serve the receiver over TLS (tls.crt, tls.key)"
     )
     run.add_argument(
+        "--webhook-port",
+        metavar="PORT",
+        type=int,
+        help="serve validating admission for the three resources over HTTPS (env RANKOPS_WEBHOOK_PORT)",
+    )
+    run.add_argument(
+        "--webhook-cert-dir",
+        metavar="DIR",
+        help="the webhook's tls.crt and tls.key (env RANKOPS_WEBHOOK_CERT_DIR)",
+    )
+    run.add_argument(
         "--peering",
         metavar="NAME",
         help="run as one of several replicas sharing this kopf peering object: only the leader "
@@ -127,17 +138,24 @@ def run_operator(args: argparse.Namespace) -> int:
     _set_env("RANKOPS_ALERTS_TOKEN_FILE", args.alerts_token_file)
     _set_env("RANKOPS_ALERTS_CERT_DIR", args.alerts_cert_dir)
     _set_env("RANKOPS_PEERING", args.peering)
+    _set_env("RANKOPS_WEBHOOK_PORT", args.webhook_port)
+    _set_env("RANKOPS_WEBHOOK_CERT_DIR", args.webhook_cert_dir)
+    from rankops.operator.controllers.admission import WebhookConfig
     from rankops.operator.controllers.quality_runtime import ReceiverConfig
     from rankops.operator.peering import PeeringConfig
     from rankops.operator.settings import OperatorConfig
 
     OperatorConfig.from_env()  # fail fast on bad settings, before connecting anywhere
     ReceiverConfig.from_env()
+    webhook = WebhookConfig.from_env()
     peering = PeeringConfig.from_env()
     if peering is not None:  # the startup handler reads the same priority again
         os.environ["RANKOPS_PEERING_PRIORITY"] = str(peering.priority)
     kopf.configure(verbose=args.verbose, log_prefix=True)
-    from rankops.operator.handlers import registry
+    from rankops.operator.handlers import register_admission, registry
+
+    if webhook is not None:
+        register_admission(registry)
 
     namespaces = list(args.namespace)
     kopf.run(

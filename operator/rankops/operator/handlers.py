@@ -31,6 +31,11 @@ Triggers of one MaintenanceWindow, all ending in ``MaintenanceWindowController.r
 - a per-object ``daemon`` (``MaintenanceWindowController.run_daemon``): the window's timer,
   reconciling at each window start and end, and every ``RANKOPS_RESYNC_INTERVAL`` seconds.
 
+With ``RANKOPS_WEBHOOK_PORT`` set, ``rankops operator run`` adds ``register_admission``'s
+validating handlers (``controllers.admission``) and the startup handler serves them with kopf's
+``WebhookServer`` over HTTPS; the ValidatingWebhookConfiguration is the Helm chart's (kopf
+manages none, so the operator needs no RBAC on webhook configurations).
+
 A RankingModel's reconcile asks the MaintenanceWindows of its namespace whether a rollout may
 start (``rolloutPolicy: OnlyInWindow``). With ``RANKOPS_METRICS_PORT`` set the operator serves
 its maintenance metrics there.
@@ -55,6 +60,7 @@ from rankops.operator.adapters.maintenance_metrics import MaintenanceMetrics
 from rankops.operator.adapters.prometheus import PrometheusMetricsSource
 from rankops.operator.adapters.rules import PrometheusRuleWriter
 from rankops.operator.adapters.serving_pods import ServingPods
+from rankops.operator.controllers.admission import AdmissionController, WebhookConfig
 from rankops.operator.controllers.maintenancewindow import MaintenanceWindowController
 from rankops.operator.controllers.quality_runtime import QualityRuntime, ReceiverConfig
 from rankops.operator.controllers.qualityslo import QualitySLOController
@@ -68,6 +74,7 @@ MAINTENANCE_WINDOWS = api.resource(api.MAINTENANCE_WINDOW)
 LABEL_WINDOW = f"{api.GROUP}/maintenance-window"
 
 registry = kopf.OperatorRegistry()
+WEBHOOK_PATH = "/validate"  # the chart's clientConfig paths: /validate/<plural>
 
 
 class _Credentials:
@@ -106,6 +113,17 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, logger: kopf.Log
     else:
         peering.apply(settings)
 
+    webhook = WebhookConfig.from_env()
+    if webhook is not None:
+        # path: kopf takes the rest of `/validate/<plural>` as the handler id (register_admission)
+        settings.admission.server = kopf.WebhookServer(
+            addr=webhook.host,
+            port=webhook.port,
+            path=WEBHOOK_PATH,
+            certfile=webhook.certfile,
+            pkeyfile=webhook.pkeyfile,
+        )
+
     memo.config = config
     memo.kube = KubeClient(lambda: CREDENTIALS.info or connection_info(settings=settings, logger=logger))
     memo.metrics = PrometheusMetricsSource(config.prometheus_url, timeout=config.prometheus_timeout)
@@ -130,6 +148,7 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, logger: kopf.Log
     async def model_exists(namespace: str, name: str) -> bool:
         return await memo.kube.get(resource_path(api.RANKING_MODEL, namespace, name)) is not None
 
+    memo.admission = AdmissionController(memo.kube)
     memo.quality = QualityRuntime(memo.qualityslos, ReceiverConfig.from_env(), model_exists)
     await memo.quality.start()
     if config.metrics_port is not None:
@@ -278,3 +297,49 @@ async def window_timer(
 ) -> None:
     config: OperatorConfig = memo.config
     await memo.windows.run_daemon(namespace or "", name, stopped, config.resync_interval, logger)
+
+
+# ------------------------------------------------------------------------ admission
+
+
+def register_admission(target: kopf.OperatorRegistry = registry) -> None:
+    """Add the validating handlers, one per resource, with the ids the chart's paths name.
+
+    Separate from the registration above: kopf refuses to start with admission handlers and no
+    webhook server, so they are added only when one is configured (``RANKOPS_WEBHOOK_PORT``).
+    """
+    if any(h.id in _ADMISSION_IDS for h in target._webhooks.get_all_handlers()):
+        return  # already added (kopf would run them twice)
+    for kind in (api.RANKING_MODEL, api.QUALITY_SLO, api.MAINTENANCE_WINDOW):
+        kopf.on.validate(
+            *api.resource(kind), id=api.plural(kind), operations=["CREATE", "UPDATE"], registry=target
+        )(_validator(kind))
+
+
+_ADMISSION_IDS = frozenset(
+    api.plural(k) for k in (api.RANKING_MODEL, api.QUALITY_SLO, api.MAINTENANCE_WINDOW)
+)
+
+
+def _validator(kind: str) -> Any:
+    async def validate(
+        body: kopf.Body,
+        old: Any,
+        new: Any,
+        operation: str | None,
+        namespace: str | None,
+        warnings: list[str],
+        memo: Any,
+        **_: Any,
+    ) -> None:
+        controller: AdmissionController = memo.admission
+        if not controller.needs_review(operation, new, old):
+            return
+        review = await controller.review(kind, namespace or "", body)
+        warnings.extend(review.warnings)
+        if not review.allowed:
+            # 422 as for the schema's own refusals: the object is invalid, the request well-formed
+            raise kopf.AdmissionError(review.message, code=422)
+
+    validate.__name__ = f"validate_{api.plural(kind)}"
+    return validate

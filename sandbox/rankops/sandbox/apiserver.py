@@ -33,7 +33,11 @@ kopf connects with ``@kopf.on.login`` returning ``kopf.ConnectionInfo(server=api
 
 Deliberate differences from a real server (also marked ``DIFFERENCE`` in the code):
 
-- no authentication, authorization or admission webhooks: any client may do anything;
+- no authentication or authorization: any client may do anything. Validating admission
+  webhooks are called (:mod:`rankops.sandbox.admission`, with its own differences); a Service
+  in a webhook's ``clientConfig`` is reached through ``resolve_service``; writes through the
+  direct-access methods below (``create``, ``apply_object``...) skip admission, as a write
+  straight to etcd would;
 - built-in kinds are stored as sent, without their Go validation or defaulting (a
   Deployment without a selector is accepted); only custom resources and CRDs are validated;
 - one stored representation per resource: versions of a CRD are served without conversion;
@@ -55,8 +59,6 @@ Deliberate differences from a real server (also marked ``DIFFERENCE`` in the cod
 from __future__ import annotations
 
 import asyncio
-import base64
-import contextlib
 import copy
 import json
 import math
@@ -73,54 +75,20 @@ from kmock import KubernetesEmulator, KubernetesError, Server, action, resource
 from kmock._internal import rendering  # Request, StreamingError: kmock 0.8 internals (pinned <0.9)
 
 from rankops.sandbox import discovery
+from rankops.sandbox.admission import ServiceResolver, ValidatingAdmission
 from rankops.sandbox.errors import ApiError, status_body
+from rankops.sandbox.paths import parse_api_path
 from rankops.sandbox.registry import BUILTINS, ResourceType, load_manifests
+from rankops.sandbox.resources import ResourceRequests
 from rankops.sandbox.runner import ThreadedServer
 from rankops.sandbox.semantics import Cluster
-from rankops.sandbox.store import Event, Store
-from rankops.sandbox.tables import build_table
+from rankops.sandbox.store import Store
 
 __all__ = ["SandboxAPIServer", "ThreadedServer", "load_manifests"]
 
 T = TypeVar("T")
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 JSON_CT = "application/json"
-
-
-# ---------------------------------------------------------------------------------------------
-# URL parsing (kmock 0.8's parser fails on `/api/v1/namespaces` and cluster-scoped objects)
-
-
-@attrs.frozen
-class Path:
-    group: str | None = None  # None: not an API path
-    version: str | None = None
-    plural: str | None = None
-    namespace: str | None = None
-    name: str | None = None
-    subresource: str | None = None
-
-
-def parse_api_path(path: str) -> Path:
-    parts = [p for p in path.split("/") if p]
-    if not parts or parts[0] not in ("api", "apis"):
-        return Path()
-    if parts[0] == "api":
-        group, rest = "", parts[1:]
-    else:
-        if len(parts) < 2:
-            return Path()
-        group, rest = parts[1], parts[2:]
-    if not rest:
-        return Path(group=group)
-    version, rest = rest[0], rest[1:]
-    namespace = None
-    if len(rest) >= 3 and rest[0] == "namespaces":  # /namespaces/{ns}/{plural}...
-        namespace, rest = rest[1], rest[2:]
-    plural = rest[0] if rest else None
-    name = rest[1] if len(rest) > 1 else None
-    sub = "/".join(rest[2:]) or None
-    return Path(group, version, plural, namespace, name, sub)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,7 +104,8 @@ class SandboxAPIServer(KubernetesEmulator):
     after each change, it runs no pods), ``simulate_jobs`` (marks Jobs Complete likewise),
     ``workload_delay`` and ``gc_delay`` (seconds before the stand-in and the garbage
     collector act), ``strict_namespaces`` (namespaced objects need their Namespace, as on a
-    real server; False creates missing namespaces on the fly).
+    real server; False creates missing namespaces on the fly), ``resolve_service``
+    (``(namespace, name, port) -> (host, port)``: where a webhook's Service listens).
     """
 
     crds: Sequence[str | pathlib.Path | Mapping[str, Any]] = ()
@@ -151,8 +120,11 @@ class SandboxAPIServer(KubernetesEmulator):
     gc_delay: float = 0.05
     strict_namespaces: bool = True
     watch_log_size: int = 10_000
+    resolve_service: ServiceResolver | None = None
 
     cluster: Cluster = attrs.field(init=False)
+    admission: ValidatingAdmission = attrs.field(init=False)
+    _resource_requests: ResourceRequests = attrs.field(init=False)
     _server: Server | None = attrs.field(default=None, init=False)
     _loop: asyncio.AbstractEventLoop | None = attrs.field(default=None, init=False)
     _loop_thread: int | None = attrs.field(default=None, init=False)
@@ -169,6 +141,10 @@ class SandboxAPIServer(KubernetesEmulator):
             watch_log_size=self.watch_log_size,
         )
         self.cluster.listeners.append(self._mirror_resource)
+        self.admission = ValidatingAdmission(self.cluster.store, self.resolve_service)
+        self._resource_requests = ResourceRequests(
+            self.cluster, self.admission, self._json, lambda: self._closing
+        )
         for rt in BUILTINS:
             self.cluster.register(rt)
         for ns in INITIAL_NAMESPACES:
@@ -196,6 +172,7 @@ class SandboxAPIServer(KubernetesEmulator):
         for queue in list(self.store.subscribers):
             queue.put_nowait(None)  # the end-of-stream marker
         await self.cluster.stop_background()
+        await self.admission.close()
         if self._server is not None:
             await self._server.__aexit__(exc_type, exc, tb)
             self._server = None
@@ -451,252 +428,4 @@ class SandboxAPIServer(KubernetesEmulator):
             if method != "GET":
                 return None
             return self._json(discovery.resource_list(self.types, p.group, p.version))
-        return await self._serve_resource(request, method, p)
-
-    # -- resources: HTTP routing -------------------------------------------------------------
-
-    async def _serve_resource(
-        self, request: rendering.Request, method: str, p: Path
-    ) -> aiohttp.web.StreamResponse:
-        assert p.group is not None and p.version is not None and p.plural is not None
-        rt = self.types.get((p.group, p.version, p.plural))
-        if rt is None:
-            raise ApiError.not_served(request.url.path)
-        if p.namespace is not None and not rt.namespaced:
-            raise ApiError.not_served(request.url.path)
-        if p.subresource and (p.subresource not in rt.subresources or p.name is None):
-            raise ApiError.not_served(request.url.path)
-        params = dict(request.params)
-        ns = p.namespace
-        if rt.namespaced and ns is None and (p.name is not None or method == "POST"):
-            raise ApiError.not_served(request.url.path)
-        accept = request.headers.get("Accept", "")
-        as_table = "as=Table" in accept
-
-        if method == "GET":
-            if params.get("watch") in ("true", "1"):
-                if p.name is not None:
-                    sel = params.get("fieldSelector")
-                    params["fieldSelector"] = f"metadata.name={p.name}" + (f",{sel}" if sel else "")
-                return await self._watch(request, rt, ns, params, as_table)
-            if p.name is None:
-                items, list_meta = self._paginate(self.cluster.list(rt, ns, params), params)
-                if as_table:
-                    table = build_table(
-                        items, rt.printer_columns, str(self.store.rv), params.get("includeObject", "Metadata")
-                    )
-                    table["metadata"].update(list_meta)
-                    return self._json(table)
-                return self._json(
-                    {
-                        "kind": f"{rt.kind}List",
-                        "apiVersion": rt.api_version,
-                        "metadata": {"resourceVersion": str(self.store.rv), **list_meta},
-                        "items": items,
-                    }
-                )
-            obj = self.cluster.get(rt, ns, p.name)
-            if p.subresource == "scale":
-                return self._json(self.cluster.scale_of(rt, obj))
-            if as_table:
-                return self._json(
-                    build_table(
-                        [obj], rt.printer_columns, str(self.store.rv), params.get("includeObject", "Metadata")
-                    )
-                )
-            return self._json(obj)
-
-        body = self._parse_body(request)
-        self.cluster.warnings.clear()
-        if method == "POST":
-            if p.name is not None:
-                raise ApiError.method_not_allowed()
-            if not isinstance(body, dict):
-                raise ApiError.bad_request("the body of the request must be a JSON object")
-            return self._json(self.cluster.create(rt, ns, body, params), 201)
-        if method == "PUT":
-            if p.name is None:
-                raise ApiError.method_not_allowed()
-            if not isinstance(body, dict):
-                raise ApiError.bad_request("the body of the request must be a JSON object")
-            if p.subresource == "scale":
-                return self._json(self.cluster.write_scale(rt, ns, p.name, body, params))
-            return self._json(self.cluster.update(rt, ns, p.name, body, p.subresource, params))
-        if method == "PATCH":
-            if p.name is None:
-                raise ApiError.method_not_allowed()
-            content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
-            existed = self.store.get(self.cluster.key(rt, ns, p.name)) is not None
-            obj = self.cluster.patch(rt, ns, p.name, content_type, request.text, p.subresource, params)
-            return self._json(obj, 200 if existed else 201)  # 201: server-side apply created it
-        if method == "DELETE":
-            options = body if isinstance(body, dict) else {}
-            for k in ("propagationPolicy", "gracePeriodSeconds"):
-                if k in params:
-                    options.setdefault(k, params[k])
-            if p.name is None:
-                return self._json(self.cluster.delete_collection(rt, ns, params, options))
-            return self._json(self.cluster.delete(rt, ns, p.name, options, dry_run="dryRun" in params))
-        raise ApiError.method_not_allowed()
-
-    @staticmethod
-    def _paginate(
-        items: list[dict[str, Any]], params: Mapping[str, str]
-    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """``limit``/``continue``: pages in (namespace, name) order.
-
-        DIFFERENCE: a continued list shows the objects as they are now, not as a snapshot at
-        the first page's resourceVersion, and continue tokens never expire (no 410).
-        """
-        start = 0
-        token = params.get("continue")
-        if token:
-            try:
-                last = json.loads(base64.urlsafe_b64decode(token.encode()).decode())
-            except ValueError as exc:
-                raise ApiError.bad_request(f"continue key is not valid: {exc}") from exc
-            keys = [[i["metadata"].get("namespace", ""), i["metadata"]["name"]] for i in items]
-            start = next((n for n, key in enumerate(keys) if key > last), len(items))
-        try:
-            limit = int(params.get("limit") or 0)
-        except ValueError as exc:
-            raise ApiError.bad_request(f"invalid limit: {exc}") from exc
-        page = items[start : start + limit] if limit > 0 else items[start:]
-        meta: dict[str, Any] = {}
-        remaining = len(items) - start - len(page)
-        if remaining > 0 and page:
-            last_meta = page[-1]["metadata"]
-            key = json.dumps([last_meta.get("namespace", ""), last_meta["name"]])
-            meta["continue"] = base64.urlsafe_b64encode(key.encode()).decode()
-            meta["remainingItemCount"] = remaining
-        return page, meta
-
-    @staticmethod
-    def _parse_body(request: rendering.Request) -> Any:
-        if request.data is not None:
-            return request.data
-        if not request.text.strip():
-            return None
-        try:
-            return yaml.safe_load(request.text)
-        except yaml.YAMLError as exc:
-            raise ApiError.bad_request(f"the body of the request could not be decoded: {exc}") from exc
-
-    # -- reads -----------------------------------------------------------------------------------
-
-    async def _watch(
-        self,
-        request: rendering.Request,
-        rt: ResourceType,
-        ns: str | None,
-        params: Mapping[str, str],
-        as_table: bool,
-    ) -> aiohttp.web.StreamResponse:
-        match = self.cluster.predicates(params)
-        timeout = float(params.get("timeoutSeconds") or 0) or None
-        rv_text = params.get("resourceVersion") or ""
-        bookmarks = params.get("allowWatchBookmarks") in ("true", "1")
-        queue: asyncio.Queue[Event | None] = asyncio.Queue()
-
-        def visible(ev: Event) -> str | None:
-            """The event type this watcher sees, or None. As a real server does, a change that
-            moves an object into the selection is ADDED and one that moves it out is DELETED."""
-            if ev.group != rt.group or ev.plural != rt.plural:
-                return None
-            meta = ev.object.get("metadata") or {}
-            if ns is not None and meta.get("namespace") != ns:
-                return None
-            now = match(ev.object)
-            if ev.type != "MODIFIED" or ev.previous is None:
-                return ev.type if now else None
-            before = match(ev.previous)
-            if now:
-                return "MODIFIED" if before else "ADDED"
-            return "DELETED" if before else None
-
-        # Subscribe and take the snapshot in one step (no await between): nothing is lost.
-        initial: list[Event]
-        gone = False
-        if rv_text in ("", "0"):
-            initial = [
-                Event(0, rt.group, rt.plural, "ADDED", o) for o in self.store.items(rt.group, rt.plural, ns)
-            ]
-        else:
-            try:
-                since = int(rv_text)
-            except ValueError as exc:
-                raise ApiError.bad_request(f"invalid resourceVersion: {rv_text!r}") from exc
-            gone = since < self.store.oldest_replayable
-            initial = [] if gone else self.store.events_since(since, rt.group, rt.plural)
-        self.store.subscribers.add(queue)
-
-        raw = request._raw_request
-        assert raw is not None
-        response = aiohttp.web.StreamResponse(status=200, headers={"Content-Type": JSON_CT})
-        response.enable_chunked_encoding()
-
-        async def send(ev_type: str, obj: Mapping[str, Any]) -> None:
-            payload: Mapping[str, Any] = obj
-            if as_table and ev_type in ("ADDED", "MODIFIED", "DELETED"):
-                payload = build_table(
-                    [obj],
-                    rt.printer_columns,
-                    obj["metadata"].get("resourceVersion", ""),
-                    params.get("includeObject", "Metadata"),
-                )
-            await response.write(json.dumps({"type": ev_type, "object": payload}).encode() + b"\n")
-
-        try:
-            await response.prepare(raw)
-            if gone:
-                await send("ERROR", status_body(ApiError.gone(rv_text)))
-                return response
-            for ev in initial:
-                if seen_as := visible(ev):
-                    await send(seen_as, self.cluster.present(rt, ev.object))
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + timeout if timeout else None
-            bookmark_every = 10.0
-            next_bookmark = loop.time() + bookmark_every
-            while not self._closing:
-                # Wake up at least every second to notice a client that went away (aiohttp
-                # does not cancel handlers on disconnect), to send bookmarks and to time out.
-                wait = 1.0
-                if deadline is not None:
-                    left = deadline - loop.time()
-                    if left <= 0:
-                        break
-                    wait = min(left, wait)
-                try:
-                    item = await asyncio.wait_for(queue.get(), wait)
-                except TimeoutError:
-                    if raw.transport is None or raw.transport.is_closing():
-                        return response
-                    if bookmarks and loop.time() >= next_bookmark and not self._closing:
-                        next_bookmark = loop.time() + bookmark_every
-                        await send(
-                            "BOOKMARK",
-                            {
-                                "kind": rt.kind,
-                                "apiVersion": rt.api_version,
-                                "metadata": {"resourceVersion": str(self.store.rv)},
-                            },
-                        )
-                    continue
-                if item is None:
-                    break
-                if seen_as := visible(item):
-                    await send(seen_as, self.cluster.present(rt, item.object))
-        except ConnectionResetError:
-            return response  # the client went away
-        finally:
-            self.store.subscribers.discard(queue)
-        with contextlib.suppress(ConnectionResetError, RuntimeError):
-            await response.write_eof()
-        return response
-
-    # -- writes: create ----------------------------------------------------------------------
-
-    # -- writes: update / patch ----------------------------------------------------------------
-
-    # -- writes: delete ----------------------------------------------------------------------------
+        return await self._resource_requests.serve(request, method, p)

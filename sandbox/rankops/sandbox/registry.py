@@ -138,6 +138,21 @@ BUILTINS: tuple[ResourceType, ...] = (
         categories=("all",),
     ),
     _b("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"),
+    # Called for matching writes (rankops.sandbox.admission); mutating ones are only stored.
+    _b(
+        "admissionregistration.k8s.io",
+        "v1",
+        "validatingwebhookconfigurations",
+        "ValidatingWebhookConfiguration",
+        namespaced=False,
+    ),
+    _b(
+        "admissionregistration.k8s.io",
+        "v1",
+        "mutatingwebhookconfigurations",
+        "MutatingWebhookConfiguration",
+        namespaced=False,
+    ),
     _b("batch", "v1", "jobs", "Job", subresources=("status",), categories=("all",)),
     _b(
         "batch",

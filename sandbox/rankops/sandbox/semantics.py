@@ -193,6 +193,8 @@ class Cluster(ControllersMixin):
         meta["generation"] = 1
         if rt.key == NAMESPACES_KEY:
             body["status"] = {"phase": "Active"}
+            # as a real server (1.21+): what namespaceSelectors select a namespace by name with
+            meta["labels"] = {**(meta.get("labels") or {}), "kubernetes.io/metadata.name": name}
         if rt.key == CRD_KEY:
             body["status"] = self._crd_status(body)
         patching.record_managed_fields(

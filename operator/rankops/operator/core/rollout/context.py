@@ -36,8 +36,8 @@ class PlanningPass:
     def wake_at(self, when: datetime) -> None:
         self.wakeups.append(when)
 
-    def add_history(self, version: str, outcome: str, reason: str) -> None:
-        entry = HistoryEntry(self.state.canary_revision, version, outcome, reason, self.now)
+    def add_history(self, version: str, uri: str | None, outcome: str, reason: str) -> None:
+        entry = HistoryEntry(self.state.canary_revision, version, outcome, reason, self.now, uri or None)
         self.set(history=(*self.state.history, entry)[-HISTORY_LIMIT:])
 
     @property

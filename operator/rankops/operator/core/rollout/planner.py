@@ -105,7 +105,7 @@ def plan_rollout(
                 "RolloutRestarted",
                 f"spec changed to {target.version} during the rollout of {state.canary_version}",
             )
-            p.add_history(state.canary_version or "", "Superseded", "SpecChanged")
+            p.add_history(state.canary_version or "", state.canary_uri, "Superseded", "SpecChanged")
             start_rollout(p)
         elif tokens.abort:
             p.used_tokens.add("abort")

@@ -37,7 +37,7 @@ def deploy_first(p: PlanningPass) -> None:
     )
     await_stable(p)
     p.event("Normal", "Deployed", f"deploying {m.version} as stable")
-    p.add_history(m.version, "Deployed", "Created")
+    p.add_history(m.version, m.uri, "Deployed", "Created")
 
 
 def settle(p: PlanningPass, before: RolloutState) -> None:
@@ -51,7 +51,7 @@ def settle(p: PlanningPass, before: RolloutState) -> None:
             f"model uri changed for the same version {m.version}: updating stable in place",
         )
         p.set(stable_uri=m.uri)
-        p.add_history(m.version, "Deployed", "UriChanged")
+        p.add_history(m.version, m.uri, "Deployed", "UriChanged")
         await_stable(p)
         if p.state.awaiting_stable_since is not None:
             p.set(phase="Progressing", message=awaiting_message(p), aborted_version=None)

@@ -66,6 +66,7 @@ class HistoryEntry:
     outcome: str  # Deployed | Promoted | RolledBack | Aborted | Failed | Superseded
     reason: str
     at: datetime
+    uri: str | None = None  # the artifact the revision served (what `kubectl rankops undo` restores)
 
     @classmethod
     def from_status(cls, d: Mapping[str, Any]) -> HistoryEntry:
@@ -78,16 +79,20 @@ class HistoryEntry:
             outcome=str(d.get("outcome", "")),
             reason=str(d.get("reason", "")),
             at=at,
+            uri=str(d["uri"]) if d.get("uri") else None,
         )
 
     def to_status(self) -> dict[str, Any]:
-        return {
+        out = {
             "revision": self.revision,
             "version": self.version,
             "outcome": self.outcome,
             "reason": self.reason,
             "at": format_time(self.at),
         }
+        if self.uri:
+            out["uri"] = self.uri
+        return out
 
 
 @dataclass(frozen=True)

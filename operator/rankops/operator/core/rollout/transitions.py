@@ -242,7 +242,7 @@ def promote(p: PlanningPass, reason: str) -> None:
     # promoted version (it would otherwise send that share back to the old version's pods).
     weight = st.canary_weight if draining and p.gateway else 0
     p.event("Normal", "Promoted", f"{version} promoted to stable (was {st.stable_version}): {reason}")
-    p.add_history(version, "Promoted", reason)
+    p.add_history(version, uri, "Promoted", reason)
     p.set(
         **{
             **ROLLOUT_RESET,
@@ -270,7 +270,7 @@ def _withdraw_canary(p: PlanningPass, outcome: str, reason: str, **state: object
     """
     split = desired_replicas(p.spec.rollout.traffic_routing, p.state.canary_weight, p.spec.serving.replicas)
     draining = split.stable == 0 and p.observed.stable_ready is not None
-    p.add_history(p.state.canary_version or "", outcome, reason)
+    p.add_history(p.state.canary_version or "", p.state.canary_uri, outcome, reason)
     p.set(**ROLLOUT_RESET, canary_draining=draining, **state)
     if split.stable < p.spec.serving.replicas:  # the stable track scales back up
         await_stable(p)

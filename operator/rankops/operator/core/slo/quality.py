@@ -163,6 +163,7 @@ def plan_quality(
                 "outcome": "RolledBack",
                 "reason": decision.reason,
                 "at": format_time(now),
+                **({"uri": stable.uri} if stable.uri else {}),  # the artifact rolled back from
             }
             patch.update(
                 phase="RolledBack",
