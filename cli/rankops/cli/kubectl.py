@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     helps = {
         "promote": "advance one step; --full: promote the canary to stable now",
         "abort": "roll the canary back (RolledBack until retry or a new version)",
-        "retry": "restart a RolledBack, Failed or Paused rollout from step 0",
+        "retry": "restart a RolledBack, Failed or Paused rollout (or a kept experiment) from step 0",
         "pause": f"hold the rollout at its step ({names.PAUSED_ANNOTATION}=true)",
         "resume": f"resume a rollout held by pause (removes {names.PAUSED_ANNOTATION})",
         "undo": "set spec.model back to an earlier good revision from the history",
