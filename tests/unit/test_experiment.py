@@ -204,12 +204,13 @@ def test_no_primary_objective_or_no_data_never_promotes() -> None:
 @settings(deadline=None, max_examples=40)
 @given(st.floats(-0.05, 0.05), st.integers(60, 3000), st.integers(0, 10**6), st.booleans(), st.booleans())
 def test_a_decision_follows_its_interval(effect: float, n: int, seed: int, early: bool, ended: bool) -> None:
-    """Promote only above 0, CandidateWorse only below, nothing before the end without early stopping."""
+    """Promote only above 0, CandidateWorse only below, nothing on NDCG@3 before the end without early
+    stopping."""
     verdict = _look(*_arms(effect, n, seed=seed))
     spec = ExperimentSpec(early_stopping=early)
     status = _assess(spec, verdict, END if ended else T0 + timedelta(hours=1))
-    if not (early or ended):
-        assert not status.decided
+    if not (early or ended):  # only a guardrail (the canary judge's harm rule here) decides early
+        assert not status.decided or status.reason == "GuardrailFailed"
     if status.decision == "Promote":
         assert status.ci_lower is not None and status.ci_lower > 0 and status.action == "Promoted"
     if status.reason == "CandidateWorse":
@@ -368,3 +369,17 @@ def test_the_cli_prints_the_experiment_and_its_history() -> None:
     history = render_history(obj)
     assert "Kept" in history and "Keep -0.0" in history
     assert outcome(obj) == "Kept"
+
+
+def test_an_experiment_ended_by_hand_says_it_ended_undecided() -> None:
+    from rankops.operator.api import ABORT_ANNOTATION
+
+    state = plan_rollout(OLD, RolloutState(), None, T0).state
+    state = plan_rollout(SPEC, state, None, T0).state
+    state = plan_rollout(SPEC, state, None, T0 + timedelta(seconds=1)).state  # the experiment opens
+    assert state.experiment is not None and state.experiment.started_at is not None
+    aborted = plan_rollout(SPEC, state, None, T0 + timedelta(seconds=2), annotations={ABORT_ANNOTATION: "1"})
+    experiment = aborted.state.experiment
+    assert aborted.state.phase == "RolledBack" and experiment is not None
+    assert not experiment.decided and experiment.ended_reason == "Aborted"
+    assert experiment.to_status()["summary"].startswith("ended undecided (Aborted)")

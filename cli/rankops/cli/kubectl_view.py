@@ -128,6 +128,8 @@ def experiment_lines(e: Mapping[str, Any] | None) -> list[str]:
             f"  Decision:    {e['decision']} ({e.get('reason')}): candidate {action}, "
             f"at {e.get('decidedAt', '-')}{early}"
         )
+    elif e.get("endedReason"):
+        lines.append(f"  Ended:       without a decision ({e['endedReason']})")
     else:
         lines.append(
             f"  Running:     {e.get('looks', 0)} looks; interim figures (decides by {e.get('endsAt', '-')})"

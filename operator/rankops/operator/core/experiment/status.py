@@ -69,6 +69,7 @@ class ExperimentStatus:
     action: Action | None = None
     decided_at: datetime | None = None
     early: bool = False  # decided before endsAt (early stopping or a guardrail)
+    ended_reason: str | None = None  # the rollout ended without a decision (a manual promote, abort, ...)
     message: str = ""
 
     @property
@@ -99,6 +100,8 @@ class ExperimentStatus:
         """One line for the printer column: the decision or the progress, and the effect."""
         if self.decision is not None:
             return f"{self.decision} {self.effect_text}"
+        if self.ended_reason is not None:
+            return f"ended undecided ({self.ended_reason}): {self.effect_text}"
         if self.started_at is None or self.ends_at is None:
             return "waiting for the candidate"
         total = (self.ends_at - self.started_at).total_seconds()

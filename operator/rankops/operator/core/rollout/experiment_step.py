@@ -30,7 +30,7 @@ from .context import PlanningPass
 from .state import HALTED_REASONS
 from .transitions import keep_stable, promote, wait_for_canary
 
-__all__ = ["progress_experiment"]
+__all__ = ["close_undecided", "progress_experiment"]
 
 
 def progress_experiment(p: PlanningPass, verdict: Verdict | None) -> None:
@@ -90,3 +90,19 @@ def _act(p: PlanningPass, decided: ExperimentStatus) -> None:
 def _interval(p: PlanningPass) -> timedelta:
     assert p.spec.rollout.analysis is not None
     return timedelta(seconds=p.spec.rollout.analysis.interval_s)
+
+
+def close_undecided(p: PlanningPass) -> None:
+    """The rollout of an undecided experiment ended otherwise (manual promote, abort, spec change):
+    ``status.experiment`` says so, with the history's reason."""
+    experiment = p.state.experiment
+    if experiment is None or experiment.decided or experiment.ended_reason or p.state.in_rollout:
+        return
+    reason = p.state.history[-1].reason if p.state.history else "RolloutEnded"
+    p.set(
+        experiment=replace(
+            experiment,
+            ended_reason=reason,
+            message=f"ended without a decision ({reason}): {experiment.effect_text}",
+        )
+    )

@@ -41,7 +41,7 @@ from ..spec import RankingModelSpec, SpecError
 from ..verdict import Verdict
 from .conditions import rollout_conditions
 from .context import PlanningPass
-from .experiment_step import progress_experiment
+from .experiment_step import close_undecided, progress_experiment
 from .stable import deploy_first
 from .state import Observed, RolloutState
 from .tokens import Tokens
@@ -137,6 +137,7 @@ def plan_rollout(
     else:
         idle(p, tokens.retry, rollout_allowed)
 
+    close_undecided(p)
     # Tokens seen are consumed whether or not they applied.
     updates: dict[str, Any] = {}
     for name, token, attr in (
