@@ -12,7 +12,7 @@ confidence sequence's mixing scale ``minimumEffect`` 0.02. For each true effect 
 stable) and mode it prints the share of experiments decided Promote, Keep and Inconclusive (with
 the binomial standard error of the decisive rate), the mean and median days to the decision and
 the mean labelled samples per arm at it. The first row of each mode is equal arms: its
-"false" column (Promote or Keep decided on NDCG@3) must stay <= alpha. "theory" is the
+"false" column (Promote or Keep, on NDCG@3 or a guardrail) must stay <= alpha. "theory" is the
 fixed-horizon test's power from the normal approximation at the expected sample sizes, the
 baseline the simulated fixed-horizon power should match. The last line is one JSON object with
 the headline figures.

@@ -77,8 +77,8 @@ class ExperimentSimulation:
 
     @property
     def false_decision_rate(self) -> float:
-        """Promote or Keep decided on NDCG@3 (for equal arms: the rate that must stay <= alpha)."""
-        return (self.decisions["Promote"] + self.reasons["CandidateWorse"]) / self.experiments
+        """Promote or Keep, on NDCG@3 or a guardrail (for equal arms: the rate that must stay <= alpha)."""
+        return (self.decisions["Promote"] + self.decisions["Keep"]) / self.experiments
 
     @property
     def mean_decision_s(self) -> float:
