@@ -383,3 +383,21 @@ def test_an_experiment_ended_by_hand_says_it_ended_undecided() -> None:
     assert aborted.state.phase == "RolledBack" and experiment is not None
     assert not experiment.decided and experiment.ended_reason == "Aborted"
     assert experiment.to_status()["summary"].startswith("ended undecided (Aborted)")
+
+
+def test_a_look_planned_before_the_experiment_opened_is_not_used() -> None:
+    """Its window began with the rollout: the experiment's samples and looks count from its start."""
+    state = plan_rollout(OLD, RolloutState(), None, T0).state
+    state = plan_rollout(SPEC, state, None, T0).state  # readiness unknown: ready at once
+    now = T0 + timedelta(hours=1)
+    request = analysis_due(SPEC, state, now)
+    assert request is not None and request.window_s == 3600
+    verdict = _look(*_arms(0.05, 4000, seed=8))
+    opened = plan_rollout(SPEC, state, verdict, now)
+    experiment = opened.state.experiment
+    assert experiment is not None and experiment.started_at == now and experiment.looks == 0
+    assert opened.state.evidence is None and opened.state.last_analysis is None
+    assert opened.requeue_after == 3600
+    assert analysis_due(SPEC, opened.state, now + timedelta(minutes=59)) is None
+    first = analysis_due(SPEC, opened.state, now + timedelta(hours=1))
+    assert first is not None and first.window_s == 3600  # since the experiment's start

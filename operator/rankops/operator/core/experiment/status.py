@@ -162,7 +162,9 @@ class ExperimentStatus:
                 out[key] = _round(value)
             else:
                 out[key] = value
-        out["summary"] = self.summary(now)
+        # The summary from the stored (rounded) figures, so that it reads the same after a round trip.
+        rounded: dict[str, Any] = {f: _round(v) for f in _FLOATS if isinstance(v := getattr(self, f), float)}
+        out["summary"] = replace(self, **rounded).summary(now)
         return out
 
 

@@ -53,8 +53,12 @@ def progress_experiment(p: PlanningPass, verdict: Verdict | None) -> None:
         experiment = start_experiment(
             spec, p.state.canary_revision, p.state.canary_version or "", p.state.stable_version or "", p.now
         )
-        p.set(experiment=experiment, message=experiment.message)
+        # Samples, evidence and looks count from here: a verdict planned before the start (its window
+        # began with the rollout) is not used, and the first look is one interval away.
+        p.set(experiment=experiment, message=experiment.message, step_ready_at=p.now, evidence=None)
         p.event("Normal", "ExperimentStarted", experiment.message)
+        p.wake_at(p.now + _interval(p))
+        return
 
     due = next_look_at(p.spec, p.state)
     assert due is not None  # an experiment's step always requires analysis
