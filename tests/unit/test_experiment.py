@@ -364,6 +364,10 @@ def test_the_cli_prints_the_experiment_and_its_history() -> None:
         "status": {**RolloutState.from_status(state.to_status()).to_status(), "observedGeneration": 1},
     }
     view = render_status(obj)
+    assert "Step:          -" in view  # the experiment ended
+    running = {**obj, "spec": _model({"analysis": ANALYSIS, "experiment": {}})["spec"]}
+    running["status"] = {**obj["status"], "currentStep": 0, "canaryWeight": 50}
+    assert "Step:          experiment (weight 50)" in render_status(running)
     assert "Experiment:    1.1.0 vs stable 1.0.0 at 50/50, ConfidenceSequence (95%)" in view
     assert "Decision:    Keep (CandidateWorse): candidate kept" in view
     history = render_history(obj)

@@ -29,9 +29,12 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "
 
 
 def step_summary(spec: Mapping[str, Any], status: Mapping[str, Any]) -> str:
-    steps = ((spec.get("rollout") or {}).get("steps")) or []
+    rollout = spec.get("rollout") or {}
     current = status.get("currentStep")
-    if current is None or not steps:
+    if current is not None and rollout.get("experiment") is not None:
+        return f"experiment (weight {status.get('canaryWeight', '?')})"
+    steps = rollout.get("steps") or [{"weight": 100}]  # the parser's default: one step at 100
+    if current is None:
         return "-"
     step = steps[current] if 0 <= current < len(steps) else {}
     detail = f"weight {step.get('weight', '?')}"
