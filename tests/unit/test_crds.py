@@ -17,6 +17,7 @@ import yaml
 
 from rankops.operator.core.spec import (
     SpecError,
+    Step,
     parse_quality_slo_spec,
     parse_ranking_model_spec,
 )
@@ -119,7 +120,9 @@ def test_minimal_model_gets_the_documented_defaults(crds: dict[str, dict[str, An
     spec = stored["spec"]
     assert spec["serving"]["replicas"] == 2
     assert spec["serving"]["port"] == 8080
-    assert spec["rollout"]["steps"] == [{"weight": 100}]
+    # No steps default in the schema (an experiment excludes steps); the parser's is one step at 100.
+    assert "steps" not in spec["rollout"]
+    assert parse_ranking_model_spec(spec).rollout.steps == (Step(weight=100),)
     assert spec["rollout"]["trafficRouting"] == {"replicaRatio": {}}
     assert spec["rollout"]["progressDeadline"] == "10m"
     assert spec["rollout"]["autoRollback"] is True

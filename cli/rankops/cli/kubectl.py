@@ -5,7 +5,8 @@
     kubectl rankops history NAME | undo NAME [--to-revision N]
 
 Exit status: 0 success (with ``--watch``: the rollout ended Healthy); 1 the rollout ended
-RolledBack or Failed, or the operator did not acknowledge or ignored an action; 2 bad input
+RolledBack or Failed, an A/B experiment kept the stable version (Kept), or the operator did not
+acknowledge or ignored an action; 2 bad input
 (unknown name, wrong phase, API errors); 124 ``--timeout`` passed first.
 """
 
@@ -50,6 +51,9 @@ def outcome(obj: dict[str, Any]) -> str | None:
     if phase in names.ENDED_BADLY:
         return str(phase)
     version = (spec.get("model") or {}).get("version")
+    experiment = status.get("experiment") or {}
+    if experiment.get("action") == "Kept" and status.get("abortedVersion") == version:
+        return "Kept"  # an A/B experiment kept the stable version: the spec's is not served
     settled = not status.get("canaryVersion") and not status.get("canaryDraining")
     if phase == "Healthy" and status.get("stableVersion") == version and settled:
         return "Healthy"
@@ -145,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     helps = {
         "promote": "advance one step; --full: promote the canary to stable now",
         "abort": "roll the canary back (RolledBack until retry or a new version)",
-        "retry": "restart a RolledBack, Failed or Paused rollout from step 0",
+        "retry": "restart a RolledBack, Failed or Paused rollout (or a kept experiment) from step 0",
         "pause": f"hold the rollout at its step ({names.PAUSED_ANNOTATION}=true)",
         "resume": f"resume a rollout held by pause (removes {names.PAUSED_ANNOTATION})",
         "undo": "set spec.model back to an earlier good revision from the history",

@@ -86,11 +86,13 @@ def abort(client: Client, name: str, *, wait: float | None) -> Obj:
 
 def retry(client: Client, name: str, *, wait: float | None) -> Obj:
     obj = client.get(name)
-    phase = _status(obj).get("phase")
+    status = _status(obj)
+    phase = status.get("phase")
+    kept = (status.get("experiment") or {}).get("action") == "Kept" and status.get("abortedVersion")
     require(
         obj,
-        phase in names.ENDED_BADLY or phase == "Paused",
-        "retry (only a RolledBack, Failed or Paused rollout)",
+        phase in names.ENDED_BADLY or phase == "Paused" or bool(kept),
+        "retry (only a RolledBack, Failed or Paused rollout, or an experiment that kept stable)",
     )
     return token_action(client, name, "retry", wait=wait)
 

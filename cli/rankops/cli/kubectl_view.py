@@ -29,9 +29,12 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "
 
 
 def step_summary(spec: Mapping[str, Any], status: Mapping[str, Any]) -> str:
-    steps = ((spec.get("rollout") or {}).get("steps")) or []
+    rollout = spec.get("rollout") or {}
     current = status.get("currentStep")
-    if current is None or not steps:
+    if current is not None and rollout.get("experiment") is not None:
+        return f"experiment (weight {status.get('canaryWeight', '?')})"
+    steps = rollout.get("steps") or [{"weight": 100}]  # the parser's default: one step at 100
+    if current is None:
         return "-"
     step = steps[current] if 0 <= current < len(steps) else {}
     detail = f"weight {step.get('weight', '?')}"
@@ -89,6 +92,7 @@ def render_status(obj: Mapping[str, Any]) -> str:
             lines += _table(
                 ["OBJECTIVE", "METRIC", "VERDICT", "CANARY", "STABLE", "DIFF", "CI", "P", "N(C/S)"], rows
             )
+    lines += experiment_lines(status.get("experiment"))
     conditions = status.get("conditions") or []
     if conditions:
         lines.append(
@@ -99,13 +103,70 @@ def render_status(obj: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _effect(e: Mapping[str, Any]) -> str:
+    """``+0.0210 [+0.0080, +0.0340] n 5012/4988`` from an experiment's figures."""
+    if e.get("difference") is None:
+        return "no estimate"
+    lower = "-inf" if e.get("ciLower") is None else f"{e['ciLower']:+.4f}"
+    upper = "inf" if e.get("ciUpper") is None else f"{e['ciUpper']:+.4f}"
+    return (
+        f"{e['difference']:+.4f} [{lower}, {upper}] n {_count(e.get('canaryN'))}/{_count(e.get('stableN'))}"
+    )
+
+
+def experiment_lines(e: Mapping[str, Any] | None) -> list[str]:
+    """The A/B experiment of ``status.experiment``: design, decision or progress, figures, guardrails."""
+    if not e:
+        return []
+    level = f"{1 - float(e.get('alpha', 0.05)):.0%}"
+    lines = [
+        f"Experiment:    {e.get('candidate')} vs stable {e.get('baseline')} at "
+        f"{e.get('weight')}/{100 - int(e.get('weight') or 0)}, {e.get('method')} ({level}), "
+        f"{e.get('startedAt', '-')} to {e.get('endsAt', '-')}"
+    ]
+    if e.get("decision"):
+        early = " (early)" if e.get("early") else ""
+        action = str(e.get("action", "-")).lower()
+        lines.append(
+            f"  Decision:    {e['decision']} ({e.get('reason')}): candidate {action}, "
+            f"at {e.get('decidedAt', '-')}{early}"
+        )
+    elif e.get("endedReason"):
+        lines.append(f"  Ended:       without a decision ({e['endedReason']})")
+    else:
+        lines.append(
+            f"  Running:     {e.get('looks', 0)} looks; interim figures (decides by {e.get('endsAt', '-')})"
+        )
+    p_value = f", p {e['pValue']:.4g}" if e.get("pValue") is not None else ""
+    lines.append(
+        f"  {e.get('objective') or 'ndcg_at_3'}: candidate {_fmt(e.get('canaryMean'), 4)} stable "
+        f"{_fmt(e.get('stableMean'), 4)}, difference {_effect(e)}{p_value}"
+    )
+    guards = e.get("guardrails") or []
+    if guards:
+        lines.append(
+            "  Guardrails:  "
+            + ", ".join(f"{g.get('name')} {g.get('verdict')} ({g.get('reason')})" for g in guards)
+        )
+    if e.get("message"):
+        lines.append(f"  {e['message']}")
+    return lines
+
+
 def render_history(obj: Mapping[str, Any]) -> str:
     history = (obj.get("status") or {}).get("history") or []
     if not history:
         return f"{(obj.get('metadata') or {}).get('name')}: no history yet"
     keys = ("revision", "version", "outcome", "reason", "at", "uri")
-    rows = [[str(h.get(key, "-")) for key in keys] for h in history]
-    return "\n".join(_table(["REVISION", "VERSION", "OUTCOME", "REASON", "AT", "URI"], rows, indent=""))
+    rows = []
+    for h in history:
+        e = h.get("experiment")
+        rows.append(
+            [*(str(h.get(key, "-")) for key in keys), f"{e.get('decision')} {_effect(e)}" if e else "-"]
+        )
+    return "\n".join(
+        _table(["REVISION", "VERSION", "OUTCOME", "REASON", "AT", "URI", "EXPERIMENT"], rows, indent="")
+    )
 
 
 def render_list(items: Sequence[Mapping[str, Any]]) -> str:

@@ -34,8 +34,16 @@ the per-track variance is estimated from all samples so far (consistent, which i
 asymptotic confidence sequence needs). ``tau`` is fixed before any data (from the margin), never tuned on the
 data.
 
+Two-sided (the A/B experiments of ``core.experiment``): mixing the same martingales over a
+centred normal prior of scale ``tau`` (Howard et al. 2021, the two-sided normal mixture) gives
+``M(S, V) = exp(tau^2 S^2 / (2 (1 + tau^2 V))) / sqrt(1 + tau^2 V)``, which reaches ``1/alpha`` at
+``|S| = b2(V) = sqrt((V + 1/tau^2) (log(1 + tau^2 V) + 2 log(1/alpha)))`` (closed form). The
+interval ``estimate +- b2(V)/V`` covers the true difference at every look simultaneously with
+probability >= 1 - alpha, so stopping the first time it excludes 0 decides wrongly with
+probability <= alpha however often one looks.
+
 Public API: ``Moments``, ``DifferenceEvidence``, ``MeanEvidence``, ``boundary``,
-``information_needed``, ``information_rate``.
+``two_sided_boundary``, ``information_needed``, ``information_rate``.
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ __all__ = [
     "boundary",
     "information_needed",
     "information_rate",
+    "two_sided_boundary",
 ]
 
 # Variance floor per track: NDCG@3 values are in [0, 1]; a batch of identical values must not
@@ -107,6 +116,14 @@ def boundary(information: float, alpha: float, tau: float) -> float:
     return float(brentq(lambda s: _log_mixture(s, v, tau) - target, 0.0, high, xtol=1e-10))
 
 
+def two_sided_boundary(information: float, alpha: float, tau: float) -> float:
+    """``b2(V)``: the score at which the two-sided normal mixture reaches ``1/alpha`` (module docstring)."""
+    if not (0.0 < alpha < 1.0) or tau <= 0.0:
+        raise ValueError(f"need 0 < alpha < 1 and tau > 0, got alpha={alpha}, tau={tau}")
+    v = max(information, 0.0)
+    return math.sqrt((v + 1.0 / tau**2) * (math.log1p(tau**2 * v) + 2.0 * math.log(1.0 / alpha)))
+
+
 @dataclass(frozen=True)
 class DifferenceEvidence:
     """Accumulated batches of ``canary - stable`` (module docstring).
@@ -148,6 +165,13 @@ class DifferenceEvidence:
         if self.information <= 0:
             return math.inf
         return self.estimate + boundary(self.information, alpha, tau) / self.information
+
+    def confidence_interval(self, alpha: float, tau: float) -> tuple[float, float]:
+        """Anytime-valid two-sided (1 - alpha) interval of the difference ((-inf, inf) without data)."""
+        if self.information <= 0:
+            return -math.inf, math.inf
+        half = two_sided_boundary(self.information, alpha, tau) / self.information
+        return self.estimate - half, self.estimate + half
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ __all__ = [
     "analysis_due",
     "next_look_at",
     "record_verdict",
+    "take_verdict",
 ]
 
 
@@ -107,6 +108,8 @@ def look_request(spec: RankingModelSpec, state: RolloutState, now: datetime) -> 
     analysis = spec.rollout.analysis
     assert analysis is not None and state.step_ready_at is not None
     started = state.rollout_started_at or state.step_ready_at
+    if state.experiment is not None and state.experiment.started_at is not None:
+        started = state.experiment.started_at  # an experiment's samples count from its start
     return AnalysisRequest(
         canary_version=state.canary_version or "",
         stable_version=state.stable_version or "",
@@ -146,27 +149,9 @@ def record_verdict(p: PlanningPass, verdict: Verdict) -> Failure | None:
     analysis = p.spec.rollout.analysis
     assert analysis is not None
     previous_look = p.state.last_analysis_at
-    p.set(last_analysis=verdict, last_analysis_at=p.now)
-    version = p.state.canary_version
-    if verdict.metrics_unavailable:
-        reason = verdict.reason if verdict.reason in UNAVAILABLE_REASONS else "MetricsUnavailable"
-        if p.state.phase != "Paused" or p.state.pause_reason != reason:
-            p.event("Warning", reason, f"analysis of {version} paused: {verdict.message}")
-        p.set(
-            phase="Paused",
-            pause_reason=reason,
-            message=f"canary {version} paused at weight {p.state.canary_weight}: {verdict.message}",
-            waiting_for_samples_since=None,  # an outage is not counted against the samples deadline
-        )
+    if not take_verdict(p, verdict):
         return None
-    if p.state.phase == "Paused":
-        again = {"SLONotFound": "QualitySLO found", "InvalidSLO": "QualitySLO valid again"}.get(
-            p.state.pause_reason or "", "metrics available again"
-        )
-        p.event("Normal", "Resumed", f"{again}; analysis of {version} resumed")
-    p.set(phase="Progressing", pause_reason=None)
-    if verdict.evidence is not None:
-        p.set(evidence=verdict.evidence)
+    version = p.state.canary_version
     if verdict.insufficient_data:
         return _wait_for_samples(p, verdict, previous_look)
     p.set(
@@ -211,6 +196,32 @@ def record_verdict(p: PlanningPass, verdict: Verdict) -> Failure | None:
                 f"canary {version} inconclusive {inconclusive} times: {verdict.reason}",
             )
     return None
+
+
+def take_verdict(p: PlanningPass, verdict: Verdict) -> bool:
+    """Record a due look's verdict and its evidence; False when it paused for want of metrics."""
+    p.set(last_analysis=verdict, last_analysis_at=p.now)
+    version = p.state.canary_version
+    if verdict.metrics_unavailable:
+        reason = verdict.reason if verdict.reason in UNAVAILABLE_REASONS else "MetricsUnavailable"
+        if p.state.phase != "Paused" or p.state.pause_reason != reason:
+            p.event("Warning", reason, f"analysis of {version} paused: {verdict.message}")
+        p.set(
+            phase="Paused",
+            pause_reason=reason,
+            message=f"canary {version} paused at weight {p.state.canary_weight}: {verdict.message}",
+            waiting_for_samples_since=None,  # an outage is not counted against the samples deadline
+        )
+        return False
+    if p.state.phase == "Paused":
+        again = {"SLONotFound": "QualitySLO found", "InvalidSLO": "QualitySLO valid again"}.get(
+            p.state.pause_reason or "", "metrics available again"
+        )
+        p.event("Normal", "Resumed", f"{again}; analysis of {version} resumed")
+    p.set(phase="Progressing", pause_reason=None)
+    if verdict.evidence is not None:
+        p.set(evidence=verdict.evidence)
+    return True
 
 
 def analysis_deadline(spec: RankingModelSpec, state: RolloutState) -> datetime | None:

@@ -57,7 +57,8 @@ def rollout_conditions(
         put("Progressing", "False", st.pause_reason or "Paused", st.message)
     elif frozen:
         put("Progressing", "False", "RolloutFrozen", st.message)
-    elif st.phase in ("RolledBack", "Failed"):
+    elif st.phase in ("RolledBack", "Failed") or (st.aborted_version is not None and st.phase == "Healthy"):
+        # Healthy with an abortedVersion: an experiment kept the stable version (its reason says why).
         reason = st.history[-1].reason if st.history else ""
         put("Progressing", "False", reason or st.phase, st.message)
     else:

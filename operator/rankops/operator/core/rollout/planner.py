@@ -41,6 +41,7 @@ from ..spec import RankingModelSpec, SpecError
 from ..verdict import Verdict
 from .conditions import rollout_conditions
 from .context import PlanningPass
+from .experiment_step import close_undecided, progress_experiment
 from .stable import deploy_first
 from .state import Observed, RolloutState
 from .tokens import Tokens
@@ -132,10 +133,11 @@ def plan_rollout(
         else:
             if state.pause_reason == USER_PAUSED_REASON:
                 resume_from_hold(p)
-            progress(p, verdict)
+            (progress_experiment if spec.rollout.experiment is not None else progress)(p, verdict)
     else:
         idle(p, tokens.retry, rollout_allowed)
 
+    close_undecided(p)
     # Tokens seen are consumed whether or not they applied.
     updates: dict[str, Any] = {}
     for name, token, attr in (

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from ..evidence import Evidence
+from ..experiment import ExperimentStatus
 from ..timeutil import format_time, parse_time
 from ..verdict import Verdict
 
@@ -63,10 +64,11 @@ class HistoryEntry:
 
     revision: int
     version: str
-    outcome: str  # Deployed | Promoted | RolledBack | Aborted | Failed | Superseded
+    outcome: str  # Deployed | Promoted | RolledBack | Aborted | Failed | Superseded | Kept
     reason: str
     at: datetime
     uri: str | None = None  # the artifact the revision served (what `kubectl rankops undo` restores)
+    experiment: Mapping[str, Any] | None = None  # a decided A/B experiment's figures (its summary)
 
     @classmethod
     def from_status(cls, d: Mapping[str, Any]) -> HistoryEntry:
@@ -80,6 +82,7 @@ class HistoryEntry:
             reason=str(d.get("reason", "")),
             at=at,
             uri=str(d["uri"]) if d.get("uri") else None,
+            experiment=dict(d["experiment"]) if isinstance(d.get("experiment"), Mapping) else None,
         )
 
     def to_status(self) -> dict[str, Any]:
@@ -92,6 +95,8 @@ class HistoryEntry:
         }
         if self.uri:
             out["uri"] = self.uri
+        if self.experiment is not None:
+            out["experiment"] = dict(self.experiment)
         return out
 
 
@@ -131,6 +136,7 @@ class RolloutState:
     last_analysis: Verdict | None = None
     evidence: Evidence | None = None  # accumulated over the rollout (``core.evidence``)
     evidence_warned_step: int | None = None  # the step whose short-evidence Warning was posted
+    experiment: ExperimentStatus | None = None  # the running or last A/B experiment (``core.experiment``)
     history: tuple[HistoryEntry, ...] = ()
 
     @property
@@ -178,6 +184,8 @@ def _codec(attr: str, kind: Any) -> tuple[Callable[[Any], Any], Callable[[Any], 
         )
     if attr == "evidence":
         return Evidence.from_status, lambda v: v.to_status()
+    if attr == "experiment":
+        return ExperimentStatus.from_status, lambda v: v.to_status()
     if attr == "last_analysis":
         return (lambda raw: Verdict.from_status(raw) if isinstance(raw, Mapping) else None), (
             lambda v: v.to_status()

@@ -21,6 +21,9 @@
   unknown the canary is scaled down at once. Behind an HTTPRoute (``gatewayAPI``) the route
   keeps sending the canary its share meanwhile, since the stable Service's pods are still mostly
   the old version. A rollback behind a route needs no drain: the stable track kept full capacity.
+- ``spec.rollout.experiment``: the rollout is one step at the split, run by ``experiment_step``;
+  a Keep decision takes the candidate out (``keep_stable``: phase Healthy, history ``Kept``,
+  ``abortedVersion`` set as after a rollback, so only a retry or a new version starts again).
 - ``rollout_allowed`` False (outside a MaintenanceWindow with ``rolloutPolicy: OnlyInWindow``):
   a new version waits (``frozen``); a rollout already running goes on, and a retry waits too.
 """
@@ -41,11 +44,13 @@ from .state import HALTED_REASONS, ROLLOUT_RESET, UNAVAILABLE_REASONS
 __all__ = [
     "end_rollout",
     "idle",
+    "keep_stable",
     "progress",
     "promote",
     "restart_rollout",
     "rollback",
     "start_rollout",
+    "wait_for_canary",
 ]
 
 
@@ -60,7 +65,8 @@ def idle(p: PlanningPass, retry: str | None, rollout_allowed: bool) -> None:
     if m.version == st.stable_version:
         settle(p, st)
         return
-    if st.phase in ("RolledBack", "Failed") and st.aborted_version == m.version:
+    kept = st.experiment is not None and st.experiment.action == "Kept"  # an experiment kept stable
+    if (st.phase in ("RolledBack", "Failed") or kept) and st.aborted_version == m.version:
         if retry and not rollout_allowed:
             p.frozen = True
             p.set(message=f"retry of {m.version} waits for a maintenance window (rolloutPolicy OnlyInWindow)")
@@ -100,11 +106,16 @@ def start_rollout(p: PlanningPass) -> None:
             "aborted_version": None,
             "canary_draining": False,
             "last_analysis": None,
+            "experiment": None,
             "message": f"canary {m.version}: step 1/{len(rollout.steps)} at weight {first}",
         }
     )
+    if rollout.experiment is not None:
+        stable = p.state.stable_version
+        p.set(message=f"experiment: {m.version} against stable {stable} at {first}/{100 - first}")
+    kind = "experiment" if rollout.experiment is not None else "canary"
     p.event(
-        "Normal", "RolloutStarted", f"canary {m.version} (stable {p.state.stable_version}) at weight {first}"
+        "Normal", "RolloutStarted", f"{kind} {m.version} (stable {p.state.stable_version}) at weight {first}"
     )
     _schedule_step(p)
 
@@ -172,7 +183,7 @@ def progress(p: PlanningPass, verdict: Verdict | None) -> None:
     # 1. Readiness of the canary at this step; progressDeadline bounds this wait.
     if p.state.step_ready_at is None:
         if p.observed.canary_ready is False:
-            _wait_for_canary(p)
+            wait_for_canary(p)
             return
         p.set(step_ready_at=now)
     if p.state.pause_reason == "ProgressDeadlineExceeded":  # became ready after all
@@ -215,7 +226,7 @@ def progress(p: PlanningPass, verdict: Verdict | None) -> None:
         promote(p, "AnalysisPassed" if judged else "StepsCompleted")
 
 
-def _wait_for_canary(p: PlanningPass) -> None:
+def wait_for_canary(p: PlanningPass) -> None:
     rollout = p.spec.rollout
     deadline = (p.state.step_started_at or p.now) + timedelta(seconds=rollout.progress_deadline_s)
     if p.now < deadline:
@@ -296,6 +307,20 @@ def end_rollout(p: PlanningPass, outcome: str, reason: str, message: str) -> Non
     )
     if p.state.awaiting_stable_since is not None:
         p.set(phase="Progressing", message=awaiting_message(p))
+
+
+def keep_stable(p: PlanningPass, reason: str, message: str) -> None:
+    """An experiment kept the stable version: the candidate leaves service, phase Healthy (nothing
+    failed), ``abortedVersion`` names it so that it is not tried again until a retry or a new spec."""
+    version = p.state.canary_version or ""
+    _withdraw_canary(
+        p,
+        "Kept",
+        reason,
+        phase="Healthy",
+        aborted_version=version,
+        message=f"{message}; serving {p.state.stable_version}",
+    )
 
 
 def promote_step(p: PlanningPass) -> None:

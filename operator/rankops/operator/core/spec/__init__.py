@@ -11,7 +11,7 @@ Public API:
 
 - ``parse_ranking_model_spec(spec) -> RankingModelSpec`` (``model``, ``serving``,
   ``rollout``, ``retrain``: ``ModelRef``, ``ServingSpec``, ``RolloutSpec`` of ``Step``,
-  ``TrafficRouting``, ``AnalysisSpec``; ``RetrainSpec``).
+  ``TrafficRouting``, ``AnalysisSpec``, ``ExperimentSpec``; ``RetrainSpec``).
 - ``parse_quality_slo_spec(spec) -> QualitySLOSpec`` (``Objective``, ``SeverityTier``,
   ``Comparison``).
 - ``parse_maintenance_window_spec(spec) -> MaintenanceWindowSpec`` (``LabelSelector``,
@@ -72,6 +72,7 @@ from .rankingmodel import (
     AnalysisSpec,
     DriftThresholds,
     DriftTrigger,
+    ExperimentSpec,
     ModelRef,
     PromotionGate,
     QualityDropTrigger,
@@ -103,6 +104,7 @@ __all__ = [
     "DriftThresholds",
     "DriftTrigger",
     "EvaluateTask",
+    "ExperimentSpec",
     "LabelSelector",
     "MaintenanceWindowSpec",
     "ModelRef",

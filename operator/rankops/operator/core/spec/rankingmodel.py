@@ -31,6 +31,7 @@ __all__ = [
     "AnalysisSpec",
     "DriftThresholds",
     "DriftTrigger",
+    "ExperimentSpec",
     "ModelRef",
     "PromotionGate",
     "QualityDropTrigger",
@@ -98,17 +99,33 @@ class AnalysisSpec:
 
 
 @dataclass(frozen=True)
+class ExperimentSpec:
+    """An A/B experiment instead of canary steps (``core.experiment``): one fixed split, judged at the end."""
+
+    weight: int = 50  # the candidate's share of traffic, percent
+    duration_s: float = 7 * 24 * 3600.0  # the runbook's 7 days
+    alpha: float = 0.05
+    minimum_effect: float = 0.02  # NDCG@3 difference the early stop is tuned to (its mixing scale)
+    early_stopping: bool = False
+    on_inconclusive: Literal["Keep", "Promote"] = "Keep"
+
+
+@dataclass(frozen=True)
 class RolloutSpec:
     steps: tuple[Step, ...] = (Step(weight=100),)
     traffic_routing: TrafficRouting = TrafficRouting()
     analysis: AnalysisSpec | None = None
     progress_deadline_s: float = 600.0
     auto_rollback: bool = True
+    # Set: the rollout is one step at the experiment's split (``steps`` holds just that step).
+    experiment: ExperimentSpec | None = None
 
     def step_requires_analysis(self, index: int) -> bool:
         """Whether step ``index`` needs a Pass verdict before the rollout moves on."""
         if self.analysis is None:
             return False
+        if self.experiment is not None:
+            return True
         step = self.steps[index]
         if step.analysis is not None:
             return step.analysis
@@ -286,14 +303,51 @@ def _parse_rollout(d: Mapping[str, Any]) -> RolloutSpec:
     if d.get("analysis") is not None:
         analysis = _parse_analysis(_mapping(d["analysis"], f"{path}.analysis"), f"{path}.analysis")
     deadline = _duration(d, "progressDeadline", path, default(RolloutSpec, "progress_deadline_s"))
+    experiment = None
+    if d.get("experiment") is not None:
+        experiment = _parse_experiment(_mapping(d["experiment"], f"{path}.experiment"), f"{path}.experiment")
+        if d.get("steps") is not None:
+            raise SpecError(path, "experiment and steps are mutually exclusive")
+        if analysis is None:
+            raise SpecError(f"{path}.experiment", "needs rollout.analysis (its sloRef names the objectives)")
+    steps = _parse_steps(d.get("steps"), f"{path}.steps")
+    if experiment is not None:
+        steps = (Step(weight=experiment.weight, analysis=True),)
     return RolloutSpec(
-        steps=_parse_steps(d.get("steps"), f"{path}.steps"),
+        steps=steps,
         traffic_routing=_parse_routing(
             _mapping(d.get("trafficRouting"), f"{path}.trafficRouting"), f"{path}.trafficRouting"
         ),
         analysis=analysis,
         progress_deadline_s=deadline or 0.0,
         auto_rollback=_bool(d, "autoRollback", path, default(RolloutSpec, "auto_rollback")),
+        experiment=experiment,
+    )
+
+
+def _parse_experiment(e: Mapping[str, Any], path: str) -> ExperimentSpec:
+    def value(attr: str) -> Any:
+        return default(ExperimentSpec, attr)
+
+    alpha = _float(e, "alpha", path, value("alpha"))
+    if not 0.0 < alpha < 1.0:
+        raise SpecError(f"{path}.alpha", f"must be between 0 and 1 (exclusive), got {alpha:g}")
+    effect = _float(e, "minimumEffect", path, value("minimum_effect"))
+    if not 0.0 < effect <= 1.0:
+        raise SpecError(f"{path}.minimumEffect", f"must be in (0, 1], got {effect:g}")
+    duration = _duration(e, "duration", path, value("duration_s")) or 0.0
+    if duration <= 0:
+        raise SpecError(f"{path}.duration", "must be positive")
+    return ExperimentSpec(
+        weight=_int(e, "weight", path, value("weight"), minimum=1, maximum=99),
+        duration_s=duration,
+        alpha=alpha,
+        minimum_effect=effect,
+        early_stopping=_bool(e, "earlyStopping", path, value("early_stopping")),
+        on_inconclusive=cast(
+            Literal["Keep", "Promote"],
+            _choice(e, "onInconclusive", path, ("Keep", "Promote"), value("on_inconclusive")),
+        ),
     )
 
 
