@@ -185,7 +185,7 @@ async def bench(args: argparse.Namespace) -> int:
             api.create(slo)
             async with quality_stack(
                 api, [pod], Path(tempfile.mkdtemp(prefix="breach-bench-")),
-                scrape=f"{args.scrape_interval}s", evaluation=f"{args.evaluation_interval}s",
+                scrape=args.scrape_interval, evaluation=args.evaluation_interval,
                 group_wait=f"{args.group_wait}s",
             ) as stack:  # fmt: skip
                 operator = await asyncio.to_thread(

@@ -16,8 +16,8 @@ from typing import Any
 from rankops.operator.core.slo.alert_rules import rule_file, rule_group
 from rankops.operator.core.slo.policy import parse_live_slo
 from rankops.sandbox.registry import ResourceType
-from tests.integration.alerting_harness import Alertmanager, RulingPrometheus
-from tests.integration.harness import Exporter, free_port
+from tests.integration.alerting_harness import Alertmanager
+from tests.integration.harness import Exporter, Prometheus, free_port
 
 NAMESPACE = "default"
 
@@ -75,7 +75,7 @@ def slo_manifest(name: str, *, for_: str = "2s", window: str = "10s", settle: st
 
 @dataclass
 class QualityStack:
-    prometheus: RulingPrometheus
+    prometheus: Prometheus
     alertmanager: Alertmanager
     receiver_port: int
     token_file: Path
@@ -100,8 +100,8 @@ async def quality_stack(
     exporters: list[Exporter],
     tmp_path: Path,
     *,
-    scrape: str = "1s",
-    evaluation: str = "1s",
+    scrape: float = 1.0,
+    evaluation: float = 1.0,
     group_wait: str = "1s",
 ) -> AsyncIterator[QualityStack]:
     """Prometheus + Alertmanager delivering to the operator's receiver (start the operator with
@@ -116,14 +116,15 @@ async def quality_stack(
     )
     try:
         prometheus = await asyncio.to_thread(
-            RulingPrometheus, [e.address for e in exporters], am.url, None,
-            scrape_interval=scrape, evaluation_interval=evaluation, labels={"namespace": NAMESPACE},
+            Prometheus, [e.address for e in exporters], scrape_interval=scrape,
+            evaluation_interval=evaluation, labels={"namespace": NAMESPACE}, rules={"groups": []},
+            alertmanager=am.url,
         )  # fmt: skip
     except BaseException:
         await asyncio.to_thread(am.stop)
         raise
     try:
-        await asyncio.to_thread(prometheus.wait_up, len(exporters))
+        await asyncio.to_thread(prometheus.wait_scraped, *(e.address for e in exporters), timeout=30)
         yield QualityStack(prometheus, am, port, token)
     finally:
         await asyncio.to_thread(prometheus.stop)
