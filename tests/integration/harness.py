@@ -79,7 +79,7 @@ def wait_for(predicate: Any, timeout: float, interval: float = 0.1, what: str = 
     )
 
 
-def _stop_process(proc: subprocess.Popen[Any], timeout: float = 5.0) -> None:
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 5.0) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -155,7 +155,7 @@ class Exporter:
         return result
 
     def stop(self) -> None:
-        _stop_process(self.proc)
+        stop_process(self.proc)
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
@@ -200,7 +200,7 @@ class LoopbackDaemon:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        _stop_process(self.proc)
+        stop_process(self.proc)
         with contextlib.suppress(Exception):
             self._log.close()
         if self._own_dir:
