@@ -1,17 +1,21 @@
 """Checks of CustomResourceDefinitions and object names, as kube-apiserver makes them: the
-CRD's own validity (names, scope, storage version, the estimated cost of its CEL rules) and the
-version a custom resource is stored at."""
+CRD's own validity (names, scope, storage version, the estimated cost of its CEL rules, no clash
+with a built-in resource), the version a custom resource is stored at, and the status the server
+gives an accepted CRD."""
 
 from __future__ import annotations
 
+import copy
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rankops.sandbox.cel.budget import check_schema_rules
+from rankops.sandbox.clock import utc_now
 from rankops.sandbox.field_errors import FieldError
+from rankops.sandbox.registry import ResourceType
 
-__all__ = ["crd_version", "validate_crd", "validate_object_name"]
+__all__ = ["builtin_clash", "crd_status", "crd_version", "validate_crd", "validate_object_name"]
 
 
 def crd_version(crd: Mapping[str, Any], version: str | None = None) -> Mapping[str, Any]:
@@ -101,3 +105,44 @@ def validate_crd(crd: Mapping[str, Any]) -> list[FieldError]:
             else:
                 errors.append(FieldError(problem.path, problem.message, value=problem.rule))
     return errors
+
+
+def builtin_clash(crd: Mapping[str, Any], served: Iterable[ResourceType]) -> FieldError | None:
+    """The error for a CRD naming a resource this server has built in, if it does."""
+    spec = crd.get("spec") or {}
+    for rt in served:
+        if (
+            rt.crd is None
+            and rt.group == spec.get("group")
+            and rt.plural == (spec.get("names") or {}).get("plural")
+        ):
+            return FieldError("spec.names.plural", "the resource is built into this server", value=rt.plural)
+    return None
+
+
+def crd_status(crd: Mapping[str, Any]) -> dict[str, Any]:
+    """An accepted CRD's status: its names accepted, its storage version, Established."""
+    now = utc_now()
+    names = (crd.get("spec") or {}).get("names") or {}
+    return {
+        "acceptedNames": copy.deepcopy(dict(names)),
+        "storedVersions": [
+            v["name"] for v in (crd.get("spec") or {}).get("versions") or [] if v.get("storage")
+        ],
+        "conditions": [
+            {
+                "type": "NamesAccepted",
+                "status": "True",
+                "reason": "NoConflicts",
+                "message": "no conflicts found",
+                "lastTransitionTime": now,
+            },
+            {
+                "type": "Established",
+                "status": "True",
+                "reason": "InitialNamesAccepted",
+                "message": "the initial names have been accepted",
+                "lastTransitionTime": now,
+            },
+        ],
+    }
