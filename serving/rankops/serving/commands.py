@@ -16,7 +16,9 @@ from rankops.serving.cli_args import (
     positive_int,
 )
 
-__all__ = ["SEMVER_PATTERN", "register"]
+__all__ = ["SEMVER_PATTERN", "register", "serve_port"]
+
+DEFAULT_PORT = 8080
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -38,7 +40,8 @@ def register_serve(subparsers: argparse._SubParsersAction[Any]) -> None:
         "serve",
         help="serve a model artifact over HTTP (ranking, feedback, metrics)",
         description="Serve the model artifact at --model with uvicorn. Identity labels come from "
-        "RANKOPS_MODEL, RANKOPS_VERSION (default: the manifest's) and RANKOPS_TRACK.",
+        "RANKOPS_MODEL, RANKOPS_VERSION (default: the manifest's) and RANKOPS_TRACK; the port from "
+        "--port, else RANKOPS_PORT.",
     )
     p.add_argument(
         "--model",
@@ -46,7 +49,9 @@ def register_serve(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="artifact URI (any fsspec URI; default: $RANKOPS_MODEL_URI)",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
-    p.add_argument("--port", type=int, default=8080, help="port to bind (default: %(default)s)")
+    p.add_argument(
+        "--port", type=int, default=None, help=f"port to bind (default: $RANKOPS_PORT, else {DEFAULT_PORT})"
+    )
     p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default: %(default)s)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument("--no-cache", action="store_true", help="disable the result cache")
@@ -60,6 +65,24 @@ def register_serve(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.set_defaults(func=_serve)
 
 
+def serve_port(flag: int | None) -> int:
+    """``--port``, else ``$RANKOPS_PORT`` (what the operator sets on its pods), else 8080."""
+    import os
+
+    if flag is not None:
+        return flag
+    raw = os.environ.get("RANKOPS_PORT", "").strip()
+    if not raw:
+        return DEFAULT_PORT
+    try:
+        port = int(raw)
+    except ValueError:
+        raise ValueError(f"RANKOPS_PORT must be a port number (0..65535), got {raw!r}") from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"RANKOPS_PORT must be a port number (0..65535), got {raw!r}")
+    return port
+
+
 def _serve(args: argparse.Namespace) -> int:
     from rankops.serving.server import serve
 
@@ -68,7 +91,7 @@ def _serve(args: argparse.Namespace) -> int:
     return serve(
         args.model,
         host=args.host,
-        port=args.port,
+        port=serve_port(args.port),
         workers=args.workers,
         log_level=args.log_level,
         cache=not args.no_cache,
