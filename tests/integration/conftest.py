@@ -29,7 +29,14 @@ from typing import Any
 
 import pytest
 
-from tests.integration.harness import PROMETHEUS_BIN, Exporter, Prometheus, crd_manifests, wait_for
+from tests.integration.harness import (
+    PROMETHEUS_BIN,
+    Exporter,
+    Prometheus,
+    crd_manifests,
+    stop_process,
+    wait_for,
+)
 from tests.integration.request_log import record_operator_requests
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -169,13 +176,7 @@ class OperatorHandle:
 
     def stop(self, kill: bool = False) -> str:
         if self._proc is not None:
-            if self._proc.poll() is None:
-                self._proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-                try:
-                    self._proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    self._proc.kill()
-                    self._proc.wait(5)
+            stop_process(self._proc, 15, signal.SIGKILL if kill else signal.SIGTERM)
             self._logfile.flush()
             self.log = Path(self._logfile.name).read_text(errors="replace")
             self._proc = None

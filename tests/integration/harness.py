@@ -79,14 +79,15 @@ def wait_for(predicate: Any, timeout: float, interval: float = 0.1, what: str = 
     )
 
 
-def stop_process(proc: subprocess.Popen[Any], timeout: float = 5.0) -> None:
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 5.0, sig: int = signal.SIGTERM) -> None:
+    """``sig`` (a graceful stop by default), ``timeout`` seconds to exit, then SIGKILL."""
     if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait(timeout)
+            proc.wait(5)
 
 
 class Exporter:

@@ -21,7 +21,7 @@ import pytest
 
 from tests.chart_support import render
 from tests.integration.conftest import NAMESPACE, event_reasons, ranking_model, start_rollout, wait_status
-from tests.integration.harness import free_port, wait_for
+from tests.integration.harness import free_port, stop_process, wait_for
 from tests.integration.peering_support import is_active
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,11 +116,6 @@ def test_leader_handover_without_duplicated_steps(api: Any, model_name: str, tmp
         assert status["canaryRevision"] == 1
     finally:
         for name, (proc, log) in procs.items():
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop_process(proc, 15)
             print(f"===== {name} =====\n" + log.read_text(errors="replace")[-4000:])
     assert api.get_object("rankingmodels", model_name, NAMESPACE) is not None
