@@ -44,31 +44,20 @@ from operator_stack import operator_log, operator_process  # puts this checkout 
 
 # isort: split
 from tests.integration.harness import Exporter, crd_manifests, wait_for
+from tests.integration.manifests import ndcg_objective, quality_slo_manifest
 
 NAMESPACE = "default"
 SLO = "watch"
 
 
 def slo_manifest(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "apiVersion": "rankops.dev/v1alpha1",
-        "kind": "QualitySLO",
-        "metadata": {"name": SLO, "namespace": NAMESPACE},
-        "spec": {
-            "objectives": [
-                {
-                    "name": "ndcg",
-                    "metric": "ndcg_at_3",
-                    "target": 0.70,
-                    "breach": 0.65,
-                    "window": f"{args.window}s",
-                    "severityTiers": [{"name": "P0", "below": 0.5}, {"name": "P1", "below": 0.6}],
-                }
-            ],
-            "evaluation": {"interval": f"{args.poll_interval}s", "minSamples": 10},
-            "alerting": {"for": f"{args.rule_for}s"},
-        },
-    }
+    tiers = [{"name": "P0", "below": 0.5}, {"name": "P1", "below": 0.6}]
+    return quality_slo_manifest(
+        SLO,
+        [ndcg_objective(f"{args.window}s", severityTiers=tiers)],
+        evaluation={"interval": f"{args.poll_interval}s", "minSamples": 10},
+        alerting={"for": f"{args.rule_for}s"},
+    )
 
 
 def model_manifest(name: str) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from operator_stack import operator_log, operator_process  # puts this checkout 
 
 # isort: split
 from tests.integration.harness import Exporter, Prometheus, crd_manifests, wait_for
+from tests.integration.manifests import ndcg_objective, quality_slo_manifest
 
 NAMESPACE = "default"
 
@@ -63,14 +64,8 @@ def model_manifest(name: str, version: str, interval: float, failure_limit: int)
 
 
 def slo_manifest(window: float, min_samples: int) -> dict[str, Any]:
-    ndcg = {
-        "name": "ndcg",
-        "metric": "ndcg_at_3",
-        "target": 0.70,
-        "breach": 0.65,
-        "window": f"{int(window * 1000)}ms",
-        "comparison": {"maxDegradation": 0.02, "alpha": 0.05, "minSamples": min_samples},
-    }
+    comparison = {"maxDegradation": 0.02, "alpha": 0.05, "minSamples": min_samples}
+    ndcg = ndcg_objective(f"{int(window * 1000)}ms", comparison=comparison)
     # A second objective that never has data: every look is Inconclusive at best, so the
     # rollout stays in its first analysis step (no promotion) until the NDCG objective fails.
     hold = {
@@ -80,12 +75,7 @@ def slo_manifest(window: float, min_samples: int) -> dict[str, Any]:
         "target": 1.0,
         "breach": 0.0,
     }
-    return {
-        "apiVersion": "rankops.dev/v1alpha1",
-        "kind": "QualitySLO",
-        "metadata": {"name": "ndcg", "namespace": NAMESPACE},
-        "spec": {"objectives": [ndcg, hold]},
-    }
+    return quality_slo_manifest("ndcg", [ndcg, hold])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,25 +106,18 @@ def main(argv: list[str] | None = None) -> int:
     from rankops.sandbox.apiserver import SandboxAPIServer
 
     latencies: list[float] = []
-    stable = Exporter(
-        "none",
-        "0.0.0",
-        "stable",
-        mean=args.good_mean,
-        sd=args.sd,
-        rate=args.rate,
-        seed=1,
-        max_seconds=args.runs * args.timeout + 120,
-    )
-    canary = Exporter(
-        "none",
-        "0.0.0",
-        "canary",
-        mean=args.good_mean,
-        sd=args.sd,
-        rate=args.rate,
-        seed=2,
-        max_seconds=args.runs * args.timeout + 120,
+    stable, canary = (
+        Exporter(
+            "none",
+            "0.0.0",
+            track,
+            mean=args.good_mean,
+            sd=args.sd,
+            rate=args.rate,
+            seed=seed,
+            max_seconds=args.runs * args.timeout + 120,
+        )
+        for track, seed in (("stable", 1), ("canary", 2))
     )
     prometheus: Prometheus | None = None
     log = operator_log("rollback-bench-operator-")

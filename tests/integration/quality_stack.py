@@ -18,6 +18,7 @@ from rankops.operator.core.slo.policy import parse_live_slo
 from rankops.sandbox.registry import ResourceType
 from tests.integration.alerting_harness import Alertmanager
 from tests.integration.harness import Exporter, Prometheus, free_port
+from tests.integration.manifests import ndcg_objective, quality_slo_manifest
 
 NAMESPACE = "default"
 
@@ -47,30 +48,14 @@ def endpoint_slice(service: str, exporter: Exporter, pod: str) -> dict[str, Any]
 
 
 def slo_manifest(name: str, *, for_: str = "2s", window: str = "10s", settle: str = "3s") -> dict[str, Any]:
-    return {
-        "apiVersion": "rankops.dev/v1alpha1",
-        "kind": "QualitySLO",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {
-            "objectives": [
-                {
-                    "name": "ndcg",
-                    "metric": "ndcg_at_3",
-                    "target": 0.70,
-                    "breach": 0.65,
-                    "window": window,
-                    "severityTiers": [
-                        {"name": "P0", "below": 0.5},
-                        {"name": "P1", "below": 0.6},
-                        {"name": "P2", "below": 0.7},
-                    ],
-                }
-            ],
-            "evaluation": {"interval": "1h", "minSamples": 10},
-            "alerting": {"for": for_},
-            "remediation": {"settle": settle, "cooldown": "10m", "maxAttempts": 1},
-        },
-    }
+    tiers = [{"name": "P0", "below": 0.5}, {"name": "P1", "below": 0.6}, {"name": "P2", "below": 0.7}]
+    return quality_slo_manifest(
+        name,
+        [ndcg_objective(window, severityTiers=tiers)],
+        evaluation={"interval": "1h", "minSamples": 10},
+        alerting={"for": for_},
+        remediation={"settle": settle, "cooldown": "10m", "maxAttempts": 1},
+    )
 
 
 @dataclass
