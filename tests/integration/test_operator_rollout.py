@@ -69,16 +69,24 @@ def _assert_rolled_back(api: Any, name: str, status: dict[str, Any], version: st
     wait_events(api, name, "RolledBack")
 
 
+def _rolled_back_canary(
+    api: Any, stack: Any, operator: Any, name: str, stable_mean: float, canary_mean: float
+) -> dict[str, Any]:
+    """Roll out 1.1.0 with these NDCG means and return the status once it is rolled back."""
+    api.create(quality_slo())
+    stack.use(name, "1.0.0", "1.1.0", stable_mean=stable_mean, canary_mean=canary_mean)
+    operator()
+    deploy_healthy(api, name)
+    start_rollout(api, name, "1.1.0")
+    status = wait_rolled_back(api, name)
+    _assert_rolled_back(api, name, status)
+    return status
+
+
 def test_canary_below_breach_floor_is_rolled_back(
     api: Any, stack: Any, operator: Any, model_name: str
 ) -> None:
-    api.create(quality_slo())
-    stack.use(model_name, "1.0.0", "1.1.0", stable_mean=0.8, canary_mean=0.5)
-    operator()
-    deploy_healthy(api, model_name)
-    start_rollout(api, model_name, "1.1.0")
-    status = wait_rolled_back(api, model_name)
-    _assert_rolled_back(api, model_name, status)
+    status = _rolled_back_canary(api, stack, operator, model_name, stable_mean=0.8, canary_mean=0.5)
     assert status["lastAnalysis"]["reason"] == "BreachedFloor"
     assert status["history"][-1]["outcome"] == "RolledBack"
     assert "Promoted" not in event_reasons(api, model_name)
@@ -87,14 +95,8 @@ def test_canary_below_breach_floor_is_rolled_back(
 def test_canary_worse_than_stable_above_floor_is_rolled_back(
     api: Any, stack: Any, operator: Any, model_name: str
 ) -> None:
-    api.create(quality_slo())
     # Both above the absolute floor (0.65) and the target (0.70): only the comparison can catch it.
-    stack.use(model_name, "1.0.0", "1.1.0", stable_mean=0.86, canary_mean=0.76)
-    operator()
-    deploy_healthy(api, model_name)
-    start_rollout(api, model_name, "1.1.0")
-    status = wait_rolled_back(api, model_name)
-    _assert_rolled_back(api, model_name, status)
+    status = _rolled_back_canary(api, stack, operator, model_name, stable_mean=0.86, canary_mean=0.76)
     assert status["lastAnalysis"]["reason"] == "WorseThanStable"
     objective = status["lastAnalysis"]["objectives"][0]
     assert objective["canaryMean"] > 0.65 and objective["difference"] < -0.02
