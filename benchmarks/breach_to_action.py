@@ -33,44 +33,31 @@ import argparse
 import asyncio
 import os
 import random
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), *(str(ROOT / d) for d in ("operator", "serving", "sandbox", "cli"))]
+from operator_stack import operator_log, operator_process  # puts this checkout on sys.path
 
-from tests.integration.harness import Exporter, crd_manifests, wait_for  # noqa: E402
+# isort: split
+from tests.integration.harness import Exporter, crd_manifests, wait_for
+from tests.integration.manifests import ndcg_objective, quality_slo_manifest
 
 NAMESPACE = "default"
 SLO = "watch"
 
 
 def slo_manifest(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "apiVersion": "rankops.dev/v1alpha1",
-        "kind": "QualitySLO",
-        "metadata": {"name": SLO, "namespace": NAMESPACE},
-        "spec": {
-            "objectives": [
-                {
-                    "name": "ndcg",
-                    "metric": "ndcg_at_3",
-                    "target": 0.70,
-                    "breach": 0.65,
-                    "window": f"{args.window}s",
-                    "severityTiers": [{"name": "P0", "below": 0.5}, {"name": "P1", "below": 0.6}],
-                }
-            ],
-            "evaluation": {"interval": f"{args.poll_interval}s", "minSamples": 10},
-            "alerting": {"for": f"{args.rule_for}s"},
-        },
-    }
+    tiers = [{"name": "P0", "below": 0.5}, {"name": "P1", "below": 0.6}]
+    return quality_slo_manifest(
+        SLO,
+        [ndcg_objective(f"{args.window}s", severityTiers=tiers)],
+        evaluation={"interval": f"{args.poll_interval}s", "minSamples": 10},
+        alerting={"for": f"{args.rule_for}s"},
+    )
 
 
 def model_manifest(name: str) -> dict[str, Any]:
@@ -176,8 +163,7 @@ async def bench(args: argparse.Namespace) -> int:
     rng = random.Random(args.seed)
     pod = Exporter("none", "0.0.0", "stable", mean=args.good_mean, sd=args.sd, rate=args.rate, seed=3,
                    max_seconds=2 * args.runs * (args.timeout + 60) + 300)  # fmt: skip
-    log = tempfile.NamedTemporaryFile(prefix="breach-bench-operator-", suffix=".log", delete=False)  # noqa: SIM115
-    operator: subprocess.Popen[bytes] | None = None
+    log = operator_log("breach-bench-operator-")
     results: dict[str, list[float]] = {"polling": [], "alert": []}
     try:
         with SandboxAPIServer.in_thread(crds=crd_manifests(), simulate_workloads=True) as api:
@@ -185,48 +171,23 @@ async def bench(args: argparse.Namespace) -> int:
             api.create(slo)
             async with quality_stack(
                 api, [pod], Path(tempfile.mkdtemp(prefix="breach-bench-")),
-                scrape=f"{args.scrape_interval}s", evaluation=f"{args.evaluation_interval}s",
+                scrape=args.scrape_interval, evaluation=args.evaluation_interval,
                 group_wait=f"{args.group_wait}s",
             ) as stack:  # fmt: skip
-                operator = await asyncio.to_thread(
-                    subprocess.Popen,
-                    [sys.executable, "-m", "rankops.cli", "operator", "run", "-n", NAMESPACE],
-                    env={
-                        **os.environ,
-                        "RANKOPS_APISERVER_URL": api.url,
-                        "RANKOPS_PROMETHEUS_URL": stack.prometheus.url,
-                        "RANKOPS_PROMETHEUS_TIMEOUT": "2",
-                        "RANKOPS_WATCH_TIMEOUT": "30",
-                        "RANKOPS_RESYNC_INTERVAL": "10",
-                        **stack.operator_env(),  # the operator's own receiver and QualitySLO timers
-                        "PYTHONPATH": os.pathsep.join(
-                            str(ROOT / d) for d in ("operator", "serving", "sandbox", "cli")
-                        ),
-                    },
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    cwd=ROOT,
-                )
-                print(intervals(args), flush=True)
-                for path in ("polling", "alert"):
-                    if path == "alert":
-                        group = rule_group(SLO, NAMESPACE, parse_live_slo(slo["spec"]), None)
-                        stack.prometheus.set_rules(rule_file([group]))
-                    for run in range(1, args.runs + 1):
-                        latency = await one_run(api, pod, f"{path}-{run}", args, rng, path == "polling")
-                        if latency is not None:
-                            results[path].append(latency)
-                            print(f"{path} run {run}: {latency:6.2f} s", flush=True)
+                # the operator's own receiver and QualitySLO timers
+                with operator_process(api.url, stack.prometheus.url, log, NAMESPACE, stack.operator_env()):
+                    print(intervals(args), flush=True)
+                    for path in ("polling", "alert"):
+                        if path == "alert":
+                            group = rule_group(SLO, NAMESPACE, parse_live_slo(slo["spec"]), None)
+                            stack.prometheus.set_rules(rule_file([group]))
+                        for run in range(1, args.runs + 1):
+                            latency = await one_run(api, pod, f"{path}-{run}", args, rng, path == "polling")
+                            if latency is not None:
+                                results[path].append(latency)
+                                print(f"{path} run {run}: {latency:6.2f} s", flush=True)
     finally:
-        if operator is not None and operator.poll() is None:
-            operator.send_signal(signal.SIGTERM)
-            try:
-                operator.wait(15)
-            except subprocess.TimeoutExpired:
-                operator.kill()
-                operator.wait(5)
         pod.stop()
-        log.close()
 
     print()
     print(intervals(args))
@@ -237,7 +198,7 @@ async def bench(args: argparse.Namespace) -> int:
                 f"{path:8s} over {len(values)} runs: min {low:6.2f} s, median {mid:6.2f} s, max {high:6.2f} s"
             )
         else:
-            print(f"{path:8s}: no run completed (operator log {log.name})")
+            print(f"{path:8s}: no run completed (operator log {log})")
     if not (results["polling"] and results["alert"]):
         return 1
     poll, alert = statistics.median(results["polling"]), statistics.median(results["alert"])
@@ -251,7 +212,7 @@ async def bench(args: argparse.Namespace) -> int:
     # the runbook's hourly check (a breach waits half an hour for it on average)
     print(f"for scale (not measured): the plan's 5-minute MTTD is {300 / alert:.0f}x this median, "
           f"the runbook's hourly check waits {1800 / alert:.0f}x it on average")  # fmt: skip
-    os.unlink(log.name)
+    os.unlink(log)
     return 0 if all(len(v) == args.runs for v in results.values()) else 1
 
 

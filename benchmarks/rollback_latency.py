@@ -27,19 +27,16 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), *(str(ROOT / d) for d in ("operator", "sandbox", "cli"))]
+from operator_stack import operator_log, operator_process  # puts this checkout on sys.path
 
-from tests.integration.harness import Exporter, Prometheus, crd_manifests, wait_for  # noqa: E402
+# isort: split
+from tests.integration.harness import Exporter, Prometheus, crd_manifests, wait_for
+from tests.integration.manifests import ndcg_objective, quality_slo_manifest
 
 NAMESPACE = "default"
 
@@ -67,14 +64,8 @@ def model_manifest(name: str, version: str, interval: float, failure_limit: int)
 
 
 def slo_manifest(window: float, min_samples: int) -> dict[str, Any]:
-    ndcg = {
-        "name": "ndcg",
-        "metric": "ndcg_at_3",
-        "target": 0.70,
-        "breach": 0.65,
-        "window": f"{int(window * 1000)}ms",
-        "comparison": {"maxDegradation": 0.02, "alpha": 0.05, "minSamples": min_samples},
-    }
+    comparison = {"maxDegradation": 0.02, "alpha": 0.05, "minSamples": min_samples}
+    ndcg = ndcg_objective(f"{int(window * 1000)}ms", comparison=comparison)
     # A second objective that never has data: every look is Inconclusive at best, so the
     # rollout stays in its first analysis step (no promotion) until the NDCG objective fails.
     hold = {
@@ -84,12 +75,7 @@ def slo_manifest(window: float, min_samples: int) -> dict[str, Any]:
         "target": 1.0,
         "breach": 0.0,
     }
-    return {
-        "apiVersion": "rankops.dev/v1alpha1",
-        "kind": "QualitySLO",
-        "metadata": {"name": "ndcg", "namespace": NAMESPACE},
-        "spec": {"objectives": [ndcg, hold]},
-    }
+    return quality_slo_manifest("ndcg", [ndcg, hold])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,125 +106,100 @@ def main(argv: list[str] | None = None) -> int:
     from rankops.sandbox.apiserver import SandboxAPIServer
 
     latencies: list[float] = []
-    stable = Exporter(
-        "none",
-        "0.0.0",
-        "stable",
-        mean=args.good_mean,
-        sd=args.sd,
-        rate=args.rate,
-        seed=1,
-        max_seconds=args.runs * args.timeout + 120,
-    )
-    canary = Exporter(
-        "none",
-        "0.0.0",
-        "canary",
-        mean=args.good_mean,
-        sd=args.sd,
-        rate=args.rate,
-        seed=2,
-        max_seconds=args.runs * args.timeout + 120,
+    stable, canary = (
+        Exporter(
+            "none",
+            "0.0.0",
+            track,
+            mean=args.good_mean,
+            sd=args.sd,
+            rate=args.rate,
+            seed=seed,
+            max_seconds=args.runs * args.timeout + 120,
+        )
+        for track, seed in (("stable", 1), ("canary", 2))
     )
     prometheus: Prometheus | None = None
-    operator: subprocess.Popen[bytes] | None = None
-    log = tempfile.NamedTemporaryFile(prefix="rollback-bench-operator-", suffix=".log", delete=False)  # noqa: SIM115
+    log = operator_log("rollback-bench-operator-")
     try:
         prometheus = Prometheus([stable.address, canary.address], scrape_interval=args.scrape_interval)
         with SandboxAPIServer.in_thread(crds=crd_manifests(), simulate_workloads=True) as api:
             api.create(slo_manifest(args.window, args.min_samples))
-            operator = subprocess.Popen(
-                [sys.executable, "-m", "rankops.cli", "operator", "run", "-n", NAMESPACE],
-                env={
-                    **os.environ,
-                    "RANKOPS_APISERVER_URL": api.url,
-                    "RANKOPS_PROMETHEUS_URL": prometheus.url,
-                    "RANKOPS_PROMETHEUS_TIMEOUT": "2",
-                    "RANKOPS_WATCH_TIMEOUT": "30",
-                    "RANKOPS_RESYNC_INTERVAL": "10",
-                    "PYTHONPATH": os.pathsep.join(str(ROOT / d) for d in ("operator", "sandbox", "cli")),
-                },
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-            )
-            prometheus.wait_scraped(stable.address, canary.address, timeout=30)
-            print(
-                f"stack ready: scrape interval {args.scrape_interval:g}s, analysis interval "
-                f"{args.analysis_interval:g}s, window {args.window:g}s, failureLimit {args.failure_limit}, "
-                f"{args.rate:g} samples/s per track, NDCG {args.good_mean} -> {args.bad_mean}",
-                flush=True,
-            )
-
-            for run in range(1, args.runs + 1):
-                name = f"bench-{run}"
-                stable.set(model=name, version="1.0.0", mean=args.good_mean)
-                canary.set(model=name, version="1.1.0", mean=args.good_mean)
-                api.create(model_manifest(name, "1.0.0", args.analysis_interval, args.failure_limit))
-
-                def status(name: str = name) -> dict[str, Any]:
-                    obj = api.get_object("rankingmodels", name, NAMESPACE) or {}
-                    return dict(obj.get("status") or {})
-
-                wait_for(lambda: status().get("phase") == "Healthy", args.timeout, 0.05, f"{name} healthy")
-                obj = api.get_object("rankingmodels", name, NAMESPACE)
-                assert obj is not None
-                obj["spec"]["model"].update(version="1.1.0", uri=f"file:///models/{name}/1.1.0")
-                api.apply_object(obj)
-                # A few looks in (all Inconclusive: too few samples to pass), then a random phase.
-                wait_for(
-                    lambda: (status().get("stepLooks") or 0) >= 2 and status().get("canaryWeight") == 50,
-                    args.timeout,
-                    0.05,
-                    f"{name} under analysis",
-                )
-                time.sleep(rng.uniform(0, args.analysis_interval))
-                before = status()
-                turned_bad = canary.set(mean=args.bad_mean)["applied_at"]
-                if before.get("phase") != "Progressing" or before.get("canaryWeight") != 50:
-                    print(f"run {run}: invalid, the rollout was not under analysis at the switch: {before}")
-                    continue
-                deadline = time.monotonic() + args.timeout
-                seen = None
-                while time.monotonic() < deadline:
-                    if status().get("canaryWeight") == 0:
-                        seen = time.time()
-                        break
-                    time.sleep(0.02)
-                if seen is None:
-                    print(f"run {run}: no rollback within {args.timeout:g}s; status {status()}")
-                    continue
-                latency = seen - turned_bad
-                final = status()
-                last = (final.get("history") or [{}])[-1]
-                if final.get("phase") != "RolledBack" or last.get("outcome") != "RolledBack":
-                    print(f"run {run}: invalid, weight 0 without a rollback: {final}")
-                    continue
-                latencies.append(latency)
-                reason = (final.get("lastAnalysis") or {}).get("reason")
+            with operator_process(api.url, prometheus.url, log, NAMESPACE):
+                prometheus.wait_scraped(stable.address, canary.address, timeout=30)
                 print(
-                    f"run {run}: {latency:6.2f} s = {latency / args.analysis_interval:4.2f} "
-                    f"analysis intervals  (phase {final.get('phase')}, reason {reason})",
+                    f"stack ready: scrape interval {args.scrape_interval:g}s, analysis interval "
+                    f"{args.analysis_interval:g}s, window {args.window:g}s, "
+                    f"failureLimit {args.failure_limit}, "
+                    f"{args.rate:g} samples/s per track, NDCG {args.good_mean} -> {args.bad_mean}",
                     flush=True,
                 )
-                api.delete_object("rankingmodels", name, NAMESPACE)
-            time.sleep(0.5)  # let the emulator's garbage collector finish before it stops
+
+                for run in range(1, args.runs + 1):
+                    name = f"bench-{run}"
+                    stable.set(model=name, version="1.0.0", mean=args.good_mean)
+                    canary.set(model=name, version="1.1.0", mean=args.good_mean)
+                    api.create(model_manifest(name, "1.0.0", args.analysis_interval, args.failure_limit))
+
+                    def status(name: str = name) -> dict[str, Any]:
+                        obj = api.get_object("rankingmodels", name, NAMESPACE) or {}
+                        return dict(obj.get("status") or {})
+
+                    wait_for(
+                        lambda: status().get("phase") == "Healthy", args.timeout, 0.05, f"{name} healthy"
+                    )
+                    obj = api.get_object("rankingmodels", name, NAMESPACE)
+                    assert obj is not None
+                    obj["spec"]["model"].update(version="1.1.0", uri=f"file:///models/{name}/1.1.0")
+                    api.apply_object(obj)
+                    # A few looks in (all Inconclusive: too few samples to pass), then a random phase.
+                    wait_for(
+                        lambda: (status().get("stepLooks") or 0) >= 2 and status().get("canaryWeight") == 50,
+                        args.timeout,
+                        0.05,
+                        f"{name} under analysis",
+                    )
+                    time.sleep(rng.uniform(0, args.analysis_interval))
+                    before = status()
+                    turned_bad = canary.set(mean=args.bad_mean)["applied_at"]
+                    if before.get("phase") != "Progressing" or before.get("canaryWeight") != 50:
+                        print(
+                            f"run {run}: invalid, the rollout was not under analysis at the switch: {before}"
+                        )
+                        continue
+                    deadline = time.monotonic() + args.timeout
+                    seen = None
+                    while time.monotonic() < deadline:
+                        if status().get("canaryWeight") == 0:
+                            seen = time.time()
+                            break
+                        time.sleep(0.02)
+                    if seen is None:
+                        print(f"run {run}: no rollback within {args.timeout:g}s; status {status()}")
+                        continue
+                    latency = seen - turned_bad
+                    final = status()
+                    last = (final.get("history") or [{}])[-1]
+                    if final.get("phase") != "RolledBack" or last.get("outcome") != "RolledBack":
+                        print(f"run {run}: invalid, weight 0 without a rollback: {final}")
+                        continue
+                    latencies.append(latency)
+                    reason = (final.get("lastAnalysis") or {}).get("reason")
+                    print(
+                        f"run {run}: {latency:6.2f} s = {latency / args.analysis_interval:4.2f} "
+                        f"analysis intervals  (phase {final.get('phase')}, reason {reason})",
+                        flush=True,
+                    )
+                    api.delete_object("rankingmodels", name, NAMESPACE)
+                time.sleep(0.5)  # let the emulator's garbage collector finish before it stops
     finally:
-        if operator is not None and operator.poll() is None:
-            operator.send_signal(signal.SIGTERM)
-            try:
-                operator.wait(15)
-            except subprocess.TimeoutExpired:
-                operator.kill()
-                operator.wait(5)
         if prometheus is not None:
             prometheus.stop()
         stable.stop()
         canary.stop()
-        log.close()
 
     if not latencies:
-        print(f"no run completed; operator log: {log.name}")
+        print(f"no run completed; operator log: {log}")
         return 1
     median = statistics.median(latencies)
     print(
@@ -251,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     verdict = "meets" if median <= args.analysis_interval else "MISSES"
     print(f"median = {median / args.analysis_interval:.2f} analysis intervals ({verdict} the target of <= 1)")
-    os.unlink(log.name)
+    os.unlink(log)
     return 0 if len(latencies) == args.runs else 1
 
 

@@ -29,7 +29,15 @@ from typing import Any
 
 import pytest
 
-from tests.integration.harness import PROMETHEUS_BIN, Exporter, Prometheus, crd_manifests, wait_for
+from tests.integration.harness import (
+    PROMETHEUS_BIN,
+    Exporter,
+    Prometheus,
+    crd_manifests,
+    stop_process,
+    wait_for,
+)
+from tests.integration.manifests import ndcg_objective, quality_slo_manifest
 from tests.integration.request_log import record_operator_requests
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -169,13 +177,7 @@ class OperatorHandle:
 
     def stop(self, kill: bool = False) -> str:
         if self._proc is not None:
-            if self._proc.poll() is None:
-                self._proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-                try:
-                    self._proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    self._proc.kill()
-                    self._proc.wait(5)
+            stop_process(self._proc, 15, signal.SIGKILL if kill else signal.SIGTERM)
             self._logfile.flush()
             self.log = Path(self._logfile.name).read_text(errors="replace")
             self._proc = None
@@ -278,27 +280,8 @@ def quality_slo(
     max_degradation: float = 0.02,
     alpha: float = 0.05,
 ) -> dict[str, Any]:
-    return {
-        "apiVersion": "rankops.dev/v1alpha1",
-        "kind": "QualitySLO",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {
-            "objectives": [
-                {
-                    "name": "ndcg",
-                    "metric": "ndcg_at_3",
-                    "target": 0.70,
-                    "breach": 0.65,
-                    "window": window,
-                    "comparison": {
-                        "maxDegradation": max_degradation,
-                        "alpha": alpha,
-                        "minSamples": min_samples,
-                    },
-                }
-            ],
-        },
-    }
+    comparison = {"maxDegradation": max_degradation, "alpha": alpha, "minSamples": min_samples}
+    return quality_slo_manifest(name, [ndcg_objective(window, comparison=comparison)])
 
 
 def get_model(api: Any, name: str) -> dict[str, Any]:
@@ -402,17 +385,28 @@ def start_rollout(api: Any, name: str, version: str) -> None:
     api.apply_object(obj)
 
 
-def deploy_healthy(
-    api: Any, name: str, version: str = "1.0.0", timeout: float = 20.0, **kwargs: Any
+def wait_healthy_at(
+    api: Any, name: str, version: str, timeout: float = 45.0, what: str = ""
 ) -> dict[str, Any]:
-    api.create(ranking_model(name, version, **kwargs))
+    """Until ``version`` is the stable one and the model Healthy (deployed, or promoted)."""
     return wait_status(
         api,
         name,
         lambda s: s.get("phase") == "Healthy" and s.get("stableVersion") == version,
         timeout,
-        f"{name} Healthy at {version}",
+        what or f"{name} Healthy at {version}",
     )
+
+
+def wait_rolled_back(api: Any, name: str, timeout: float = 30.0, what: str = "rollback") -> dict[str, Any]:
+    return wait_status(api, name, lambda s: s.get("phase") == "RolledBack", timeout, what)
+
+
+def deploy_healthy(
+    api: Any, name: str, version: str = "1.0.0", timeout: float = 20.0, **kwargs: Any
+) -> dict[str, Any]:
+    api.create(ranking_model(name, version, **kwargs))
+    return wait_healthy_at(api, name, version, timeout)
 
 
 def wait_events(api: Any, name: str, *reasons: str, timeout: float = 10.0) -> list[dict[str, Any]]:

@@ -16,8 +16,9 @@ from typing import Any
 from rankops.operator.core.slo.alert_rules import rule_file, rule_group
 from rankops.operator.core.slo.policy import parse_live_slo
 from rankops.sandbox.registry import ResourceType
-from tests.integration.alerting_harness import Alertmanager, RulingPrometheus
-from tests.integration.harness import Exporter, free_port
+from tests.integration.alerting_harness import Alertmanager
+from tests.integration.harness import Exporter, Prometheus, free_port
+from tests.integration.manifests import ndcg_objective, quality_slo_manifest
 
 NAMESPACE = "default"
 
@@ -47,35 +48,19 @@ def endpoint_slice(service: str, exporter: Exporter, pod: str) -> dict[str, Any]
 
 
 def slo_manifest(name: str, *, for_: str = "2s", window: str = "10s", settle: str = "3s") -> dict[str, Any]:
-    return {
-        "apiVersion": "rankops.dev/v1alpha1",
-        "kind": "QualitySLO",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {
-            "objectives": [
-                {
-                    "name": "ndcg",
-                    "metric": "ndcg_at_3",
-                    "target": 0.70,
-                    "breach": 0.65,
-                    "window": window,
-                    "severityTiers": [
-                        {"name": "P0", "below": 0.5},
-                        {"name": "P1", "below": 0.6},
-                        {"name": "P2", "below": 0.7},
-                    ],
-                }
-            ],
-            "evaluation": {"interval": "1h", "minSamples": 10},
-            "alerting": {"for": for_},
-            "remediation": {"settle": settle, "cooldown": "10m", "maxAttempts": 1},
-        },
-    }
+    tiers = [{"name": "P0", "below": 0.5}, {"name": "P1", "below": 0.6}, {"name": "P2", "below": 0.7}]
+    return quality_slo_manifest(
+        name,
+        [ndcg_objective(window, severityTiers=tiers)],
+        evaluation={"interval": "1h", "minSamples": 10},
+        alerting={"for": for_},
+        remediation={"settle": settle, "cooldown": "10m", "maxAttempts": 1},
+    )
 
 
 @dataclass
 class QualityStack:
-    prometheus: RulingPrometheus
+    prometheus: Prometheus
     alertmanager: Alertmanager
     receiver_port: int
     token_file: Path
@@ -100,8 +85,8 @@ async def quality_stack(
     exporters: list[Exporter],
     tmp_path: Path,
     *,
-    scrape: str = "1s",
-    evaluation: str = "1s",
+    scrape: float = 1.0,
+    evaluation: float = 1.0,
     group_wait: str = "1s",
 ) -> AsyncIterator[QualityStack]:
     """Prometheus + Alertmanager delivering to the operator's receiver (start the operator with
@@ -116,14 +101,15 @@ async def quality_stack(
     )
     try:
         prometheus = await asyncio.to_thread(
-            RulingPrometheus, [e.address for e in exporters], am.url, None,
-            scrape_interval=scrape, evaluation_interval=evaluation, labels={"namespace": NAMESPACE},
+            Prometheus, [e.address for e in exporters], scrape_interval=scrape,
+            evaluation_interval=evaluation, labels={"namespace": NAMESPACE}, rules={"groups": []},
+            alertmanager=am.url,
         )  # fmt: skip
     except BaseException:
         await asyncio.to_thread(am.stop)
         raise
     try:
-        await asyncio.to_thread(prometheus.wait_up, len(exporters))
+        await asyncio.to_thread(prometheus.wait_scraped, *(e.address for e in exporters), timeout=30)
         yield QualityStack(prometheus, am, port, token)
     finally:
         await asyncio.to_thread(prometheus.stop)

@@ -21,7 +21,7 @@ import pytest
 
 from rankops.serving.feedback_log import read_feedback, read_served
 from tests import service_support
-from tests.integration.harness import free_port, wait_for
+from tests.integration.harness import free_port, stop_process, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 FLUSH_S, BATCH, MAX_UNFLUSHED = 0.5, 100, 300
@@ -58,13 +58,7 @@ class Serve:
             conn.close()
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, 15)
         self.log.close()
 
 

@@ -38,30 +38,19 @@ async def test_backup_job_runs_for_real_and_the_backup_is_in_status(tmp_path: Pa
     async with SandboxAPIServer(crds=crd_manifests()) as api, ProcessRuntime(api, tmp_path / "runtime"):
         kube = KubeClient(lambda: kopf.ConnectionInfo(server=api.url))
         try:
-            await kube.create(
-                resource_path("RankingModel", NS),
-                {
-                    "apiVersion": "rankops.dev/v1alpha1",
-                    "kind": "RankingModel",
-                    "metadata": {"name": "ranker", "namespace": NS},
-                    "spec": {
-                        "model": {"version": "1.0.0", "uri": f"file://{model}"},
-                        "serving": {"image": "ghcr.io/rankops/serving:0.1.0", "replicas": 1},
+            for name, artifact in (("ranker", model), ("broken", broken)):
+                await kube.create(
+                    resource_path("RankingModel", NS),
+                    {
+                        "apiVersion": "rankops.dev/v1alpha1",
+                        "kind": "RankingModel",
+                        "metadata": {"name": name, "namespace": NS},
+                        "spec": {
+                            "model": {"version": "1.0.0", "uri": f"file://{artifact}"},
+                            "serving": {"image": "ghcr.io/rankops/serving:0.1.0", "replicas": 1},
+                        },
                     },
-                },
-            )
-            await kube.create(
-                resource_path("RankingModel", NS),
-                {
-                    "apiVersion": "rankops.dev/v1alpha1",
-                    "kind": "RankingModel",
-                    "metadata": {"name": "broken", "namespace": NS},
-                    "spec": {
-                        "model": {"version": "1.0.0", "uri": f"file://{broken}"},
-                        "serving": {"image": "ghcr.io/rankops/serving:0.1.0", "replicas": 1},
-                    },
-                },
-            )
+                )
             await kube.create(
                 resource_path("MaintenanceWindow", NS),
                 {

@@ -21,6 +21,8 @@ from tests.integration.conftest import (
     quality_slo,
     start_rollout,
     wait_events,
+    wait_healthy_at,
+    wait_rolled_back,
     wait_status,
 )
 from tests.integration.harness import wait_for
@@ -108,13 +110,7 @@ def test_route_weights_follow_the_steps_and_promotion(
     operator()
     _deploy_with_gateway(api, model_name)
     start_rollout(api, model_name, "1.1.0")
-    status = wait_status(
-        api,
-        model_name,
-        lambda s: s.get("stableVersion") == "1.1.0" and s.get("phase") == "Healthy",
-        45,
-        "promotion of 1.1.0",
-    )
+    status = wait_healthy_at(api, model_name, "1.1.0", 45, "promotion of 1.1.0")
     assert status["canaryWeight"] == 0
     wait_events(api, model_name, "Promoted")
 
@@ -183,7 +179,7 @@ def test_rollback_sets_the_canary_weight_to_zero(
     operator()
     _deploy_with_gateway(api, model_name)
     start_rollout(api, model_name, "1.1.0")
-    status = wait_status(api, model_name, lambda s: s.get("phase") == "RolledBack", 30, "rollback")
+    status = wait_rolled_back(api, model_name)
     assert status["stableVersion"] == "1.0.0" and status["canaryWeight"] == 0
     wait_events(api, model_name, "RolledBack")
     assert _route_weights(api, model_name) == [(100, 0), (90, 10), (100, 0)]

@@ -20,8 +20,15 @@ from typing import Any
 import pytest
 
 from tests.chart_support import render
-from tests.integration.conftest import NAMESPACE, event_reasons, ranking_model, start_rollout, wait_status
-from tests.integration.harness import free_port, wait_for
+from tests.integration.conftest import (
+    NAMESPACE,
+    event_reasons,
+    ranking_model,
+    start_rollout,
+    wait_healthy_at,
+    wait_status,
+)
+from tests.integration.harness import free_port, stop_process, wait_for
 from tests.integration.peering_support import is_active
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,12 +105,8 @@ def test_leader_handover_without_duplicated_steps(api: Any, model_name: str, tmp
         takeover = time.monotonic() - killed
         print(f"takeover: standby {standby_name} resumed {takeover:.1f}s after SIGKILL of {leader_name}")
         assert takeover <= TAKEOVER_BOUND, f"takeover took {takeover:.1f}s (bound {TAKEOVER_BOUND}s)"
-        status = wait_status(
-            api,
-            model_name,
-            lambda s: s.get("phase") == "Healthy" and s.get("stableVersion") == "1.1.0",
-            8 + TAKEOVER_BOUND + 20,
-            "promotion by the standby",
+        status = wait_healthy_at(
+            api, model_name, "1.1.0", 8 + TAKEOVER_BOUND + 20, "promotion by the standby"
         )
         took = time.monotonic() - killed
         print(
@@ -116,11 +119,6 @@ def test_leader_handover_without_duplicated_steps(api: Any, model_name: str, tmp
         assert status["canaryRevision"] == 1
     finally:
         for name, (proc, log) in procs.items():
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop_process(proc, 15)
             print(f"===== {name} =====\n" + log.read_text(errors="replace")[-4000:])
     assert api.get_object("rankingmodels", model_name, NAMESPACE) is not None

@@ -21,6 +21,8 @@ from tests.integration.conftest import (
     start_rollout,
     status_of,
     wait_events,
+    wait_healthy_at,
+    wait_rolled_back,
     wait_status,
 )
 from tests.integration.harness import wait_for
@@ -35,13 +37,7 @@ def test_good_canary_is_promoted_through_all_steps(
     operator()
     deploy_healthy(api, model_name)
     start_rollout(api, model_name, "1.1.0")
-    status = wait_status(
-        api,
-        model_name,
-        lambda s: s.get("stableVersion") == "1.1.0" and s.get("phase") == "Healthy",
-        45,
-        "promotion of 1.1.0",
-    )
+    status = wait_healthy_at(api, model_name, "1.1.0", 45, "promotion of 1.1.0")
     assert status["canaryWeight"] == 0
     weights = [(obj.get("status") or {}).get("canaryWeight") for _, obj in _history(api, model_name)]
     assert [w for i, w in enumerate(weights) if w is not None and (i == 0 or w != weights[i - 1])] == [
@@ -73,16 +69,24 @@ def _assert_rolled_back(api: Any, name: str, status: dict[str, Any], version: st
     wait_events(api, name, "RolledBack")
 
 
+def _rolled_back_canary(
+    api: Any, stack: Any, operator: Any, name: str, stable_mean: float, canary_mean: float
+) -> dict[str, Any]:
+    """Roll out 1.1.0 with these NDCG means and return the status once it is rolled back."""
+    api.create(quality_slo())
+    stack.use(name, "1.0.0", "1.1.0", stable_mean=stable_mean, canary_mean=canary_mean)
+    operator()
+    deploy_healthy(api, name)
+    start_rollout(api, name, "1.1.0")
+    status = wait_rolled_back(api, name)
+    _assert_rolled_back(api, name, status)
+    return status
+
+
 def test_canary_below_breach_floor_is_rolled_back(
     api: Any, stack: Any, operator: Any, model_name: str
 ) -> None:
-    api.create(quality_slo())
-    stack.use(model_name, "1.0.0", "1.1.0", stable_mean=0.8, canary_mean=0.5)
-    operator()
-    deploy_healthy(api, model_name)
-    start_rollout(api, model_name, "1.1.0")
-    status = wait_status(api, model_name, lambda s: s.get("phase") == "RolledBack", 30, "rollback")
-    _assert_rolled_back(api, model_name, status)
+    status = _rolled_back_canary(api, stack, operator, model_name, stable_mean=0.8, canary_mean=0.5)
     assert status["lastAnalysis"]["reason"] == "BreachedFloor"
     assert status["history"][-1]["outcome"] == "RolledBack"
     assert "Promoted" not in event_reasons(api, model_name)
@@ -91,14 +95,8 @@ def test_canary_below_breach_floor_is_rolled_back(
 def test_canary_worse_than_stable_above_floor_is_rolled_back(
     api: Any, stack: Any, operator: Any, model_name: str
 ) -> None:
-    api.create(quality_slo())
     # Both above the absolute floor (0.65) and the target (0.70): only the comparison can catch it.
-    stack.use(model_name, "1.0.0", "1.1.0", stable_mean=0.86, canary_mean=0.76)
-    operator()
-    deploy_healthy(api, model_name)
-    start_rollout(api, model_name, "1.1.0")
-    status = wait_status(api, model_name, lambda s: s.get("phase") == "RolledBack", 30, "rollback")
-    _assert_rolled_back(api, model_name, status)
+    status = _rolled_back_canary(api, stack, operator, model_name, stable_mean=0.86, canary_mean=0.76)
     assert status["lastAnalysis"]["reason"] == "WorseThanStable"
     objective = status["lastAnalysis"]["objectives"][0]
     assert objective["canaryMean"] > 0.65 and objective["difference"] < -0.02
@@ -148,13 +146,7 @@ def test_operator_killed_mid_rollout_resumes_without_repeating_steps(
     after_kill = status_of(api, model_name)
     assert after_kill["canaryVersion"] == "1.1.0" and after_kill["currentStep"] >= before["currentStep"]
     operator(process=True)
-    status = wait_status(
-        api,
-        model_name,
-        lambda s: s.get("stableVersion") == "1.1.0" and s.get("phase") == "Healthy",
-        45,
-        "promotion",
-    )
+    status = wait_healthy_at(api, model_name, "1.1.0", 45, "promotion")
     assert status["canaryWeight"] == 0
     events = wait_events(api, model_name, "Promoted")
     step_messages = [e["message"] for e in events if e["reason"] == "StepAdvanced"]
@@ -202,13 +194,7 @@ def test_spec_change_during_rollout_restarts_analysis_for_new_version(
     )
     assert restarted["currentStep"] == 0 and restarted["canaryRevision"] == 2
     assert restarted["stepLooks"] == 0 and not restarted.get("stepPassed")
-    status = wait_status(
-        api,
-        model_name,
-        lambda s: s.get("stableVersion") == "1.2.0" and s.get("phase") == "Healthy",
-        45,
-        "promotion of 1.2.0",
-    )
+    status = wait_healthy_at(api, model_name, "1.2.0", 45, "promotion of 1.2.0")
     outcomes = [(h["version"], h["outcome"]) for h in status["history"]]
     assert ("1.1.0", "Superseded") in outcomes and outcomes[-1] == ("1.2.0", "Promoted")
     wait_events(api, model_name, "RolloutRestarted", "Promoted")
@@ -246,7 +232,7 @@ def test_abort_and_retry_by_annotation(api: Any, stack: Any, operator: Any, mode
         )
 
     cli("abort")
-    status = wait_status(api, model_name, lambda s: s.get("phase") == "RolledBack", 10, "abort")
+    status = wait_rolled_back(api, model_name, 10, "abort")
     assert status["history"][-1]["outcome"] == "Aborted" and status["canaryWeight"] == 0
     cli("retry")
     wait_status(api, model_name, lambda s: s.get("canaryVersion") == "1.1.0", 10, "retry")
@@ -289,12 +275,6 @@ def test_missing_quality_slo_is_reported_and_the_rollout_resumes_once_it_exists(
     )
     assert "MetricsUnavailable" not in [e["reason"] for e in _events(api, model_name)]
     api.create(quality_slo())
-    status = wait_status(
-        api,
-        model_name,
-        lambda s: s.get("stableVersion") == "1.1.0" and s.get("phase") == "Healthy",
-        45,
-        "promotion once the QualitySLO exists",
-    )
+    status = wait_healthy_at(api, model_name, "1.1.0", 45, "promotion once the QualitySLO exists")
     assert status["history"][-1]["outcome"] == "Promoted"
     wait_events(api, model_name, "Resumed", "Promoted")

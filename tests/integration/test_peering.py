@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.chart_support import render
-from tests.integration.harness import crd_manifests, wait_for
+from tests.integration.harness import crd_manifests, stop_process, wait_for
 from tests.integration.peering_support import is_active
 from tests.integration.request_log import record_operator_requests
 
@@ -93,12 +93,7 @@ def test_only_the_leader_acts_and_the_standby_takes_over(
             assert acted_by(api, "first") == "leader", "the standby handled again what the leader had"
         finally:
             for proc in (leader, standby):
-                if proc.poll() is None:
-                    proc.terminate()
-                    try:
-                        proc.wait(15)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
+                stop_process(proc, 15)
             for name in ("leader", "standby"):
                 print(
                     f"===== {name} =====\n" + (tmp_path / f"{name}.log").read_text(errors="replace")[-4000:]

@@ -22,7 +22,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests import service_support
-from tests.integration.harness import Prometheus, free_port, http_json, wait_for
+from tests.integration.harness import Prometheus, free_port, http_json, stop_process, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL, TRACK = "search-it", "canary"
@@ -97,13 +97,7 @@ class Server:
         return self.log_path.read_text(errors="replace")[-3000:]
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, 15)
         self._log.close()
         return int(self.proc.returncode)
 

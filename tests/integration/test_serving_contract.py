@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests import service_support
-from tests.integration.harness import free_port, wait_for
+from tests.integration.harness import free_port, stop_process, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMATHESIS_EXAMPLES = 30
@@ -100,12 +100,7 @@ class Served:
         raise AssertionError("no VmRSS")
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        stop_process(self.proc, 15)
         self._log.close()
 
 

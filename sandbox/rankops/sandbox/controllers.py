@@ -9,19 +9,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import datetime
 from collections.abc import Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
+from rankops.sandbox.clock import utc_now
 from rankops.sandbox.errors import ApiError
 from rankops.sandbox.registry import ResourceType
 from rankops.sandbox.store import Event, ObjectKey, Store
 
 __all__ = ["ControllersMixin"]
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class ControllersMixin:
@@ -163,7 +159,7 @@ class ControllersMixin:
         if obj is None or obj["metadata"].get("deletionTimestamp"):
             return
         replicas = int((obj.get("spec") or {}).get("replicas", 1))
-        now = _now()
+        now = utc_now()
         status: dict[str, Any] = {"observedGeneration": obj["metadata"].get("generation", 1)}
         for field in ("replicas", "readyReplicas", "availableReplicas", "updatedReplicas"):
             if replicas:  # zero counts are omitted, as the real controller's omitempty does
@@ -212,7 +208,7 @@ class ControllersMixin:
             or (obj.get("spec") or {}).get("suspend")
         ):
             return
-        now = _now()
+        now = utc_now()
         body = copy.deepcopy(obj)
         body["metadata"].pop("resourceVersion", None)
         body["status"] = {

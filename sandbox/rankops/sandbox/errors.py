@@ -7,7 +7,7 @@ from typing import Any
 
 from kmock import KubernetesError
 
-from rankops.sandbox.schema import FieldError
+from rankops.sandbox.field_errors import FieldError
 
 __all__ = ["ApiError", "status_body"]
 

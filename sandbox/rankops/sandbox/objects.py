@@ -4,7 +4,6 @@ emulator's :class:`~rankops.sandbox.semantics.Cluster` from its own event loop."
 from __future__ import annotations
 
 import copy
-import datetime
 import hashlib
 import json
 import random
@@ -12,6 +11,7 @@ import string
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from rankops.sandbox.clock import utc_now
 from rankops.sandbox.errors import ApiError
 from rankops.sandbox.semantics import Cluster
 
@@ -25,10 +25,6 @@ __all__ = [
     "utc_now",
     "write_status",
 ]
-
-
-def utc_now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def random_suffix(k: int = 5) -> str:

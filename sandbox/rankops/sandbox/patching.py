@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
-import datetime
 import json
 from collections.abc import Mapping
 from typing import Any
 
 import jsonpatch
 import yaml
+
+from rankops.sandbox.clock import utc_now
 
 __all__ = [
     "APPLY",
@@ -185,10 +186,6 @@ def _merge_apply(live: Any, applied: Any) -> Any:
     return copy.deepcopy(applied)
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class ApplyConflict(Exception):
     """Fields the apply would change are owned by other managers: ``[(manager, ".a.b"), ...]``."""
 
@@ -307,7 +304,7 @@ def server_side_apply(
         "manager": manager,
         "operation": "Apply",
         "apiVersion": applied.get("apiVersion", ""),
-        "time": _now(),
+        "time": utc_now(),
         "fieldsType": "FieldsV1",
         "fieldsV1": new_tree,
     }
@@ -341,7 +338,7 @@ def record_managed_fields(
         "manager": manager,
         "operation": operation,
         "apiVersion": obj.get("apiVersion", ""),
-        "time": _now(),
+        "time": utc_now(),
         "fieldsType": "FieldsV1",
         "fieldsV1": fields_v1(changed),
     }

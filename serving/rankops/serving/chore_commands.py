@@ -13,6 +13,8 @@ import math
 import sys
 from typing import Any
 
+from rankops.serving.cli_args import non_negative, probability
+
 EXIT_OK, EXIT_CHECK_FAILED = 0, 1
 GOLDEN_TOLERANCE = 1e-6
 
@@ -64,24 +66,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     p.add_argument("--model", required=True, help="artifact URI the pods serve")
     p.add_argument("--endpoint", action="append", default=[], help="a serving pod's base URL (repeat)")
-    p.add_argument("--p-value", type=_probability, default=0.05, help="family-wise alpha (default: 0.05)")
-    p.add_argument("--psi-threshold", type=_non_negative, default=0.25, help="(default: %(default)s)")
+    p.add_argument("--p-value", type=probability, default=0.05, help="family-wise alpha (default: 0.05)")
+    p.add_argument("--psi-threshold", type=non_negative, default=0.25, help="(default: %(default)s)")
     p.add_argument("--min-samples", type=int, default=200, help="fewest pooled queries (default: 200)")
     p.set_defaults(func=_drift)
-
-
-def _probability(value: str) -> float:
-    x = float(value)
-    if not 0 < x < 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1), got {value}")
-    return x
-
-
-def _non_negative(value: str) -> float:
-    x = float(value)
-    if not (x >= 0 and math.isfinite(x)):
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return x
 
 
 def _backup(args: argparse.Namespace) -> int:

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import re
 from typing import Any
 
 from rankops.serving import chore_commands
-
-# The RankingModel CRD's pattern for spec.model.version, verbatim: a version trained here must be one
-# the operator accepts (serving may not import the operator; tests/unit/test_spec_defaults.py checks
-# that both copies equal the CRD's).
-SEMVER_PATTERN = (
-    r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
-    r"(-((0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)(\.(0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    r"(\+([0-9a-zA-Z-]+(\.[0-9a-zA-Z-]+)*))?$"
+from rankops.serving.cli_args import (
+    SEMVER_PATTERN,
+    add_dataset,
+    add_feedback_log,
+    add_split,
+    add_training,
+    check_semver,
+    positive_int,
 )
+
+__all__ = ["SEMVER_PATTERN", "register", "serve_port"]
+
+DEFAULT_PORT = 8080
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -37,7 +40,8 @@ def register_serve(subparsers: argparse._SubParsersAction[Any]) -> None:
         "serve",
         help="serve a model artifact over HTTP (ranking, feedback, metrics)",
         description="Serve the model artifact at --model with uvicorn. Identity labels come from "
-        "RANKOPS_MODEL, RANKOPS_VERSION (default: the manifest's) and RANKOPS_TRACK.",
+        "RANKOPS_MODEL, RANKOPS_VERSION (default: the manifest's) and RANKOPS_TRACK; the port from "
+        "--port, else RANKOPS_PORT.",
     )
     p.add_argument(
         "--model",
@@ -45,20 +49,38 @@ def register_serve(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="artifact URI (any fsspec URI; default: $RANKOPS_MODEL_URI)",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
-    p.add_argument("--port", type=int, default=8080, help="port to bind (default: %(default)s)")
+    p.add_argument(
+        "--port", type=int, default=None, help=f"port to bind (default: $RANKOPS_PORT, else {DEFAULT_PORT})"
+    )
     p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default: %(default)s)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument("--no-cache", action="store_true", help="disable the result cache")
-    p.add_argument(
-        "--feedback-log",
-        default=os.environ.get("RANKOPS_FEEDBACK_LOG"),
-        metavar="URI",
-        help="durable feedback log: an fsspec URI or path where every served ranking and accepted "
+    add_feedback_log(
+        p,
+        "durable feedback log: an fsspec URI or path where every served ranking and accepted "
         "feedback is appended (default: $RANKOPS_FEEDBACK_LOG; none when unset). A crash loses at most "
         "$RANKOPS_FEEDBACK_LOG_MAX_UNFLUSHED (2000) acknowledged feedback records, in steady state "
         "those of the last $RANKOPS_FEEDBACK_LOG_FLUSH_S (1 s)",
     )
     p.set_defaults(func=_serve)
+
+
+def serve_port(flag: int | None) -> int:
+    """``--port``, else ``$RANKOPS_PORT`` (what the operator sets on its pods), else 8080."""
+    import os
+
+    if flag is not None:
+        return flag
+    raw = os.environ.get("RANKOPS_PORT", "").strip()
+    if not raw:
+        return DEFAULT_PORT
+    try:
+        port = int(raw)
+    except ValueError:
+        raise ValueError(f"RANKOPS_PORT must be a port number (0..65535), got {raw!r}") from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"RANKOPS_PORT must be a port number (0..65535), got {raw!r}")
+    return port
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -69,7 +91,7 @@ def _serve(args: argparse.Namespace) -> int:
     return serve(
         args.model,
         host=args.host,
-        port=args.port,
+        port=serve_port(args.port),
         workers=args.workers,
         log_level=args.log_level,
         cache=not args.no_cache,
@@ -78,16 +100,6 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- train / evaluate / import-mapping
-
-
-def _positive_int(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
-    return n
 
 
 def register_train(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -99,24 +111,21 @@ def register_train(subparsers: argparse._SubParsersAction[Any]) -> None:
         "and write weights, catalogue, golden set, drift reference and manifest.json to --out. "
         "Torch threads: $RANKOPS_TORCH_THREADS (default 1).",
     )
-    p.add_argument("--data", required=True, help="dataset directory in BEIR layout")
+    add_dataset(p)
     p.add_argument("--out", required=True, help="artifact URI to write (path, file://, s3://...)")
     p.add_argument("--version", required=True, help="model version (semver, e.g. 1.0.0)")
-    p.add_argument("--epochs", type=_positive_int, default=None, help="training epochs (default: 25)")
-    p.add_argument("--seed", type=int, default=13, help="random seed (default: %(default)s)")
+    add_training(p)
     p.add_argument("--parent-version", default=None, help="version this one was derived from")
     p.add_argument(
         "--name", default="dataset-ranker", help="model name in the manifest (default: %(default)s)"
     )
-    p.add_argument("--force", action="store_true", help="overwrite an existing artifact at --out")
     p.set_defaults(func=_train)
 
 
 def _train(args: argparse.Namespace) -> int:
     from rankops.serving.train import DEFAULT_EPOCHS, train_command
 
-    if not re.fullmatch(SEMVER_PATTERN, args.version):
-        raise ValueError(f"--version must be semver (MAJOR.MINOR.PATCH), got {args.version!r}")
+    check_semver(args.version)
     if args.parent_version is not None and args.parent_version == args.version:
         raise ValueError("--parent-version must differ from --version")
     train_command(
@@ -142,8 +151,8 @@ def register_evaluate(subparsers: argparse._SubParsersAction[Any]) -> None:
         "documents; P@3 and MRR count grade >= 1 as relevant.",
     )
     p.add_argument("--model", required=True, help="artifact URI")
-    p.add_argument("--data", required=True, help="dataset directory in BEIR layout")
-    p.add_argument("--split", default="test", choices=["train", "dev", "test"], help="(default: %(default)s)")
+    add_dataset(p)
+    add_split(p, "test")
     p.add_argument("--no-verify", action="store_true", help="skip the artifact digest check")
     p.add_argument(
         "--record",
@@ -191,13 +200,11 @@ def register_import_mapping(subparsers: argparse._SubParsersAction[Any]) -> None
         "qrels/SPLIT.tsv of --data (which must hold corpus.jsonl).",
     )
     p.add_argument("file", help="mapping file")
-    p.add_argument("--data", required=True, help="dataset directory in BEIR layout")
-    p.add_argument(
-        "--split", default="train", choices=["train", "dev", "test"], help="(default: %(default)s)"
-    )
+    add_dataset(p)
+    add_split(p, "train")
     p.add_argument(
         "--per-source",
-        type=_positive_int,
+        type=positive_int,
         default=3,
         help="items of the named source judged per line (default: %(default)s)",
     )
@@ -220,8 +227,6 @@ def _import_mapping(args: argparse.Namespace) -> int:
 
 def register_report(subparsers: argparse._SubParsersAction[Any]) -> None:
     """`rankops report`: the runbook's weekly or quarterly quality report from the feedback log."""
-    import os
-
     p = subparsers.add_parser(
         "report",
         help="write the weekly or quarterly quality report (JSON and an NDCG@3-per-domain chart)",
@@ -230,12 +235,7 @@ def register_report(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     p.add_argument("--type", required=True, choices=["weekly", "quarterly"], dest="report_type")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument(
-        "--feedback-log",
-        default=os.environ.get("RANKOPS_FEEDBACK_LOG"),
-        metavar="URI",
-        help="the feedback log to read (default: $RANKOPS_FEEDBACK_LOG)",
-    )
+    add_feedback_log(p, "the feedback log to read (default: $RANKOPS_FEEDBACK_LOG)")
     p.add_argument(
         "--quality-threshold", type=float, default=0.7, help="NDCG@3 target (default: %(default)s)"
     )
@@ -260,8 +260,6 @@ def _report(args: argparse.Namespace) -> int:
 
 def register_retrain(subparsers: argparse._SubParsersAction[Any]) -> None:
     """`rankops retrain`: a candidate from base data + feedback, behind the beats-the-parent gate."""
-    import os
-
     p = subparsers.add_parser(
         "retrain",
         help="train a candidate on the base dataset plus the feedback since the parent, and gate it",
@@ -273,13 +271,8 @@ def register_retrain(subparsers: argparse._SubParsersAction[Any]) -> None:
         "exit 0 passed, 1 failed, 2 bad input.",
     )
     p.add_argument("--model", required=True, help="the parent (serving) artifact URI")
-    p.add_argument("--data", required=True, help="the base dataset directory in BEIR layout")
-    p.add_argument(
-        "--feedback-log",
-        default=os.environ.get("RANKOPS_FEEDBACK_LOG"),
-        metavar="URI",
-        help="the durable feedback log to read (default: $RANKOPS_FEEDBACK_LOG)",
-    )
+    add_dataset(p, "the base dataset directory in BEIR layout")
+    add_feedback_log(p, "the durable feedback log to read (default: $RANKOPS_FEEDBACK_LOG)")
     p.add_argument("--out", required=True, help="candidate artifact URI to write")
     p.add_argument("--version", required=True, help="candidate version (semver)")
     p.add_argument("--margin", type=float, default=0.0, help="required NDCG@3 gain (default: %(default)s)")
@@ -290,9 +283,7 @@ def register_retrain(subparsers: argparse._SubParsersAction[Any]) -> None:
         default=1.5,
         help="candidate/parent median rank latency bound (default: %(default)s)",
     )
-    p.add_argument("--epochs", type=_positive_int, default=None, help="training epochs (default: 25)")
-    p.add_argument("--seed", type=int, default=13, help="random seed (default: %(default)s)")
-    p.add_argument("--force", action="store_true", help="overwrite an existing artifact at --out")
+    add_training(p)
     p.set_defaults(func=_retrain)
 
 
@@ -307,8 +298,7 @@ def _retrain(args: argparse.Namespace) -> int:
 
     if not args.feedback_log:
         raise ValueError("no feedback log: pass --feedback-log URI or set RANKOPS_FEEDBACK_LOG")
-    if not re.fullmatch(SEMVER_PATTERN, args.version):
-        raise ValueError(f"--version must be semver (MAJOR.MINOR.PATCH), got {args.version!r}")
+    check_semver(args.version)
     gate = GateConfig(margin=args.margin, alpha=args.alpha, max_latency_ratio=args.max_latency_ratio)
     try:
         result, manifest = retrain_command(

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from rankops.operator.core.conditions import ConditionStatus, get_condition, set_condition
 from rankops.operator.core.maintenance.jobs import JobContext, ModelTarget, TaskSpec, build_job, job_name
 from rankops.operator.core.maintenance.observed import (
     CHECK_FAILED,
@@ -79,31 +80,6 @@ class WindowPlan:
     events: list[Event] = field(default_factory=list)
     requeue_after: float | None = None
     active: bool = False
-
-
-def _condition(
-    old: Sequence[Mapping[str, Any]],
-    kind: str,
-    status: str,
-    reason: str,
-    message: str,
-    now: datetime,
-    gen: int | None,
-) -> dict[str, Any]:
-    previous = next((c for c in old if c.get("type") == kind), None)
-    since = format_time(now)
-    if previous is not None and previous.get("status") == status:
-        since = str(previous.get("lastTransitionTime") or since)
-    out: dict[str, Any] = {
-        "type": kind,
-        "status": status,
-        "reason": reason,
-        "message": message,
-        "lastTransitionTime": since,
-    }
-    if gen is not None:
-        out["observedGeneration"] = gen
-    return out
 
 
 def _run_entry(job: ObservedJob, task: TaskSpec | None, now: datetime) -> dict[str, Any]:
@@ -247,44 +223,31 @@ def plan_window(
     failed = [r for r in runs.values() if r.get("result") == FAILED]
     overran = [r for r in runs.values() if r.get("overran")]
     done = [r for r in runs.values() if r.get("result") in (SUCCEEDED, FAILED)]
-    conditions = [
-        _condition(
-            old_conditions,
-            "Ready",
-            "True",
-            "ScheduleValid",
-            f"next window {format_time(upcoming.start)}",
-            now,
-            gen,
-        ),
-        _condition(
-            old_conditions,
+    missed = due.missed and not spec.suspend
+    updates: list[tuple[str, ConditionStatus, str, str]] = [
+        ("Ready", "True", "ScheduleValid", f"next window {format_time(upcoming.start)}"),
+        (
             "TasksSucceeded",
             "False" if failed else "True" if done else "Unknown",
             failed[0]["reason"] if failed else "AllSucceeded" if done else "NoRunsYet",
-            "; ".join(f"{r['task']}/{r['model']}: {r.get('message', '')}" for r in failed) or "",
-            now,
-            gen,
+            "; ".join(f"{r['task']}/{r['model']}: {r.get('message', '')}" for r in failed),
         ),
-        _condition(
-            old_conditions,
+        (
             "TaskOverran",
             "True" if overran else "False",
             "RunningPastWindowEnd" if overran else "WithinWindow",
             ", ".join(r["jobName"] for r in overran),
-            now,
-            gen,
         ),
-        _condition(
-            old_conditions,
+        (
             "WindowMissed",
-            "True" if due.missed and not spec.suspend else "False",
-            "MissedStartingDeadline" if due.missed and not spec.suspend else "OnTime",
+            "True" if missed else "False",
+            "MissedStartingDeadline" if missed else "OnTime",
             f"{missed_total} window start(s) missed in total" if missed_total else "",
-            now,
-            gen,
         ),
     ]
+    conditions = [dict(c) for c in old_conditions]
+    for type_, cond_status, reason, message in updates:
+        conditions = set_condition(conditions, type_, cond_status, reason, message, now, gen)
     patch.update(
         {
             "active": open_now is not None and not spec.suspend,
@@ -361,11 +324,10 @@ def plan_invalid_window(
 ) -> WindowPlan:
     """Record a spec the core refused: condition Ready=False/InvalidSpec naming the field; no Jobs."""
     old = (status or {}).get("conditions") or []
-    cond = _condition(old, "Ready", "False", "InvalidSpec", str(error), now, generation)
-    others = [c for c in old if c.get("type") != "Ready"]
-    patch: dict[str, Any] = {"conditions": [cond, *others], "active": False, "nextWindow": None}
+    conditions = set_condition(old, "Ready", "False", "InvalidSpec", str(error), now, generation)
+    patch: dict[str, Any] = {"conditions": conditions, "active": False, "nextWindow": None}
     if generation is not None:
         patch["observedGeneration"] = generation
-    previous: Mapping[str, Any] = next((c for c in old if c.get("type") == "Ready"), {})
+    previous = get_condition(old, "Ready") or {}
     events = [] if previous.get("message") == str(error) else [Event("Warning", "InvalidSpec", str(error))]
     return WindowPlan(patch, events=events, requeue_after=None)

@@ -1,0 +1,1 @@
+"""Conformance of the sandbox API server (rankops.sandbox.apiserver) with a real one."""
