@@ -37,6 +37,7 @@ from rankops.operator.controllers.waiting import Stopped, sleep_until_woken
 from rankops.operator.core.events import Event
 from rankops.operator.core.maintenance.observed import job_state
 from rankops.operator.core.retrain import (
+    LABEL_RETRAIN,
     DriftVerdict,
     JobOutcome,
     NewData,
@@ -184,7 +185,9 @@ class RetrainController:
             triggers = TriggerInputs(target.parent_version, drift, _quality_request(status), new_data)
         job, manifest, manifest_error = None, None, None
         if state.running and state.run is not None:
-            raw = await self.kube.get(resource_path("Job", namespace, state.run.job))
+            # A list by label (the chart grants Jobs list/watch/create/delete, as chores need).
+            jobs = await self.kube.list_items(resource_path("Job", namespace), {LABEL_RETRAIN: name})
+            raw = next((j for j in jobs if j["metadata"].get("name") == state.run.job), None)
             if raw is not None:
                 job_status = raw.get("status") or {}
                 kind, failure, message = job_state(raw)
