@@ -319,6 +319,16 @@ def test_automatic_mode_canaries_the_candidate_without_editing_the_spec_until_gi
     assert cond is not None and (cond[0]["status"], cond[0]["reason"]) == ("True", "SpecVersion")
 
 
+def test_committing_manual_mode_ends_an_automatic_promotion() -> None:
+    s, state = _started("Automatic")
+    version = state.run.candidate_version  # type: ignore[union-attr]
+    plan = plan_retrain(s, state, observed(job=JobOutcome("Succeeded"), manifest=manifest(version)), T0)
+    manual = spec("Manual", drift={})
+    after = plan_retrain(manual, plan.state, observed(rollout=RolloutView(stable_version=version)), T0)
+    assert after.status["promotion"]["state"] == "Superseded" and after.wake_rollout
+    assert effective_spec(manual, after.state) == manual
+
+
 def test_a_candidate_the_canary_rolled_back_ends_the_promotion() -> None:
     s, state = _started("Automatic")
     version = state.run.candidate_version  # type: ignore[union-attr]

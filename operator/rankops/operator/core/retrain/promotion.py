@@ -11,7 +11,8 @@
   spec wins (a new version canaries as usual; the candidate's own version settles at once).
 - ``follow_promotion(promotion, spec, rollout)``: the promotion's state from what the rollout
   did: ``Serving`` once stable, ``RolledBack`` when the analysis rejected it (the override ends
-  and the stable track stays on the spec's version), ``Superseded`` when the spec changed.
+  and the stable track stays on the spec's version), ``Superseded`` when ``spec.model`` changed
+  or ``promotionGate.mode`` is no longer ``Automatic``.
 - ``served_condition(...)``: condition ``ServingSpecVersion``, ``False`` while the stable track
   serves a version other than ``spec.model.version`` because of an automatic promotion.
 """
@@ -117,6 +118,14 @@ def follow_promotion(
 ) -> tuple[Promotion, tuple[Event, ...]]:
     if not promotion.in_force:
         return promotion, ()
+    if spec.retrain is None or spec.retrain.promotion_gate.mode != "Automatic":
+        msg = (
+            f"promotionGate.mode is no longer Automatic: spec.model {spec.model.version} replaces "
+            f"the automatically promoted candidate {promotion.version}"
+        )
+        return dataclasses.replace(promotion, state="Superseded", message=msg), (
+            Event("Normal", "PromotionSuperseded", msg),
+        )
     if not _applies(promotion, spec.model):
         msg = (
             f"spec.model changed to {spec.model.version} (from {promotion.spec_version}): the spec wins "
