@@ -21,10 +21,12 @@ from rankops.operator.core.retrain import (
     RolloutView,
     TriggerInputs,
     candidate_version,
+    drift_from_windows,
     effective_spec,
     fire,
     merge_diff,
     plan_retrain,
+    quality_request_from_status,
     retrain_job_name,
     served_condition,
 )
@@ -177,6 +179,29 @@ def test_new_data_fires_exactly_when_the_fraction_is_reached(
         assert same.firings == ()  # the same multiple of the fraction never fires twice
         more = NewData(records + base, base)  # one more whole base set of feedback: a higher multiple
         assert fire(triggers, fired, TriggerInputs("1.0.0", new_data=more), T0).firings
+
+
+def test_drift_and_quality_inputs_are_read_from_the_status_their_controllers_write() -> None:
+    runs = [
+        {"task": "drift", "type": "DriftCheck", "model": "ranker", "jobName": "w-drift-1", "result": "Failed",
+         "reason": "DriftDetected", "completionTime": "2026-01-14T03:05:00Z", "message": "psi 0.3"},
+        {"task": "drift", "type": "DriftCheck", "model": "other", "jobName": "w-drift-2", "result": "Failed",
+         "reason": "DriftDetected", "completionTime": "2026-01-15T03:05:00Z"},
+        {"task": "backup", "type": "Backup", "model": "ranker", "jobName": "w-backup-1", "result": "Failed",
+         "reason": "BackupFailed", "completionTime": "2026-01-15T03:05:00Z"},
+    ]  # fmt: skip
+    later = {"metadata": {"name": "nightly"}, "status": {"lastRuns": [
+        {"task": "drift", "type": "DriftCheck", "model": "ranker", "jobName": "n-drift-9", "result": "Failed",
+         "reason": "DriftDetected", "completionTime": "2026-01-15T01:00:00Z"}]}}  # fmt: skip
+    windows = [{"metadata": {"name": "weekly"}, "status": {"lastRuns": runs}}, later]
+    assert drift_from_windows(windows, "ranker") == DriftVerdict("n-drift-9", "nightly", "")
+    assert drift_from_windows(windows[:1], "ranker") == DriftVerdict("w-drift-1", "weekly", "psi 0.3")
+    assert drift_from_windows(windows, "absent") is None
+    status = {
+        "quality": {"retrainRequest": {"time": "2026-01-15T11:00:00Z", "version": "1.0.0", "reason": "r"}}
+    }
+    assert quality_request_from_status(status) == QualityRequest("2026-01-15T11:00:00Z", "1.0.0", "r")
+    assert quality_request_from_status({"quality": {}}) is None
 
 
 def test_default_new_data_fraction_is_the_plans_twenty_percent() -> None:

@@ -38,18 +38,18 @@ from rankops.operator.core.events import Event
 from rankops.operator.core.maintenance.observed import job_state
 from rankops.operator.core.retrain import (
     LABEL_RETRAIN,
-    DriftVerdict,
     JobOutcome,
     NewData,
-    QualityRequest,
     RetrainObserved,
     RetrainPlan,
     RetrainState,
     RetrainTarget,
     RolloutView,
     TriggerInputs,
+    drift_from_windows,
     merge_diff,
     plan_retrain,
+    quality_request_from_status,
 )
 from rankops.operator.core.spec import RankingModelSpec, SpecError, parse_ranking_model_spec
 from rankops.operator.core.timeutil import parse_time
@@ -64,33 +64,6 @@ Clock = Callable[[], datetime]
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _drift_verdict(windows: list[dict[str, Any]], model: str) -> DriftVerdict | None:
-    """The newest DriftCheck run that found drift on ``model``, over the namespace's windows."""
-    found: list[tuple[str, DriftVerdict]] = []
-    for mw in windows:
-        for run in (mw.get("status") or {}).get("lastRuns") or []:
-            if (
-                run.get("model") == model
-                and run.get("type") == "DriftCheck"
-                and run.get("reason") == "DriftDetected"
-            ):
-                at = str(run.get("completionTime") or run.get("startTime") or "")
-                verdict = DriftVerdict(
-                    str(run.get("jobName", "")), mw["metadata"]["name"], str(run.get("message", ""))
-                )
-                found.append((at, verdict))
-    return max(found, key=lambda f: f[0])[1] if found else None
-
-
-def _quality_request(status: Mapping[str, Any]) -> QualityRequest | None:
-    request = (status.get("quality") or {}).get("retrainRequest")
-    if not isinstance(request, Mapping) or not request.get("time"):
-        return None
-    return QualityRequest(
-        str(request["time"]), str(request.get("version", "")), str(request.get("reason", ""))
-    )
 
 
 def _new_data(parent_uri: str, log: str, data: str) -> NewData | None:
@@ -172,7 +145,7 @@ class RetrainController:
             drift = None
             if retrain.triggers.drift is not None:
                 windows = await self.kube.list_items(resource_path(api.MAINTENANCE_WINDOW, namespace))
-                drift = _drift_verdict(windows, name)
+                drift = drift_from_windows(windows, name)
             new_data = None
             trainer = retrain.trainer
             if retrain.triggers.new_data is not None and trainer.feedback_log and trainer.data:
@@ -182,7 +155,9 @@ class RetrainController:
                     )
                 except RetrainStoreError as exc:
                     logger.warning("%s/%s: new-data trigger cannot count: %s", namespace, name, exc)
-            triggers = TriggerInputs(target.parent_version, drift, _quality_request(status), new_data)
+            triggers = TriggerInputs(
+                target.parent_version, drift, quality_request_from_status(status), new_data
+            )
         job, manifest, manifest_error = None, None, None
         if state.running and state.run is not None:
             # A list by label (the chart grants Jobs list/watch/create/delete, as chores need).

@@ -9,7 +9,15 @@ from .jobs import LABEL_RETRAIN, RetrainTarget, build_retrain_job, candidate_ver
 from .planner import JobOutcome, RetrainObserved, RetrainPlan, plan_retrain
 from .promotion import SERVED_CONDITION, RolloutView, effective_spec, read_candidate, served_condition
 from .state import Candidate, Firing, Promotion, RetrainState, Run, merge_diff
-from .triggers import DriftVerdict, NewData, QualityRequest, TriggerInputs, fire
+from .triggers import (
+    DriftVerdict,
+    NewData,
+    QualityRequest,
+    TriggerInputs,
+    drift_from_windows,
+    fire,
+    quality_request_from_status,
+)
 
 __all__ = [
     "LABEL_RETRAIN",
@@ -30,10 +38,12 @@ __all__ = [
     "TriggerInputs",
     "build_retrain_job",
     "candidate_version",
+    "drift_from_windows",
     "effective_spec",
     "fire",
     "merge_diff",
     "plan_retrain",
+    "quality_request_from_status",
     "read_candidate",
     "retrain_job_name",
     "served_condition",

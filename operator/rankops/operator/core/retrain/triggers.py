@@ -23,8 +23,10 @@ runs waits: its key is not consumed, so it fires once the Job has finished.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from ..maintenance.schedule import Schedule, parse_schedule, previous_start, window_starts
 from ..spec import RetrainTriggers
@@ -37,7 +39,9 @@ __all__ = [
     "QualityRequest",
     "TriggerCheck",
     "TriggerInputs",
+    "drift_from_windows",
     "fire",
+    "quality_request_from_status",
     "schedule_of",
 ]
 
@@ -75,6 +79,33 @@ class TriggerCheck:
     firings: tuple[Firing, ...]
     schedule_anchor: datetime | None
     next_scheduled: datetime | None  # when the schedule fires next (for the loop's requeue)
+
+
+def drift_from_windows(windows: Sequence[Mapping[str, Any]], model: str) -> DriftVerdict | None:
+    """The newest DriftCheck run that found drift on ``model`` (MaintenanceWindows' ``status.lastRuns``)."""
+    found: list[tuple[str, DriftVerdict]] = []
+    for mw in windows:
+        for run in (mw.get("status") or {}).get("lastRuns") or []:
+            if (
+                run.get("model") == model
+                and run.get("type") == "DriftCheck"
+                and run.get("reason") == "DriftDetected"
+                and run.get("jobName")
+            ):
+                at = str(run.get("completionTime") or run.get("startTime") or "")
+                name = str((mw.get("metadata") or {}).get("name", ""))
+                found.append((at, DriftVerdict(str(run["jobName"]), name, str(run.get("message", "")))))
+    return max(found, key=lambda f: f[0])[1] if found else None
+
+
+def quality_request_from_status(status: Mapping[str, Any]) -> QualityRequest | None:
+    """The retrain the QualitySLO's remediation ladder asked for (``status.quality.retrainRequest``)."""
+    request = (status.get("quality") or {}).get("retrainRequest")
+    if not isinstance(request, Mapping) or not request.get("time"):
+        return None
+    return QualityRequest(
+        str(request["time"]), str(request.get("version", "")), str(request.get("reason", ""))
+    )
 
 
 def schedule_of(triggers: RetrainTriggers) -> Schedule | None:
