@@ -385,3 +385,15 @@ def test_status_round_trips_and_the_patch_names_only_what_changed() -> None:
 )
 def test_candidate_versions_are_next_patch_prereleases(parent: str, serial: int, want: str) -> None:
     assert candidate_version(parent, serial) == want
+
+
+def test_the_jobs_command_line_is_one_rankops_retrain_accepts(tmp_path: Any, capsys: Any) -> None:
+    """The contract with serving: the operator's arguments parse, and reach the command's own checks."""
+    from rankops.cli.main import main
+
+    plan = plan_retrain(spec(drift={}), RetrainState(), observed(drift=DriftVerdict("d1", "w")), T0)
+    assert plan.job is not None
+    args = list(plan.job["spec"]["template"]["spec"]["containers"][0]["args"])
+    args[args.index("--feedback-log") + 1] = str(tmp_path / "no-log")
+    assert main(args) == 2  # bad input, before any training
+    assert "no feedback log at" in capsys.readouterr().err
