@@ -5,8 +5,10 @@ the base training queries since its parent was created: the trigger fires, one r
 appears. The test plays the Job (the emulator runs no pods): it writes the candidate's
 manifest where ``rankops retrain --out`` would, as that command does, and marks the Job
 Complete. Manual mode: the candidate is named in status and an Event for a Git commit.
-Automatic mode: the operator canaries the candidate without editing the spec, and a Git change
-of ``spec.model`` wins over it. Training itself is covered by tests/integration/test_retrain.py.
+Automatic mode (with a real Prometheus scraping NDCG@3 exporters labelled with the candidate's
+version): the operator canaries the candidate without editing the spec, the analysis promotes
+it, status shows the served version differs from ``spec.model``, and a Git change of
+``spec.model`` wins over it. Training itself is covered by tests/integration/test_retrain.py.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import pytest
 from rankops.operator.core.retrain import LABEL_RETRAIN, retrain_job_name
 from rankops.serving.feedback import feedback_line
 from rankops.serving.feedback_log import FeedbackLog
-from tests.integration.conftest import NAMESPACE, status_of, wait_status
+from tests.integration.conftest import NAMESPACE, quality_slo, status_of, wait_status
 from tests.integration.harness import crd_manifests, free_port, wait_for
 from tests.integration.request_log import record_operator_requests
 
@@ -189,33 +191,64 @@ def test_new_data_triggers_one_retrain_and_a_manual_candidate_is_named_for_git(
     assert len(_retrain_jobs(api)) == 1 and after["retrain"]["servedBy"] == "spec"
 
 
-def test_automatic_promotion_canaries_the_candidate_without_editing_the_spec_until_git_changes_it(
-    api: Any, operator: Any, model_name: str, tmp_path: Path
+@pytest.mark.prometheus
+def test_automatic_promotion_canaries_the_candidate_through_the_analysis_and_a_git_change_wins(
+    api: Any, stack: Any, operator: Any, model_name: str, tmp_path: Path
 ) -> None:
-    operator(prometheus_url=f"http://127.0.0.1:{free_port()}", resync=0.3)
+    candidate = "1.0.1-retrain.1"  # the first retrain of 1.0.0
+    stack.use(model_name, "1.0.0", candidate)  # the candidate ranks as well as its parent
+    api.create(quality_slo())
+    operator(resync=0.3)
     stores = _stores(tmp_path, feedback=3)
-    api.create(model(model_name, stores, tmp_path, "Automatic"))
+    rm = model(model_name, stores, tmp_path, "Automatic")
+    rm["spec"]["rollout"] = {
+        "steps": [{"weight": 50}, {"weight": 100}],
+        "analysis": {"sloRef": {"name": "ndcg"}, "interval": "1s", "inconclusiveLimit": 10},
+        "progressDeadline": "60s",
+    }
+    api.create(rm)
     wait_status(api, model_name, lambda s: s.get("stableVersion") == "1.0.0", 30, "first deploy")
     version, uri = _run_the_job(api, _triggered_once(api, model_name), passed=True)
+    assert version == candidate
     status = wait_status(
         api, model_name, lambda s: s.get("canaryVersion") == version, 30, "the candidate's canary"
     )
-    assert status["canaryUri"] == uri and status["phase"] in ("Progressing", "Paused")
-    assert status["retrain"]["promotion"]["state"] == "Canary"
-    obj = api.get_object("rankingmodels", model_name, NAMESPACE)
-    assert obj["spec"]["model"] == {"version": "1.0.0", "uri": stores["parent"]}  # never edited
+    assert status["canaryUri"] == uri and status["retrain"]["promotion"]["state"] == "Canary"
     canary = api.get_object("deployments", f"{model_name}-canary", NAMESPACE)
     assert canary["metadata"]["labels"]["rankops.dev/version"] == version
     cond = {c["type"]: c for c in status["conditions"]}["ServingSpecVersion"]
     assert (cond["status"], cond["reason"]) == ("True", "CandidateInCanary")
+    # The analysis judges it on NDCG@3 from Prometheus and promotes it; the spec is never edited.
+    status = wait_status(
+        api,
+        model_name,
+        lambda s: (
+            s.get("stableVersion") == version and (s.get("retrain") or {}).get("servedBy") == "candidate"
+        ),
+        60,
+        "the candidate promoted by the analysis",
+    )
+    assert status["lastAnalysis"]["verdict"] == "Pass"
+    assert (status["retrain"]["specVersion"], status["retrain"]["servedVersion"]) == ("1.0.0", version)
+    obj = api.get_object("rankingmodels", model_name, NAMESPACE)
+    assert obj["spec"]["model"] == {"version": "1.0.0", "uri": stores["parent"]}
+    status = wait_status(
+        api,
+        model_name,
+        lambda s: {c["type"]: c["status"] for c in s["conditions"]}.get("ServingSpecVersion") == "False",
+        10,
+        "ServingSpecVersion False",
+    )
+    assert status["phase"] == "Healthy" and not status.get("canaryVersion")  # no rollout back to 1.0.0
     # A Git change of spec.model wins: the promotion ends and the new version's canary replaces it.
     obj["spec"]["model"] = {"version": "1.1.0", "uri": "file:///models/1.1.0"}
     api.apply_object(obj)
-    status = wait_status(
+    wait_status(
         api,
         model_name,
         lambda s: s.get("canaryVersion") == "1.1.0" and s["retrain"]["promotion"]["state"] == "Superseded",
         30,
         "the Git version's canary",
     )
-    assert [e for e in _events(api, model_name) if e["reason"] == "PromotionSuperseded"]
+    reasons = {e["reason"] for e in _events(api, model_name)}
+    assert {"CandidateCanary", "CandidateServing", "PromotionSuperseded"} <= reasons
