@@ -249,6 +249,14 @@ def test_a_firing_asks_for_one_deterministic_job_and_none_while_it_runs() -> Non
     assert running.job is None and running.events == () and running.state.runs == 1
 
 
+def test_an_unfinished_job_not_in_status_holds_back_a_second_one() -> None:
+    drift = DriftVerdict("d1", "w")
+    lost = dataclasses.replace(observed(drift=drift), active_jobs=(retrain_job_name("ranker", 1),))
+    plan = plan_retrain(spec(drift={}), RetrainState(), lost, T0)
+    assert plan.job is None and plan.events == () and "triggers" not in plan.status  # the firing waits
+    assert plan_retrain(spec(drift={}), plan.state, observed(drift=drift), T0).job is not None
+
+
 def test_a_spec_that_cannot_run_a_retrain_records_the_firing_with_the_reason() -> None:
     raw = {
         "model": {"version": "1.0.0", "uri": "file:///m"},

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rankops.operator import api
-from rankops.operator.adapters.kube import ApiError, KubeClient, resource_path
+from rankops.operator.adapters.kube import ApiError, KubeClient, owned_by, resource_path
 from rankops.operator.adapters.retrain_store import (
     RetrainStoreError,
     count_feedback,
@@ -159,9 +159,14 @@ class RetrainController:
                 target.parent_version, drift, quality_request_from_status(status), new_data
             )
         job, manifest, manifest_error = None, None, None
+        # By label (the chart grants Jobs list/watch/create/delete, as chores need).
+        jobs = [
+            j
+            for j in await self.kube.list_items(resource_path("Job", namespace), {LABEL_RETRAIN: name})
+            if owned_by(j, target.uid)
+        ]
+        active = tuple(sorted(j["metadata"]["name"] for j in jobs if job_state(j)[0] == "Running"))
         if state.running and state.run is not None:
-            # A list by label (the chart grants Jobs list/watch/create/delete, as chores need).
-            jobs = await self.kube.list_items(resource_path("Job", namespace), {LABEL_RETRAIN: name})
             raw = next((j for j in jobs if j["metadata"].get("name") == state.run.job), None)
             if raw is not None:
                 job_status = raw.get("status") or {}
@@ -180,6 +185,7 @@ class RetrainController:
             job=job,
             manifest=manifest,
             manifest_error=manifest_error,
+            active_jobs=active,
         )
 
     async def _apply(self, obj: Mapping[str, Any], path: str, plan: RetrainPlan) -> None:

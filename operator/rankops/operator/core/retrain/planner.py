@@ -8,7 +8,8 @@
    ``CandidateRejected`` for a failed gate); a passing candidate in Automatic mode starts a
    ``Promotion`` (``effective_spec`` then makes the rollout canary it);
 2. follow an automatic promotion (``follow_promotion``);
-3. fire the triggers (``triggers.fire``) unless a Job runs; when any fires, every firing is
+3. fire the triggers (``triggers.fire``) unless a Job runs (in status, or any unfinished Job of
+   the model's, ``active_jobs``); when any fires, every firing is
    recorded (status, an Event ``RetrainTriggered``, history) and one Job is asked for
    (``RetrainPlan.job``), named by the next serial; a spec that cannot run a retrain
    (no ``trainer.data``, ``outputUri`` or ``feedbackLog``) records the firings with the reason
@@ -55,6 +56,9 @@ class RetrainObserved:
     job: JobOutcome | None = None
     manifest: Mapping[str, Any] | None = None  # the candidate's, read once the Job finished
     manifest_error: str | None = None
+    # Unfinished retrain Jobs of this model found by label: one not in status (a lost status
+    # write, a restored object) still counts, so no second Job starts beside it.
+    active_jobs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -190,7 +194,9 @@ def plan_retrain(
         state = dataclasses.replace(state, schedule_anchor=check.schedule_anchor)
         if check.next_scheduled is not None:
             requeue = max(0.0, (check.next_scheduled - now).total_seconds())
-        if check.firings:
+        if check.firings and observed.active_jobs:
+            pass  # the firings wait (their keys stay unconsumed) until that Job has finished
+        elif check.firings:
             serial = state.runs + 1
             target = observed.target
             kinds = tuple(f.type for f in check.firings)
