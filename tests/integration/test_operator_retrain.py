@@ -235,11 +235,20 @@ def test_automatic_promotion_canaries_the_candidate_through_the_analysis_and_a_g
     status = wait_status(
         api,
         model_name,
-        lambda s: {c["type"]: c["status"] for c in s["conditions"]}.get("ServingSpecVersion") == "False",
-        10,
-        "ServingSpecVersion False",
+        lambda s: (
+            {c["type"]: c["status"] for c in s["conditions"]}.get("ServingSpecVersion") == "False"
+            and s.get("phase") == "Healthy"
+        ),  # the stable track has rolled to the candidate
+        30,
+        "ServingSpecVersion False, Healthy",
     )
-    assert status["phase"] == "Healthy" and not status.get("canaryVersion")  # no rollout back to 1.0.0
+    time.sleep(1.0)  # more reconciles: no rollout back to spec.model's 1.0.0
+    status = status_of(api, model_name)
+    assert (
+        status["phase"] == "Healthy"
+        and not status.get("canaryVersion")
+        and status["stableVersion"] == version
+    )
     # A Git change of spec.model wins: the promotion ends and the new version's canary replaces it.
     obj["spec"]["model"] = {"version": "1.1.0", "uri": "file:///models/1.1.0"}
     api.apply_object(obj)
@@ -250,5 +259,5 @@ def test_automatic_promotion_canaries_the_candidate_through_the_analysis_and_a_g
         30,
         "the Git version's canary",
     )
-    reasons = {e["reason"] for e in _events(api, model_name)}
-    assert {"CandidateCanary", "CandidateServing", "PromotionSuperseded"} <= reasons
+    wanted = {"CandidateCanary", "CandidateServing", "PromotionSuperseded"}
+    wait_for(lambda: wanted <= {e["reason"] for e in _events(api, model_name)}, 10, 0.1, f"Events {wanted}")
