@@ -341,6 +341,12 @@ def test_automatic_mode_canaries_the_candidate_without_editing_the_spec_until_gi
         "ServingRetrainedCandidate",
     )
     assert effective_spec(s, serving.state).model.uri == uri
+    # Git commits the candidate itself: the promotion ends, nothing rolls out.
+    committed = dataclasses.replace(s, model=dataclasses.replace(s.model, version=version, uri=uri))
+    done = plan_retrain(committed, serving.state, observed(rollout=promoted), T0 + timedelta(hours=1))
+    assert done.status["promotion"]["state"] == "Superseded" and done.status["servedBy"] == "spec"
+    assert [e.reason for e in done.events] == ["CandidateCommitted"]
+    assert effective_spec(committed, done.state).model == committed.model
     # Git changes spec.model: the spec wins.
     git = dataclasses.replace(
         s, model=dataclasses.replace(s.model, version="1.2.0", uri="file:///models/1.2.0")

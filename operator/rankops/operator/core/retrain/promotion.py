@@ -126,6 +126,11 @@ def follow_promotion(
         return dataclasses.replace(promotion, state="Superseded", message=msg), (
             Event("Normal", "PromotionSuperseded", msg),
         )
+    if spec.model.version == promotion.version and spec.model.uri == promotion.uri:
+        msg = f"candidate {promotion.version} committed to Git as spec.model: the spec names it now"
+        return dataclasses.replace(promotion, state="Superseded", message=msg), (
+            Event("Normal", "CandidateCommitted", msg),
+        )
     if not _applies(promotion, spec.model):
         msg = (
             f"spec.model changed to {spec.model.version} (from {promotion.spec_version}): the spec wins "
