@@ -173,3 +173,16 @@ def test_previous_start_is_the_latest_start_at_or_before_now(cron: str, tz: str,
     prev = previous_start(s, now)
     assert prev is not None and prev <= now
     assert next(window_starts(s, prev)) > now
+
+
+def test_due_window_after_a_long_gap_counts_back_from_now_only() -> None:
+    """A minutely window last acted on ten months ago: the latest start, 100 missed, no long walk."""
+    from datetime import UTC, datetime, timedelta
+
+    from rankops.operator.core.maintenance.schedule import MAX_MISSED, due_window, parse_schedule
+
+    schedule = parse_schedule("* * * * *", "Europe/Berlin", 3600)
+    now = datetime(2026, 11, 2, 10, 30, 30, tzinfo=UTC)
+    due = due_window(schedule, now, datetime(2026, 1, 1, tzinfo=UTC))
+    assert due.window is not None and due.window.start == datetime(2026, 11, 2, 10, 30, tzinfo=UTC)
+    assert len(due.missed) == MAX_MISSED and due.missed[-1] == now.replace(second=0) - timedelta(minutes=1)

@@ -93,6 +93,7 @@ def render_status(obj: Mapping[str, Any]) -> str:
                 ["OBJECTIVE", "METRIC", "VERDICT", "CANARY", "STABLE", "DIFF", "CI", "P", "N(C/S)"], rows
             )
     lines += experiment_lines(status.get("experiment"))
+    lines += retrain_lines(status.get("retrain") or {})
     conditions = status.get("conditions") or []
     if conditions:
         lines.append(
@@ -150,6 +151,38 @@ def experiment_lines(e: Mapping[str, Any] | None) -> list[str]:
         )
     if e.get("message"):
         lines.append(f"  {e['message']}")
+    return lines
+
+
+def retrain_lines(retrain: Mapping[str, Any]) -> list[str]:
+    """``status.retrain``: the last retrain run, its candidate and an automatic promotion."""
+    lines: list[str] = []
+    run = retrain.get("run")
+    if run:
+        triggers = ", ".join(run.get("triggers") or []) or "-"
+        lines.append(
+            f"Retrain:       {run.get('job', '-')} {run.get('state', '?')} "
+            f"(triggers {triggers}; parent {run.get('parentVersion', '-')})"
+        )
+    candidate = retrain.get("candidate")
+    if candidate:
+        figures = candidate.get("figures") or {}
+        lines.append(
+            f"Candidate:     {candidate.get('version')} gate {candidate.get('gate')} (NDCG@3 "
+            f"{_fmt(figures.get('candidate_ndcg@3'))} vs {_fmt(figures.get('parent_ndcg@3'))}, "
+            f"p {_fmt(figures.get('p_value'), 4)}) {candidate.get('uri')}"
+        )
+        if candidate.get("action") == "CommitToGit":
+            lines.append(
+                f"               commit spec.model.version: {candidate.get('version')}, "
+                f"spec.model.uri: {candidate.get('uri')} to roll it out"
+            )
+    promotion = retrain.get("promotion")
+    if promotion:
+        lines.append(
+            f"Promotion:     {promotion.get('version')} {promotion.get('state')} (automatic; "
+            f"spec.model {promotion.get('specVersion')}); served by {retrain.get('servedBy', '-')}"
+        )
     return lines
 
 

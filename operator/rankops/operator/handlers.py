@@ -17,6 +17,11 @@ a per-object lock):
   asks for it and otherwise every ``RANKOPS_RESYNC_INTERVAL`` seconds to repair drifted children.
   The other handlers wake it, so a new plan is followed at once.
 
+Continuous learning of one RankingModel (``spec.retrain``): a second per-object ``daemon``
+(``RetrainController.run_daemon``) fires the triggers, runs the retrain Job and follows its
+candidate; ``on.event`` of Jobs labelled ``rankops.dev/retrain`` (watch only) wakes it when a
+Job finishes, and a spec change wakes it too.
+
 Triggers of one QualitySLO: a per-object ``daemon`` (``QualitySLOController.run_timer``)
 evaluates it every ``spec.evaluation.interval`` and at once after a spec change
 (``on.update(field="spec")`` wakes it); the Alertmanager receiver (started with the
@@ -65,6 +70,8 @@ from rankops.operator.controllers.maintenancewindow import MaintenanceWindowCont
 from rankops.operator.controllers.quality_runtime import QualityRuntime, ReceiverConfig
 from rankops.operator.controllers.qualityslo import QualitySLOController
 from rankops.operator.controllers.rankingmodel import LoopTiming, RankingModelController
+from rankops.operator.controllers.retrain import RetrainController
+from rankops.operator.core.retrain import LABEL_RETRAIN
 from rankops.operator.peering import PeeringConfig
 from rankops.operator.settings import OperatorConfig
 
@@ -135,6 +142,7 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, logger: kopf.Log
         analysis_interval=config.analysis_interval,
         rollout_gate=memo.windows.rollout_allowed,
     )
+    memo.retrain = RetrainController(memo.kube, post_event=post_event, wake_model=memo.rankingmodels.wake)
     memo.qualityslos = QualitySLOController(
         memo.kube,
         memo.metrics,
@@ -190,6 +198,7 @@ async def _reconcile_and_wake(memo: Any, namespace: str | None, name: str, trigg
     ns = _namespace(namespace, name)
     await controller.reconcile(ns, name, trigger=trigger)
     controller.wake(ns, name)  # a new plan may change when the loop should look next
+    memo.retrain.wake(ns, name)  # a spec change may end an automatic promotion or change triggers
 
 
 @kopf.on.create(*RANKING_MODELS, registry=registry)
@@ -218,6 +227,7 @@ async def on_annotations(name: str, namespace: str | None, old: Any, new: Any, m
 async def on_delete(name: str, namespace: str | None, memo: Any, logger: kopf.Logger, **_: Any) -> None:
     # Children go with the owner (owner references); only the controller's memory needs cleaning.
     memo.rankingmodels.forget(namespace or "", name)
+    memo.retrain.forget(namespace or "", name)
     logger.info(
         "RankingModel %s/%s deleted; children are garbage-collected by owner references", namespace, name
     )
@@ -244,6 +254,21 @@ async def rollout_loop(
     config: OperatorConfig = memo.config
     timing = LoopTiming(config.resync_interval, config.min_requeue, config.settle_requeue)
     await memo.rankingmodels.run_daemon(_namespace(namespace, name), name, stopped, timing, logger)
+
+
+@kopf.daemon(*RANKING_MODELS, cancellation_timeout=5.0, registry=registry)
+async def retrain_loop(
+    name: str, namespace: str | None, memo: Any, stopped: kopf.DaemonStopped, logger: kopf.Logger, **_: Any
+) -> None:
+    """spec.retrain: triggers, the retrain Job, the candidate's promotion (controllers.retrain)."""
+    config: OperatorConfig = memo.config
+    await memo.retrain.run_daemon(_namespace(namespace, name), name, stopped, config.resync_interval, logger)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={LABEL_RETRAIN: kopf.PRESENT}, registry=registry)
+def on_retrain_job(body: kopf.Body, namespace: str | None, memo: Any, **_: Any) -> None:
+    """A retrain Job changed (finished, failed): wake its model's retrain loop. Watch-only."""
+    memo.retrain.wake(namespace or "", body.get("metadata", {}).get("labels", {}).get(LABEL_RETRAIN, ""))
 
 
 @kopf.daemon(*QUALITY_SLOS, cancellation_timeout=5.0, registry=registry)

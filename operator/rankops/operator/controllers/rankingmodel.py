@@ -34,6 +34,7 @@ from rankops.operator.core.children import build_children
 from rankops.operator.core.events import Event
 from rankops.operator.core.judge import judge
 from rankops.operator.core.promql import objective_queries
+from rankops.operator.core.retrain import RetrainState, effective_spec, served_condition
 from rankops.operator.core.rollout import (
     AnalysisRequest,
     Observed,
@@ -167,6 +168,10 @@ class RankingModelController:
         except SpecError as exc:
             plan = plan_invalid_spec(state, exc, now, generation=generation)
             return await self._record(obj, path, plan, children_written=0)
+        # An automatically promoted retrain candidate stands in for spec.model (never edited)
+        # until spec.model changes; the condition says when the served version is not the spec's.
+        retrain = RetrainState.from_status(obj.get("status"))
+        declared, spec = spec, effective_spec(spec, retrain)
 
         observed = await self._observe(namespace, name)
         annotations = meta.get("annotations") or {}
@@ -186,6 +191,11 @@ class RankingModelController:
             rollout_allowed=allowed,
         )
 
+        served = served_condition(
+            plan.status.get("conditions"), declared, retrain, plan.state.stable_version, now, generation
+        )
+        if served is not None:
+            plan = dataclasses.replace(plan, status={**plan.status, "conditions": served})
         written = await self._apply_children(namespace, name, meta, build_children(meta, spec, plan.state))
         return await self._record(obj, path, plan, children_written=written)
 

@@ -1,5 +1,5 @@
 -- Argo CD health of a rankops RankingModel, from the status the operator writes.
--- Healthy: serving the spec's version. Progressing: a canary rollout, a promotion settling,
+-- Healthy: serving the spec's version, or a retrained candidate promoted automatically. Progressing: a canary rollout, a promotion settling,
 -- a first deploy, or a spec the operator has not observed yet. Suspended: paused (manual
 -- pause, analysis without data, autoRollback false). Degraded: rolled back, failed, or the
 -- stable track not ready.
@@ -26,6 +26,13 @@ end
 if phase == "Healthy" then
   if st.canaryDraining then
     return { status = "Progressing", message = "Promoted " .. (st.stableVersion or "") .. ": canary draining" }
+  end
+  local retrain = st.retrain or {}
+  if retrain.servedBy == "candidate" then
+    -- An automatic promotion (spec.retrain.promotionGate.mode Automatic): healthy, and it says
+    -- the served version is not spec.model's until Git names it.
+    return { status = "Healthy", message = "Serving retrained candidate " .. (st.stableVersion or "")
+      .. " (spec.model is " .. (retrain.specVersion or "") .. "): " .. message }
   end
   return { status = "Healthy", message = message }
 elseif phase == "Progressing" or phase == "Pending" then

@@ -42,7 +42,10 @@ __all__ = [
     "TaskSpec",
     "backup_destination",
     "build_job",
+    "chore_container",
+    "chore_job_spec",
     "job_name",
+    "restricted_pod_spec",
     "task_args",
 ]
 
@@ -172,7 +175,8 @@ def task_args(task: TaskSpec, model: ModelTarget, ctx: JobContext) -> list[list[
     raise ValueError(f"task {task.name}: no Job for task type {task.type!r}")
 
 
-def _container(name: str, image: str, args: Sequence[str], env: list[dict[str, str]]) -> dict[str, Any]:
+def chore_container(name: str, image: str, args: Sequence[str], env: list[dict[str, str]]) -> dict[str, Any]:
+    """A container running ``args`` under Pod Security "restricted", with /tmp and the scratch volume."""
     return {
         "name": name,
         "image": image,
@@ -190,6 +194,46 @@ def _container(name: str, image: str, args: Sequence[str], env: list[dict[str, s
             {"name": "tmp", "mountPath": "/tmp"},
             {"name": "scratch", "mountPath": SCRATCH},
         ],
+    }
+
+
+def restricted_pod_spec(
+    containers: list[dict[str, Any]], init: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A pod spec that never restarts, as Pod Security "restricted" asks, with no service-account token."""
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS_USER,
+            "runAsGroup": RUN_AS_USER,
+            "fsGroup": RUN_AS_USER,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": containers,
+        "volumes": [{"name": "tmp", "emptyDir": {}}, {"name": "scratch", "emptyDir": {}}],
+    }
+    if init:
+        pod_spec["initContainers"] = init
+    return pod_spec
+
+
+def chore_job_spec(pod_spec: dict[str, Any], labels: Mapping[str, str]) -> dict[str, Any]:
+    """A Job spec that runs ``pod_spec`` once; exit 1 (a failed check) and 2 (bad input) stay apart."""
+    return {
+        # A chore is idempotent and the next window retries it; a retry loop inside a window
+        # would only hide a failure from status.
+        "backoffLimit": 0,
+        # The rule index in the Failed condition's message tells a failed check (exit 1: drift,
+        # a corrupted backup) from bad input (exit 2); see ``observed.job_state``.
+        "podFailurePolicy": {
+            "rules": [
+                {"action": "FailJob", "onExitCodes": {"operator": "In", "values": [1]}},
+                {"action": "FailJob", "onExitCodes": {"operator": "In", "values": [2]}},
+            ]
+        },
+        "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec},
     }
 
 
@@ -213,37 +257,11 @@ def build_job(task: TaskSpec, model: ModelTarget, ctx: JobContext) -> dict[str, 
         {"name": "RANKOPS_WINDOW_START", "value": format_time(ctx.window_start)},
     ]
     commands = task_args(task, model, ctx)
-    containers = [_container(task.type.lower(), model.image, commands[-1], env)]
-    init = [_container(f"{task.type.lower()}-{i}", model.image, c, env) for i, c in enumerate(commands[:-1])]
-    pod_spec: dict[str, Any] = {
-        "restartPolicy": "Never",
-        "automountServiceAccountToken": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS_USER,
-            "runAsGroup": RUN_AS_USER,
-            "fsGroup": RUN_AS_USER,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "containers": containers,
-        "volumes": [{"name": "tmp", "emptyDir": {}}, {"name": "scratch", "emptyDir": {}}],
-    }
-    if init:
-        pod_spec["initContainers"] = init
-    job_spec: dict[str, Any] = {
-        # A chore is idempotent and the next window retries it; a retry loop inside a window
-        # would only hide a failure from status.
-        "backoffLimit": 0,
-        # The rule index in the Failed condition's message tells a failed check (exit 1: drift,
-        # a corrupted backup) from bad input (exit 2); see ``observed.observe_job``.
-        "podFailurePolicy": {
-            "rules": [
-                {"action": "FailJob", "onExitCodes": {"operator": "In", "values": [1]}},
-                {"action": "FailJob", "onExitCodes": {"operator": "In", "values": [2]}},
-            ]
-        },
-        "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec},
-    }
+    containers = [chore_container(task.type.lower(), model.image, commands[-1], env)]
+    init = [
+        chore_container(f"{task.type.lower()}-{i}", model.image, c, env) for i, c in enumerate(commands[:-1])
+    ]
+    job_spec = chore_job_spec(restricted_pod_spec(containers, init), labels)
     if task.timeout_s is not None:
         job_spec["activeDeadlineSeconds"] = max(1, int(task.timeout_s))
     return {

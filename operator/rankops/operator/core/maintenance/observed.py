@@ -23,6 +23,7 @@ __all__ = [
     "SKIPPED",
     "SUCCEEDED",
     "ObservedJob",
+    "job_state",
     "observe_job",
 ]
 
@@ -46,6 +47,23 @@ class ObservedJob:
     message: str = ""
 
 
+def job_state(job: Mapping[str, Any]) -> tuple[str, str | None, str]:
+    """(Running | Succeeded | Failed, the failure: CheckFailed / BadInput / the Job's reason, message)."""
+    status = job.get("status") or {}
+    conditions = {c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"}
+    if "Complete" in conditions:
+        return SUCCEEDED, None, ""
+    if "Failed" not in conditions:
+        return RUNNING, None, ""
+    cond = conditions["Failed"]
+    message = str(cond.get("message") or cond.get("reason") or "")
+    if "rule at index 0" in message:
+        return FAILED, CHECK_FAILED, message
+    if "rule at index 1" in message:
+        return FAILED, BAD_INPUT, message
+    return FAILED, str(cond.get("reason") or "Failed"), message
+
+
 def observe_job(job: Mapping[str, Any]) -> ObservedJob | None:
     """A Job of a window as the planner sees it; ``None`` for a Job that is not one of ours."""
     meta = job.get("metadata") or {}
@@ -56,20 +74,7 @@ def observe_job(job: Mapping[str, Any]) -> ObservedJob | None:
     if start is None or end is None or not task or not model:
         return None
     status = job.get("status") or {}
-    conditions = {c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"}
-    state, failure, message = RUNNING, None, ""
-    if "Complete" in conditions:
-        state = SUCCEEDED
-    elif "Failed" in conditions:
-        state = FAILED
-        cond = conditions["Failed"]
-        message = str(cond.get("message") or cond.get("reason") or "")
-        if "rule at index 0" in message:
-            failure = CHECK_FAILED
-        elif "rule at index 1" in message:
-            failure = BAD_INPUT
-        else:
-            failure = str(cond.get("reason") or "Failed")
+    state, failure, message = job_state(job)
     return ObservedJob(
         name=str(meta.get("name", "")),
         task=str(task),

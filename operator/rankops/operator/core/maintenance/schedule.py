@@ -196,6 +196,31 @@ def _starts_between(schedule: Schedule, after: datetime, until: datetime) -> Ite
         yield start
 
 
+def _latest_starts(schedule: Schedule, after: datetime, until: datetime, limit: int) -> list[datetime]:
+    """The last ``limit`` window starts in ``(after, until]``, ascending (as ``_starts_between``)."""
+    zone = schedule.zone
+    it = croniter(schedule.cron, (until.astimezone(zone) + _DST_MARGIN).replace(tzinfo=None))
+    out: list[datetime] = []
+    while len(out) < limit:
+        try:
+            wall = it.get_prev(datetime)
+        except (CroniterBadDateError, ValueError):
+            break
+        instant = _instant(wall, zone)
+        if instant > until:
+            continue
+        if instant <= after:
+            # Wall times within the DST margin may still map later than this one; past the margin
+            # none can reach back above ``after``.
+            if wall.replace(tzinfo=zone) < (after - _DST_MARGIN).astimezone(zone):
+                break
+            continue
+        if out and instant >= out[-1]:
+            continue  # a skipped or repeated wall time collapsing onto a start already counted
+        out.append(instant)
+    return out[::-1]
+
+
 def current_window(schedule: Schedule, now: datetime) -> Window | None:
     """The window open at ``now`` (the latest one to start, if windows overlap), else ``None``."""
     now = _require_aware(now)
@@ -220,11 +245,9 @@ def due_window(
     still open; of several pending starts only the newest can be due, as with CronJob."""
     now = _require_aware(now)
     since = now - schedule.duration if last_start is None else _require_aware(last_start)
-    pending: list[datetime] = []
-    for start in _starts_between(schedule, since, now):
-        pending.append(start)
-        if len(pending) > MAX_MISSED:
-            pending.pop(0)
+    # Backwards from now, at most MAX_MISSED + 1 starts: walking forwards from a last start long
+    # ago (a minutely schedule, months) would take minutes of CPU on the event loop.
+    pending = _latest_starts(schedule, since, now, MAX_MISSED + 1)
     if not pending:
         return DueWindow(None, (), None)
     latest = pending[-1]

@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
@@ -33,6 +34,7 @@ __all__ = [
     "DriftTrigger",
     "ExperimentSpec",
     "ModelRef",
+    "NewDataTrigger",
     "PromotionGate",
     "QualityDropTrigger",
     "RankingModelSpec",
@@ -159,10 +161,25 @@ class QualityDropTrigger:
 
 
 @dataclass(frozen=True)
+class NewDataTrigger:
+    """Retrain once the feedback since the parent reaches this fraction of the base training set."""
+
+    fraction: float = 0.2
+
+
+@dataclass(frozen=True)
 class RetrainTriggers:
     drift: DriftTrigger | None = None
     relative_quality_drop: QualityDropTrigger | None = None
     schedule: str | None = None
+    time_zone: str = "UTC"  # the schedule's wall clock (IANA name), as a MaintenanceWindow's
+    new_data: NewDataTrigger | None = None
+
+    @property
+    def any(self) -> bool:
+        return any(
+            t is not None for t in (self.drift, self.relative_quality_drop, self.schedule, self.new_data)
+        )
 
 
 @dataclass(frozen=True)
@@ -170,6 +187,7 @@ class TrainerSpec:
     template: Mapping[str, Any] | None = None
     data: str | None = None
     output_uri: str | None = None
+    feedback_log: str | None = None  # the durable feedback log the serving pods write
 
 
 @dataclass(frozen=True)
@@ -383,16 +401,31 @@ def _parse_retrain(d: Mapping[str, Any]) -> RetrainSpec:
     schedule = _opt_str(t, "schedule", tp)
     if schedule is not None and not croniter.is_valid(schedule):
         raise SpecError(f"{tp}.schedule", f"not a cron schedule: {schedule!r}")
+    time_zone = _str(t, "timeZone", tp, default(RetrainTriggers, "time_zone"))
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SpecError(f"{tp}.timeZone", f"unknown time zone {time_zone!r}") from None
+    new_data = None
+    if t.get("newData") is not None:
+        np_ = f"{tp}.newData"
+        n = _mapping(t["newData"], np_)
+        new_data = NewDataTrigger(fraction=_float(n, "fraction", np_, default(NewDataTrigger, "fraction")))
+        if not new_data.fraction > 0:
+            raise SpecError(f"{np_}.fraction", f"must be positive, got {new_data.fraction}")
     tr = _mapping(d.get("trainer"), f"{path}.trainer")
     trp = f"{path}.trainer"
     g = _mapping(d.get("promotionGate"), f"{path}.promotionGate")
     gp = f"{path}.promotionGate"
     return RetrainSpec(
-        triggers=RetrainTriggers(drift=drift, relative_quality_drop=drop, schedule=schedule),
+        triggers=RetrainTriggers(
+            drift=drift, relative_quality_drop=drop, schedule=schedule, time_zone=time_zone, new_data=new_data
+        ),
         trainer=TrainerSpec(
             template=_template(tr, "template", trp),
             data=_opt_str(tr, "data", trp),
             output_uri=_opt_str(tr, "outputUri", trp),
+            feedback_log=_opt_str(tr, "feedbackLog", trp),
         ),
         promotion_gate=PromotionGate(
             min_golden_ndcg_at_3=_opt_float(g, "minGoldenNdcgAt3", gp),
