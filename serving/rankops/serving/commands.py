@@ -109,6 +109,13 @@ def register_train(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--name", default="dataset-ranker", help="model name in the manifest (default: %(default)s)"
     )
     p.add_argument("--force", action="store_true", help="overwrite an existing artifact at --out")
+    p.add_argument(
+        "--query-encoder",
+        choices=("fp32", "int8", "static"),
+        default="fp32",
+        help="query encoder the model is trained with: all-MiniLM-L6-v2 (fp32, int8) or a static "
+        "encoder distilled from it (~0.1 ms a query instead of 6-9 ms) (default: %(default)s)",
+    )
     p.set_defaults(func=_train)
 
 
@@ -128,6 +135,7 @@ def _train(args: argparse.Namespace) -> int:
         parent_version=args.parent_version,
         name=args.name,
         force=args.force,
+        query_encoder=args.query_encoder,
     )
     return 0
 
