@@ -111,10 +111,11 @@ def register_train(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--force", action="store_true", help="overwrite an existing artifact at --out")
     p.add_argument(
         "--query-encoder",
-        choices=("fp32", "int8", "static"),
+        choices=("fp32", "int8", "static", "none"),
         default="fp32",
-        help="query encoder the model is trained with: all-MiniLM-L6-v2 (fp32, int8) or a static "
-        "encoder distilled from it (~0.1 ms a query instead of 6-9 ms) (default: %(default)s)",
+        help="query encoder the model is trained with: all-MiniLM-L6-v2 (fp32, int8), a static "
+        "encoder distilled from it (~0.1 ms a query instead of 6-9 ms), or none (lexical and "
+        "metadata signals only) (default: %(default)s)",
     )
     p.set_defaults(func=_train)
 

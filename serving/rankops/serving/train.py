@@ -420,7 +420,13 @@ def train_command(
         + f"; seed {seed}, "
         f"{set_threads(None)} torch threads"
     )
-    opts = TrainOptions(epochs=epochs, seed=seed, batch_size=batch_size, encoder_quantize=query_encoder)
+    opts = TrainOptions(
+        epochs=epochs,
+        seed=seed,
+        batch_size=batch_size,
+        encoder=query_encoder != "none",
+        encoder_quantize="fp32" if query_encoder == "none" else query_encoder,
+    )
     result = train_model(ds, opts, log)
     log(f"kept epoch {result.best_epoch}; training took {result.seconds:.1f}s")
 
