@@ -211,7 +211,6 @@ def train_model(ds: Dataset, opts: TrainOptions, log: Callable[[str], None] | No
             [c.title for c in catalog],
             [c.description for c in catalog],
             item_embeddings,
-            [q[1] for q in train_q],
             opts.seed,
         )
         encoder = StaticQueryEncoder(query_map)
