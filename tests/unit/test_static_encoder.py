@@ -30,7 +30,10 @@ def _fitted() -> tuple[QueryMap, np.ndarray, list[str]]:
     titles = [d.title for d in ds.corpus]
     descriptions = [d.text for d in ds.corpus]
     items = cached_embeddings([item_text(t, d) for t, d in zip(titles, descriptions, strict=True)])
-    return fit_query_map(titles, descriptions, items, seed=1), items, titles
+    fit = fit_query_map(titles, descriptions, items, [q[1] for q in ds.split_queries("train")][:30], seed=1)
+    assert fit.train_embeddings.shape == (30, DIM)
+    assert np.allclose(np.linalg.norm(fit.train_embeddings, axis=1), 1.0, atol=1e-5)
+    return fit.qmap, items, titles
 
 
 def test_query_map_round_trips_and_refuses_bad_shapes() -> None:

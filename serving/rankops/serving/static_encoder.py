@@ -12,11 +12,14 @@ sum of a few rows (~0.1 ms):
   component every token shares), mapped by a linear map ``W`` and L2-normalised;
 * ``W`` is fitted per catalogue at training time by ridge regression onto the real MiniLM
   embeddings of texts drawn from the catalogue (titles, short word windows of the
-  descriptions, whole items), so the static vectors land in the space of the catalogue's
-  (real, fp32) item embeddings. Document side only: with the training queries in the fit
-  their static vectors are closer to MiniLM's than any new query's, the re-ranker learns to
-  trust the cosine more than it should, and CISI's test NDCG@3 fell to 0.50 (zero-shot
-  static cosine 0.57).
+  descriptions, whole items) and of the training queries, so the static vectors land in the
+  space of the catalogue's (real, fp32) item embeddings. The training queries teach the map
+  how queries are phrased (bundled catalogue, test NDCG@3: 0.87 with them, 0.81 without),
+  but a query inside the fit gets a vector closer to MiniLM's than any new query will, and
+  the re-ranker trained on those learns to trust the cosine more than it should (CISI: 0.50,
+  against 0.57 for the static cosine alone). So the re-ranker is trained on out-of-fold
+  vectors (``FOLDS``: each training query encoded by a map fitted without its fold, as
+  cross-fitting does against target leakage) and serving uses the map fitted on them all.
 
 The map, the IDF weights and the mean row travel in the artifact (``QueryMap``); the table
 is rebuilt from the package where it is not cached.
@@ -49,6 +52,7 @@ from rankops.serving.encoder import (
 )
 
 STATIC = "static"
+FOLDS = 5
 RIDGE = 0.1  # measured on the bundled catalogue and CISI: 0.1 and 1.0 within 0.01 NDCG@3
 WINDOWS_PER_ITEM = 3
 FIRST_ORDINARY_TOKEN = 999  # BERT's vocabulary: [PAD], [unusedN], [UNK], [CLS], [SEP], [MASK] below
@@ -167,10 +171,25 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
     return x / np.where(n > 0, n, 1.0)
 
 
+@dataclass(frozen=True)
+class StaticFit:
+    qmap: QueryMap  # fitted on the catalogue and every training query: what is served
+    train_embeddings: np.ndarray  # (training queries, 384): each from a map without its fold
+
+
+def _solve(gram: np.ndarray, cross: np.ndarray) -> np.ndarray:
+    return np.linalg.solve(gram + RIDGE * np.eye(DIM), cross)
+
+
 def fit_query_map(
-    titles: Sequence[str], descriptions: Sequence[str], item_embeddings: np.ndarray, seed: int
-) -> QueryMap:
-    """Fit the static encoder to a catalogue (module docstring); deterministic for a seed."""
+    titles: Sequence[str],
+    descriptions: Sequence[str],
+    item_embeddings: np.ndarray,
+    train_queries: Sequence[str],
+    seed: int,
+) -> StaticFit:
+    """Fit the static encoder to a catalogue and its training queries (module docstring);
+    deterministic for a seed."""
     table = token_table()
     tokenizer = _tokenizer()
     item_ids = token_ids(tokenizer, [item_text(t, d) for t, d in zip(titles, descriptions, strict=True)])
@@ -193,5 +212,26 @@ def fit_query_map(
     targets = np.vstack([cached_embeddings(snippets), item_embeddings]) if snippets else item_embeddings
     pooled = [_pooled(table, unmapped, ids) for ids in [*token_ids(tokenizer, snippets), *item_ids]]
     x = _unit_rows(np.stack(pooled).astype(np.float64))
-    matrix = np.linalg.solve(x.T @ x + RIDGE * np.eye(DIM), x.T @ targets.astype(np.float64))
-    return QueryMap(matrix.astype(np.float32), idf, mean)
+    gram, cross = x.T @ x, x.T @ targets.astype(np.float64)
+
+    queries = list(train_queries)
+    q_x = _unit_rows(
+        np.stack([_pooled(table, unmapped, ids) for ids in token_ids(tokenizer, queries)]).astype(np.float64)
+        if queries
+        else np.zeros((0, DIM))
+    )
+    q_y = (cached_embeddings([q or " " for q in queries]) if queries else np.zeros((0, DIM))).astype(
+        np.float64
+    )
+    folds = np.random.default_rng(seed).permutation(len(queries)) % FOLDS
+    q_gram, q_cross = q_x.T @ q_x, q_x.T @ q_y
+    train_embeddings = np.zeros((len(queries), DIM), dtype=np.float32)
+    for fold in range(FOLDS):
+        inside = folds == fold
+        if not inside.any():
+            continue
+        fx, fy = q_x[inside], q_y[inside]
+        w = _solve(gram + q_gram - fx.T @ fx, cross + q_cross - fx.T @ fy)
+        train_embeddings[inside] = _unit_rows(fx @ w).astype(np.float32)
+    matrix = _solve(gram + q_gram, cross + q_cross)
+    return StaticFit(QueryMap(matrix.astype(np.float32), idf, mean), train_embeddings)

@@ -205,14 +205,17 @@ def train_model(ds: Dataset, opts: TrainOptions, log: Callable[[str], None] | No
         if encoder is not None
         else None
     )
-    query_map = None
+    query_map, train_embeddings = None, None
     if item_embeddings is not None and opts.encoder_quantize == STATIC:
-        query_map = fit_query_map(
+        fit = fit_query_map(
             [c.title for c in catalog],
             [c.description for c in catalog],
             item_embeddings,
+            [q[1] for q in train_q],
             opts.seed,
         )
+        # the training queries' out-of-fold vectors (static_encoder's docstring says why)
+        query_map, train_embeddings = fit.qmap, fit.train_embeddings
         encoder = StaticQueryEncoder(query_map)
     feat = Featurizer(
         config,
@@ -226,7 +229,11 @@ def train_model(ds: Dataset, opts: TrainOptions, log: Callable[[str], None] | No
     item_ids, item_offsets = feat.item_bag()
     item_cats = feat.item_categoricals()
     train_in = QueryBatch.of(
-        feat, [q[1] for q in train_q], _query_embeddings(encoder, [q[1] for q in train_q])
+        feat,
+        [q[1] for q in train_q],
+        train_embeddings
+        if train_embeddings is not None
+        else _query_embeddings(encoder, [q[1] for q in train_q]),
     )
     dev_in = (
         QueryBatch.of(feat, [q[1] for q in dev_q], _query_embeddings(encoder, [q[1] for q in dev_q]))
