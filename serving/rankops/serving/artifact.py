@@ -8,6 +8,8 @@ Files:
                           format 2; format-1 artifacts are refused with a message to retrain)
     item_embeddings.npy   the catalogue's sentence-encoder embeddings (float32, items x 384),
                           when the model uses an encoder
+    query_map.npz         the static query encoder's fit (``rankops.serving.static_encoder``),
+                          when the model was trained with ``--query-encoder static``
     catalog.jsonl         the items the model ranks: id, title, description, source (slug),
                           source_name (display name), domain, region, granularity
     golden.jsonl          held-out queries with graded judgments: query_id, text, judgments
@@ -37,6 +39,7 @@ import torch
 from rankops.serving.drift import DriftReference
 from rankops.serving.encoder import limit_inference_threads, shared_encoder
 from rankops.serving.model import FastScorer, Featurizer, ModelConfig, Ranker, RankingNet, top_k_rows
+from rankops.serving.static_encoder import STATIC, QueryMap, StaticQueryEncoder
 
 MANIFEST = "manifest.json"
 WEIGHTS = "model.pt"
@@ -45,6 +48,7 @@ CATALOG = "catalog.jsonl"
 GOLDEN = "golden.jsonl"
 REFERENCE = "reference_stats.json"
 EMBEDDINGS = "item_embeddings.npy"
+QUERY_MAP = "query_map.npz"
 REQUIRED_FILES = (WEIGHTS, CONFIG, CATALOG, GOLDEN, REFERENCE)
 MANIFEST_FORMAT = 1
 
@@ -168,10 +172,12 @@ class ModelArtifact:
         reference: DriftReference,
         item_embeddings: np.ndarray | None = None,
         encoder_precision: str | None = None,
+        query_map: QueryMap | None = None,
     ) -> None:
         limit_inference_threads()
         # the query encoder's precision: the trained model's, unless the caller or
-        # $RANKOPS_ENCODER_PRECISION (fp32 | int8) says otherwise (catalogue embeddings are fp32)
+        # $RANKOPS_ENCODER_PRECISION (fp32 | int8 | static) says otherwise (catalogue embeddings
+        # are fp32; static needs the query map a --query-encoder static training wrote)
         self.encoder_precision = (
             encoder_precision or os.environ.get("RANKOPS_ENCODER_PRECISION") or net.config.encoder_quantize
         )
@@ -183,13 +189,25 @@ class ModelArtifact:
         self.golden = golden
         self.reference = reference
         self.config: ModelConfig = net.config
+        self.query_map = query_map
+        embed_query = None
+        if net.config.encoder and self.encoder_precision == STATIC:
+            if query_map is None:
+                raise ValueError(
+                    f"the static query encoder needs {QUERY_MAP}, which only a model trained with "
+                    f"--query-encoder static has (this one: {net.config.encoder_quantize}); serve it "
+                    "with RANKOPS_ENCODER_PRECISION=fp32 or int8"
+                )
+            embed_query = StaticQueryEncoder(query_map).query
+        elif net.config.encoder:
+            embed_query = shared_encoder(self.encoder_precision).query
         featurizer = Featurizer(
             net.config,
             [c.title for c in catalog],
             [c.description for c in catalog],
             [c.meta() for c in catalog],
             item_embeddings=item_embeddings,
-            embed_query=shared_encoder(self.encoder_precision).query if net.config.encoder else None,
+            embed_query=embed_query,
         )
         self.item_embeddings = item_embeddings
         self.ranker = Ranker(net, featurizer)  # batched torch inference (evaluation)
@@ -313,6 +331,9 @@ def load_artifact(uri: str, *, verify: bool = True) -> ModelArtifact:
             embeddings = np.load(io.BytesIO(fs.cat_file(_join(base, EMBEDDINGS))), allow_pickle=False)
             if embeddings.shape[0] != len(catalog):
                 raise ValueError(f"{EMBEDDINGS} holds {embeddings.shape[0]} rows for {len(catalog)} items")
+        query_map = None
+        if config.encoder and config.encoder_quantize == STATIC:
+            query_map = QueryMap.from_bytes(fs.cat_file(_join(base, QUERY_MAP)))
         reference = DriftReference.from_json(json.loads(fs.cat_file(_join(base, REFERENCE))))
     except FileNotFoundError as exc:
         raise ArtifactIntegrityError(uri, [f"{exc.filename or exc}: missing"]) from exc
@@ -329,6 +350,7 @@ def load_artifact(uri: str, *, verify: bool = True) -> ModelArtifact:
         golden=golden,
         reference=reference,
         item_embeddings=embeddings,
+        query_map=query_map,
     )
 
 
@@ -368,6 +390,7 @@ def write_artifact(
     golden: Sequence[GoldenQuery],
     reference: DriftReference,
     item_embeddings: np.ndarray | None = None,
+    query_map: QueryMap | None = None,
     parent_version: str | None = None,
     training_data: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
@@ -399,6 +422,10 @@ def write_artifact(
         buf = io.BytesIO()
         np.save(buf, np.ascontiguousarray(item_embeddings, dtype=np.float32), allow_pickle=False)
         payloads[EMBEDDINGS] = buf.getvalue()
+    if net.config.encoder and net.config.encoder_quantize == STATIC:
+        if query_map is None:
+            raise ValueError("a model trained with the static query encoder needs its query map")
+        payloads[QUERY_MAP] = query_map.to_bytes()
     files = {}
     for fname, data in payloads.items():
         with fs.open(_join(base, fname), "wb") as f:

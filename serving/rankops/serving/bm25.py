@@ -3,10 +3,12 @@ bm25s index (sparse-matrix BM25, also a feature of the model)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import bm25s
 import numpy as np
+from bm25s.stopwords import STOPWORDS_EN
 from rank_bm25 import BM25Okapi
 
 from rankops.serving.features import tokenize
@@ -29,6 +31,12 @@ class BM25Baseline:
         return [self.ids[i] for i in order]
 
 
+# bm25s.tokenize's default split and English stop words, for one query: the same tokens without
+# its per-call set-up and progress bars (0.4 ms a call on a busy core, twice a request)
+_BM25S_SPLIT = re.compile(r"(?u)\b\w\w+\b").findall
+_STOP_EN = frozenset(STOPWORDS_EN)
+
+
 class BM25sIndex:
     """bm25s (Lucene BM25) over ``docs``; ``scores`` returns one float32 per document.
 
@@ -49,8 +57,13 @@ class BM25sIndex:
         assert isinstance(out, list)
         return [list(t) for t in out]
 
+    def query_tokens(self, query: str) -> list[str]:
+        if self.stopwords == "en":
+            return [t for t in _BM25S_SPLIT(query.lower()) if t not in _STOP_EN]
+        return self._tokens([query])[0]
+
     def scores(self, query: str) -> np.ndarray:
-        tokens = self._tokens([query])[0]
+        tokens = self.query_tokens(query)
         if not tokens or self.n_docs == 0:
             return np.zeros(self.n_docs, dtype=np.float32)
         return np.asarray(self.index.get_scores(tokens), dtype=np.float32)

@@ -119,6 +119,14 @@ def register_train(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.add_argument(
         "--name", default="dataset-ranker", help="model name in the manifest (default: %(default)s)"
     )
+    p.add_argument(
+        "--query-encoder",
+        choices=("fp32", "int8", "static", "none"),
+        default="fp32",
+        help="query encoder the model is trained with: all-MiniLM-L6-v2 (fp32, int8), a static "
+        "encoder distilled from it (~0.1 ms a query instead of 6-9 ms), or none (lexical and "
+        "metadata signals only) (default: %(default)s)",
+    )
     p.set_defaults(func=_train)
 
 
@@ -137,6 +145,7 @@ def _train(args: argparse.Namespace) -> int:
         parent_version=args.parent_version,
         name=args.name,
         force=args.force,
+        query_encoder=args.query_encoder,
     )
     return 0
 

@@ -58,6 +58,7 @@ from rankops.serving.encoder import (
 from rankops.serving.features import tokenize
 from rankops.serving.ir_metrics import evaluate_run, ndcg_at_k
 from rankops.serving.model import Featurizer, ItemTensors, ModelConfig, RankingNet, top_k_rows
+from rankops.serving.static_encoder import STATIC, QueryMap, StaticQueryEncoder, fit_query_map
 
 DEFAULT_EPOCHS = 25
 DEFAULT_SEED = 13
@@ -85,7 +86,7 @@ class TrainOptions:
     dense: bool | None = None  # None: only with DENSE_MIN_QUERIES training queries or more
     signal_lr: float = 0.003
     encoder: bool = True
-    encoder_quantize: str = "fp32"
+    encoder_quantize: str = "fp32"  # the query encoder: fp32 | int8 MiniLM, or static (distilled)
     hidden: int = 32
 
 
@@ -97,6 +98,7 @@ class TrainResult:
     best_epoch: int
     seconds: float
     item_embeddings: np.ndarray | None = None
+    query_map: QueryMap | None = None  # the static query encoder's fit (encoder_quantize static)
 
 
 def catalog_from_dataset(ds: Dataset) -> list[CatalogItem]:
@@ -139,7 +141,9 @@ def set_threads(threads: int | None) -> int:
     return torch.get_num_threads()
 
 
-def _query_embeddings(encoder: SentenceEncoder | None, texts: list[str]) -> np.ndarray | None:
+def _query_embeddings(
+    encoder: SentenceEncoder | StaticQueryEncoder | None, texts: list[str]
+) -> np.ndarray | None:
     return encoder.encode(texts) if encoder is not None and texts else None
 
 
@@ -191,12 +195,28 @@ def train_model(ds: Dataset, opts: TrainOptions, log: Callable[[str], None] | No
     config = config_for(catalog, opts, len(train_q))
     dev_q = ds.split_queries("dev") if "dev" in ds.qrels else []
 
-    encoder = shared_encoder(opts.encoder_quantize) if opts.encoder else None
+    # item embeddings always come from the transformer (static: from fp32 MiniLM)
+    item_precision = "fp32" if opts.encoder_quantize == STATIC else opts.encoder_quantize
+    encoder: SentenceEncoder | StaticQueryEncoder | None = (
+        shared_encoder(item_precision) if opts.encoder else None
+    )
     item_embeddings = (
-        cached_embeddings([item_text(c.title, c.description) for c in catalog], opts.encoder_quantize)
+        cached_embeddings([item_text(c.title, c.description) for c in catalog], item_precision)
         if encoder is not None
         else None
     )
+    query_map, train_embeddings = None, None
+    if item_embeddings is not None and opts.encoder_quantize == STATIC:
+        fit = fit_query_map(
+            [c.title for c in catalog],
+            [c.description for c in catalog],
+            item_embeddings,
+            [q[1] for q in train_q],
+            opts.seed,
+        )
+        # the training queries' out-of-fold vectors (static_encoder's docstring says why)
+        query_map, train_embeddings = fit.qmap, fit.train_embeddings
+        encoder = StaticQueryEncoder(query_map)
     feat = Featurizer(
         config,
         [c.title for c in catalog],
@@ -209,7 +229,11 @@ def train_model(ds: Dataset, opts: TrainOptions, log: Callable[[str], None] | No
     item_ids, item_offsets = feat.item_bag()
     item_cats = feat.item_categoricals()
     train_in = QueryBatch.of(
-        feat, [q[1] for q in train_q], _query_embeddings(encoder, [q[1] for q in train_q])
+        feat,
+        [q[1] for q in train_q],
+        train_embeddings
+        if train_embeddings is not None
+        else _query_embeddings(encoder, [q[1] for q in train_q]),
     )
     dev_in = (
         QueryBatch.of(feat, [q[1] for q in dev_q], _query_embeddings(encoder, [q[1] for q in dev_q]))
@@ -330,7 +354,9 @@ def train_model(ds: Dataset, opts: TrainOptions, log: Callable[[str], None] | No
         ]
     )
     net.config = net.config.with_calibration(params)
-    return TrainResult(net, catalog, history, best_epoch, time.perf_counter() - started, item_embeddings)
+    return TrainResult(
+        net, catalog, history, best_epoch, time.perf_counter() - started, item_embeddings, query_map
+    )
 
 
 def evaluate_split(
@@ -370,6 +396,7 @@ def artifact_in_memory(
         reference=DriftReference(vocabulary=frozenset(vocab)),
         item_embeddings=result.item_embeddings,
         encoder_precision=encoder_precision,
+        query_map=result.query_map,
     )
 
 
@@ -385,6 +412,7 @@ def train_command(
     force: bool = False,
     batch_size: int = 32,
     stream: TextIO | None = None,
+    query_encoder: str = "fp32",
 ) -> dict[str, Any]:
     def log(msg: str) -> None:
         print(msg, file=stream or sys.stderr, flush=True)
@@ -398,7 +426,14 @@ def train_command(
         + f"; seed {seed}, "
         f"{set_threads(None)} torch threads"
     )
-    result = train_model(ds, TrainOptions(epochs=epochs, seed=seed, batch_size=batch_size), log)
+    opts = TrainOptions(
+        epochs=epochs,
+        seed=seed,
+        batch_size=batch_size,
+        encoder=query_encoder != "none",
+        encoder_quantize="fp32" if query_encoder == "none" else query_encoder,
+    )
+    result = train_model(ds, opts, log)
     log(f"kept epoch {result.best_epoch}; training took {result.seconds:.1f}s")
 
     golden_split = "test" if "test" in ds.qrels else "dev" if "dev" in ds.qrels else "train"
@@ -416,6 +451,7 @@ def train_command(
         golden=golden,
         reference=DriftReference(vocabulary=frozenset(vocab)),
         item_embeddings=result.item_embeddings,
+        query_map=result.query_map,
     )
     # The reference describes what in-distribution traffic looks like to THIS model, so it is
     # computed on queries the model was not fitted to (dev; train only when there is no dev):
@@ -452,6 +488,7 @@ def train_command(
         golden=golden,
         reference=reference,
         item_embeddings=result.item_embeddings,
+        query_map=result.query_map,
         seed=seed,
         metrics=metrics,
         overwrite=force,
