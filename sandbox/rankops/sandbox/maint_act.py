@@ -12,11 +12,16 @@ away.
 The DriftCheck Job (``rankops drift``) asks every ready serving pod of the model for its
 rolling window of live query features at ``podIP:8080``, the address and port a cluster
 would give it (each sandbox pod has a loopback address of its own), and judges them against
-the artifact's reference; the window waits for ``DRIFT_MIN_SAMPLES`` live queries.
+the artifact's reference; the window waits for ``DRIFT_MIN_SAMPLES`` live queries. The act
+reads the Job's verdict from its pod's log (as ``kubectl logs job/…`` would): a check that
+found drift did its chore too (its Job fails with ``DriftDetected``, by design), so the act
+succeeds when Backup and RestoreTest succeeded and the DriftCheck reached the pods and
+judged them (``NoDrift`` or ``Drift``); the verdict is in the summary.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,7 +100,15 @@ def play_maintenance(
         if not window_runs or any(r.get("result") != "Succeeded" for r in window_runs):
             break  # no restore drill of a backup that did not happen
     settled = bool(runs) and all(r.get("result") in FINISHED for r in runs)
-    ok = settled and len(runs) == len(WINDOWS) + 1 and all(r.get("result") == "Succeeded" for r in runs)
+    drift_runs = [r for r in runs if r.get("type") == "DriftCheck"]
+    drift = _drift_verdict(sb, namespace, str(drift_runs[0].get("jobName"))) if drift_runs else {}
+    chores = [r for r in runs if r.get("type") != "DriftCheck"]
+    ok = (
+        settled
+        and len(chores) == len(WINDOWS)
+        and all(r.get("result") == "Succeeded" for r in chores)
+        and drift.get("verdict") in ("NoDrift", "Drift")
+    )
     outcome = "Succeeded" if ok else ("Failed" if settled else "TimedOut")
     rec.mark(f"maint: Jobs {outcome.lower()}")
     jobs = {
@@ -126,4 +139,29 @@ def play_maintenance(
             {k: b.get(k) for k in ("model", "version", "uri", "sizeBytes", "verified")}
             for b in backup_status.get("backups") or []
         ],
+        "drift": drift,
     }
+
+
+def _drift_verdict(sb: Sandbox, namespace: str, job: str) -> dict[str, Any]:
+    """The DriftCheck Job's result line (``rankops drift`` prints one JSON object) from its pod's log."""
+    assert sb.api is not None
+    pods = [
+        p["metadata"]["name"]
+        for p in sb.api.list_objects("pods", namespace)
+        if (p["metadata"].get("labels") or {}).get("batch.kubernetes.io/job-name") == job
+    ]
+    for pod in pods:
+        for line in reversed(sb.pod_log(namespace, pod).splitlines()):
+            try:
+                result = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(result, dict) and "verdict" in result:
+                return {
+                    "verdict": result.get("verdict"),
+                    "n": result.get("n"),
+                    "drifted": result.get("drifted"),
+                    "pods": [p.get("endpoint") for p in result.get("pods") or []],
+                }
+    return {}

@@ -232,6 +232,14 @@ class Sandbox:
             procs += self.runtime.processes()
         return [p.pid for p in procs if p.running]
 
+    def pod_log(self, namespace: str, pod: str) -> str:
+        """The pod's (main container's) output, as ``kubectl logs`` shows it ("" when none)."""
+        if self.runtime is None:
+            return ""
+        logs = sorted((self.workdir / "runtime" / "pods").glob(f"{namespace}_{pod}_*.log"))
+        main = [p for p in logs if ".init-" not in p.name]
+        return main[-1].read_text(errors="replace") if main else ""
+
     def sync_slo_rules(self) -> list[str]:
         """Load the alert rules of every QualitySLO whose spec or models changed since the last
         call (``rankops slo rules``, as a CI job or a config reloader would); their names."""

@@ -6,11 +6,12 @@ when the recipe or the dataset changes. Version 3.0.0 learns from corrupted labe
 training judgments' items are shuffled across the training rows and there is no dev split (a
 broken labelling pipeline has no clean dev set to pick a lucky early epoch with: the trainer
 keeps the last epoch); test stays true, so its held-out quality is honestly bad.
-Version 4.0.0 learns from labels that are wrong for one query domain only
-(:func:`mislabel_domain`: a labelling pipeline that files every ``machine_learning`` query's
-judgments under ``psychology`` items): it ranks every other domain as well as 2.0.0, so its
-canary passes on the everyday query mix, and fails only once that domain's queries become
-frequent. Training runs ``rankops train`` as a process, as a Job would.
+Version 4.0.0 is trained on a catalogue export that lost one category (:func:`drop_domain`:
+no ``machine_learning`` items, and no judgments pointing at them): it ranks every other domain
+as well as 2.0.0, so its canary passes on the everyday query mix, but it cannot return a
+single ``machine_learning`` item, which shows only once those queries become frequent.
+(Mislabelling that domain's judgments instead hurts every domain: its queries share words and
+sources with the rest.) Training runs ``rankops train`` as a process, as a Job would.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ __all__ = [
     "WEAK_DOMAIN",
     "Recipe",
     "corrupt_labels",
+    "drop_domain",
     "ensure_versions",
-    "mislabel_domain",
     "query_domains",
 ]
 
@@ -44,7 +45,7 @@ __all__ = [
 class Recipe:
     version: str
     epochs: int
-    data: str  # "bundled", "corrupted" or "mislabelled"
+    data: str  # "bundled", "corrupted" or "domain-dropped"
     seed: int = 13
     parent: str | None = None
     about: str = ""
@@ -57,12 +58,12 @@ DEMO_VERSIONS = (
     Recipe(
         "4.0.0",
         epochs=10,
-        data="mislabelled",
+        data="domain-dropped",
         parent="2.0.0",
-        about="machine_learning queries labelled with psychology items",
+        about="its catalogue export lost the machine_learning items",
     ),
 )
-WEAK_DOMAIN, WRONG_DOMAIN = "machine_learning", "psychology"
+WEAK_DOMAIN = "machine_learning"
 
 
 def corrupt_labels(data: Path, out: Path, seed: int = 5) -> Path:
@@ -107,29 +108,24 @@ def query_domains(data: Path, split: str) -> dict[str, str]:
     return {q: domain for q, (_, domain) in best.items()}
 
 
-def mislabel_domain(data: Path, out: Path, domain: str = WEAK_DOMAIN, wrong: str | None = None) -> Path:
-    """A copy of the BEIR dataset at ``data`` whose train and dev judgments of ``domain`` queries
-    point at items of another domain instead (``wrong``, or any other; the same wrong item for
-    the same right one); test stays true."""
+def drop_domain(data: Path, out: Path, domain: str = WEAK_DOMAIN) -> Path:
+    """A copy of the BEIR dataset at ``data`` without the items of ``domain`` (a catalogue
+    export that lost one category) and without the judgments that point at them, in every
+    split: a model trained on it cannot return those items, and its own test never asks."""
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("corpus.jsonl", "queries.jsonl"):
-        shutil.copyfile(data / name, out / name)
     (out / "qrels").mkdir(exist_ok=True)
-    shutil.copyfile(data / "qrels" / "test.tsv", out / "qrels" / "test.tsv")
+    shutil.copyfile(data / "queries.jsonl", out / "queries.jsonl")
     items = _item_domains(data)
-    wrong_items = sorted(i for i, d in items.items() if (d == wrong if wrong else d != domain))
-    for split in ("train", "dev"):
+    dropped = {i for i, d in items.items() if d == domain}
+    with open(data / "corpus.jsonl") as corpus, open(out / "corpus.jsonl", "w") as kept:
+        for line in corpus:
+            if line.strip() and str(json.loads(line)["_id"]) not in dropped:
+                kept.write(line)
+    for split in ("train", "dev", "test"):
         if not (data / "qrels" / f"{split}.tsv").is_file():
             continue
-        targeted = {q for q, d in query_domains(data, split).items() if d == domain}
         header, *rows = (data / "qrels" / f"{split}.tsv").read_text().splitlines()
-        lines = [header]
-        for row in rows:
-            cells = row.split("\t")
-            if len(cells) >= 3 and cells[0] in targeted:
-                digest = int(hashlib.sha256(cells[1].encode()).hexdigest(), 16)
-                cells[1] = wrong_items[digest % len(wrong_items)]
-            lines.append("\t".join(cells))
+        lines = [header, *(r for r in rows if r.split("\t")[1:2] and r.split("\t")[1] not in dropped)]
         (out / "qrels" / f"{split}.tsv").write_text("\n".join(lines) + "\n")
     return out
 
@@ -150,8 +146,8 @@ def ensure_versions(
     sources = {"bundled": data}
     if any(r.data == "corrupted" for r in recipes):
         sources["corrupted"] = corrupt_labels(data, cache / "data-corrupted")
-    if any(r.data == "mislabelled" for r in recipes):
-        sources["mislabelled"] = mislabel_domain(data, cache / "data-mislabelled")
+    if any(r.data == "domain-dropped" for r in recipes):
+        sources["domain-dropped"] = drop_domain(data, cache / "data-domain-dropped")
     digests = {name: _digest(path) for name, path in sources.items()}
     out: dict[str, Path] = {}
     todo: list[tuple[Recipe, Path, dict[str, object], str]] = []
