@@ -316,3 +316,21 @@ def test_each_pod_gets_an_address_of_its_own_where_its_ports_are_free() -> None:
     assert (first, second) == ("127.251.0.2", "127.251.0.4")
     with socket.socket() as sock:  # and a process can listen on it without any set-up
         sock.bind((second, 8080))
+
+
+def test_prometheus_scrapes_each_pod_at_its_pod_ip_and_declared_port(api: SandboxAPIServer) -> None:
+    from rankops.sandbox.prometheus import _scrape_groups
+
+    deployment = _deployment("1", 2)
+    deployment["spec"]["template"]["metadata"]["annotations"] = {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": "http",
+    }
+    api.create(deployment)
+    DeploymentController(api.cluster).sync(Snapshot(api.cluster))
+    first, second = _pods(api)
+    _set_ready(api, first, True, ip="127.9.0.2")
+    _set_ready(api, second, True)  # no pod IP yet: not a target
+    groups = _scrape_groups(Snapshot(api.cluster))
+    assert [g["targets"] for g in groups] == [["127.9.0.2:8080"]]
+    assert groups[0]["labels"]["pod"] == first["metadata"]["name"]
