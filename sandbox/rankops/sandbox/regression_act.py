@@ -1,8 +1,8 @@
 """The demo's act v4: a regression that only shows after promotion, rolled back on an alert.
 
-4.0.0 was trained on a catalogue export without the ``machine_learning`` items
-(:func:`rankops.sandbox.versions.drop_domain`). Everyday traffic has no such queries, so its
-canary is judged no worse than 2.0.0 and it is promoted. Then the query mix shifts (the
+4.0.0 was trained without any ``machine_learning`` query
+(:func:`rankops.sandbox.versions.without_domain_queries`). Everyday traffic has no such
+queries, so its canary is judged no worse than 2.0.0 and it is promoted. Then the query mix shifts (the
 traffic generator sends mostly ``machine_learning`` queries, as after a launch that brings a
 new audience): the stable track's online NDCG@3 falls under the QualitySLO's breach level.
 The sandbox Prometheus evaluates the rules ``rankops slo rules`` compiled from that SLO, the
