@@ -132,7 +132,7 @@ def test_story_promotes_a_better_model_and_rolls_back_a_broken_one(tmp_path: Pat
     assert {"RolloutStarted", "Promoted", "RolledBack"} <= set(v4["events"])
     assert v4["alert"]["in_alertmanager"] is True and v4["alert"]["breach_at_s"] is not None, v4
     assert 0 < v4["breach_to_rollback_s"] < 60 and 0 <= v4["alert_to_rollback_s"] < v4["breach_to_rollback_s"]
-    assert v4["bad_requests_served"] > 0 and v4["bad_ndcg_at_3"] < 0.3  # the SLO's breach level
+    assert v4["bad_requests_served"] > 0 and v4["bad_ndcg_at_3"] < 0.6  # the SLO's breach level
     assert summary["operator_alert_evaluations"] >= 1  # the operator looked because of the alert
     assert summary["final"] == {
         "phase": "RolledBack",
@@ -172,7 +172,7 @@ def test_story_promotes_a_better_model_and_rolls_back_a_broken_one(tmp_path: Pat
     # after the shift the stable track served 4.0.0 worse than it served 2.0.0 before
     shift_at = next(at for at, label in series["acts"] if label.startswith("traffic:"))
     v4_bins = [p for p in stable if shift_at < p[0] < shift_at + v4["shift_to_rollback_s"]]
-    assert v4_bins and min(p[1] for p in v4_bins) < 0.3
+    assert v4_bins and min(p[1] for p in v4_bins) < 0.6
 
     assert _processes_mentioning(str(tmp_path)) == [], "a sandbox process outlived the story"
 

@@ -27,6 +27,7 @@ def test_the_shifted_mix_draws_the_weak_queries_at_the_share_asked() -> None:
     mixed = _mix(weak, rest, 0.8)
     share = sum(q.startswith("w") for q, _ in mixed) / len(mixed)
     assert abs(share - 0.8) < 0.02
+    assert _mix(weak, rest, 1.0) == weak
 
 
 def test_prometheus_and_alertmanager_times_parse_to_the_microsecond() -> None:
