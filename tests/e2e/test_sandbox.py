@@ -171,8 +171,9 @@ def test_story_promotes_a_better_model_and_rolls_back_a_broken_one(tmp_path: Pat
     assert any("RankopsSLOBreach" in label and "4.0.0" in label for _, label in series["alerts"])
     # after the shift the stable track served 4.0.0 worse than it served 2.0.0 before
     shift_at = next(at for at, label in series["acts"] if label.startswith("traffic:"))
-    v4_bins = [p for p in stable if shift_at < p[0] < shift_at + v4["shift_to_rollback_s"]]
-    assert v4_bins and min(p[1] for p in v4_bins) < 0.6
+    served_until = shift_at + v4["shift_to_rollback_s"] + v4["bad_served_after_rollback_s"]
+    v4_bins = [p for p in stable if shift_at < p[0] < served_until]
+    assert v4_bins and sum(p[1] * p[2] for p in v4_bins) / sum(p[2] for p in v4_bins) < 0.6
 
     assert _processes_mentioning(str(tmp_path)) == [], "a sandbox process outlived the story"
 
