@@ -1,10 +1,13 @@
 """The sandbox end to end: the demo's story on real processes, and nothing left behind.
 
-- ``test_story_promotes_a_better_model_and_rolls_back_a_broken_one``: the shortened story of
-  ``rankops demo`` (v1 stable, v2 canaried and promoted, v3 trained on shuffled labels rolled
-  back during its canary) with the real operator process, a real Prometheus, ``rankops
-  serve`` pods and held-out traffic with feedback; asserts on final status, history,
-  Events, the PNG and its series, and that no process of the sandbox survives it.
+- ``test_story_promotes_a_better_model_and_rolls_back_a_broken_one``: the story of ``rankops
+  demo`` (v1 stable, v2 canaried and promoted, maintenance windows running Backup,
+  RestoreTest and DriftCheck Jobs, v3 trained on shuffled labels rolled back during its
+  canary, v4 promoted and then rolled back on an Alertmanager alert once the query mix shifts
+  to the domain it is weak on) with the real operator process, a real Prometheus and
+  Alertmanager, ``rankops serve`` pods and held-out traffic with feedback; asserts on final
+  status, history, Events, the alert path, the PNG and its series, and that no process of the
+  sandbox survives it.
 - ``test_sigterm_stops_every_process_and_frees_every_port``: ``rankops sandbox up
   --foreground`` with a Deployment and a Job running, SIGTERM, then no process and no port
   of it is left; on SIGKILL its children die with it; a failed start stops what had started.
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -28,6 +32,7 @@ from typing import Any
 
 import pytest
 
+from rankops.sandbox.alerting import alertmanager_binary
 from rankops.sandbox.prometheus import prometheus_binary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,6 +78,10 @@ def _bound(port: int) -> bool:
 
 
 @needs_prometheus
+@pytest.mark.skipif(
+    alertmanager_binary() is None,
+    reason="prometheus-alertmanager not installed (Debian `prometheus-alertmanager`: make prometheus)",
+)
 @pytest.mark.slow
 @pytest.mark.prometheus
 @pytest.mark.timeout(900)
@@ -89,13 +98,26 @@ def test_story_promotes_a_better_model_and_rolls_back_a_broken_one(tmp_path: Pat
     print(json.dumps(summary))
 
     acts = {a["act"]: a for a in summary["acts"]}
-    assert [acts[k]["outcome"] for k in ("v1", "v2", "v3")] == ["Healthy", "Promoted", "RolledBack"], acts
-    assert summary["ok"] is True
-    # The maintenance act between v2 and v3: a real Backup Job, then a RestoreTest Job of it.
-    assert [(j["type"], j["result"]) for j in acts["maint"]["jobs"]] == [
-        ("Backup", "Succeeded"),
-        ("RestoreTest", "Succeeded"),
-    ], acts["maint"]
+    assert [acts[k]["outcome"] for k in ("v1", "v2", "v3", "v4")] == [
+        "Healthy",
+        "Promoted",
+        "RolledBack",
+        "RolledBackAfterPromotion",
+    ], acts
+    assert summary["ok"] is True and summary["not_yet"] == []
+    # The maintenance act between v2 and v3: a real Backup Job, then a RestoreTest Job of it and a
+    # DriftCheck Job that reached every serving pod at its own pod IP on port 8080 and judged
+    # the live queries (its verdict on the replayed held-out traffic is reported, not assumed).
+    jobs = {j["type"]: j for j in acts["maint"]["jobs"]}
+    assert (jobs["Backup"]["result"], jobs["RestoreTest"]["result"]) == ("Succeeded", "Succeeded")
+    drift = acts["maint"]["drift"]
+    assert drift["verdict"] in ("NoDrift", "Drift") and drift["n"] >= 200, acts["maint"]
+    expected = ("Succeeded", None) if drift["verdict"] == "NoDrift" else ("Failed", "DriftDetected")
+    assert (jobs["DriftCheck"]["result"], jobs["DriftCheck"]["reason"]) == expected, jobs["DriftCheck"]
+    assert drift["pods"] and all(
+        re.fullmatch(r"http://127\.\d+\.\d+\.\d+:8080", p) and not p.startswith("http://127.0.0.1:")
+        for p in drift["pods"]
+    ), drift
     assert [(b["version"], b["verified"]) for b in acts["maint"]["backups"]] == [("2.0.0", True)]
     assert {"RolloutStarted", "StepAdvanced", "AnalysisPassed", "Promoted"} <= set(acts["v2"]["events"])
     assert {"RolloutStarted", "AnalysisFailed", "RolledBack"} <= set(acts["v3"]["events"])
@@ -104,17 +126,28 @@ def test_story_promotes_a_better_model_and_rolls_back_a_broken_one(tmp_path: Pat
     assert acts["v3"]["bad_requests_served"] > 0
     # The route switches to the stable track only once no old stable pod is left serving.
     assert acts["v2"]["old_version_served_after_promotion_s"] == 0
+    # v4: fine on the canary (promoted), then rolled back on the alert once the mix shifted
+    v4 = acts["v4"]
+    assert v4["canary"] == "Promoted" and v4["reason"] == "PostPromotionBreach", v4
+    assert {"RolloutStarted", "Promoted", "RolledBack"} <= set(v4["events"])
+    assert v4["alert"]["in_alertmanager"] is True and v4["alert"]["breach_at_s"] is not None, v4
+    assert 0 < v4["breach_to_rollback_s"] < 60 and 0 <= v4["alert_to_rollback_s"] < v4["breach_to_rollback_s"]
+    assert v4["bad_requests_served"] > 0 and v4["bad_ndcg_at_3"] < 0.6  # the SLO's breach level
+    assert summary["operator_alert_evaluations"] >= 1  # the operator looked because of the alert
     assert summary["final"] == {
         "phase": "RolledBack",
         "stableVersion": "2.0.0",
         "canaryWeight": 0,
-        "specVersion": "3.0.0",  # a rollback never edits the spec
+        "specVersion": "4.0.0",  # a rollback never edits the spec
     }
     assert [(h["version"], h["outcome"]) for h in summary["history"]] == [
         ("1.0.0", "Deployed"),
         ("2.0.0", "Promoted"),
         ("3.0.0", "RolledBack"),
+        ("4.0.0", "Promoted"),
+        ("4.0.0", "RolledBack"),
     ]
+    assert summary["history"][-1]["reason"] == "PostPromotionBreach"
     assert summary["requests"]["judged"] > 200
 
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -124,15 +157,23 @@ def test_story_promotes_a_better_model_and_rolls_back_a_broken_one(tmp_path: Pat
     assert len(stable) > 10 and len(canary) > 3
     # v3's canary was worse than the stable v2 it ran beside: its bins after the v3 mark are low
     v3_at = next(at for at, label in series["acts"] if label.startswith("v3"))
+    v4_at = next(at for at, label in series["acts"] if label.startswith("v4"))
 
     def mean_after(points: list[list[float]]) -> float:
-        late = [p for p in points if p[0] > v3_at]
+        late = [p for p in points if v3_at < p[0] < v4_at]
         return sum(p[1] * p[2] for p in late) / sum(p[2] for p in late)
 
     assert mean_after(canary) < mean_after(stable) - 0.3
     assert [w for _, w in series["canary_weight"]].count(0) >= 3
     assert {label for _, label in series["events"]} >= {"RolloutStarted", "Promoted", "RolledBack"}
-    assert [v for _, track, v in series["versions"] if track == "canary"] == ["2.0.0", "3.0.0"]
+    assert [v for _, track, v in series["versions"] if track == "canary"] == ["2.0.0", "3.0.0", "4.0.0"]
+    assert [v for _, track, v in series["versions"] if track == "stable"][-3:] == ["2.0.0", "4.0.0", "2.0.0"]
+    assert any("RankopsSLOBreach" in label and "4.0.0" in label for _, label in series["alerts"])
+    # after the shift the stable track served 4.0.0 worse than it served 2.0.0 before
+    shift_at = next(at for at, label in series["acts"] if label.startswith("traffic:"))
+    served_until = shift_at + v4["shift_to_rollback_s"] + v4["bad_served_after_rollback_s"]
+    v4_bins = [p for p in stable if shift_at < p[0] < served_until]
+    assert v4_bins and sum(p[1] * p[2] for p in v4_bins) / sum(p[2] for p in v4_bins) < 0.6
 
     assert _processes_mentioning(str(tmp_path)) == [], "a sandbox process outlived the story"
 

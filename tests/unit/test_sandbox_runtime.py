@@ -8,7 +8,6 @@ pods than desired once they were ready, old pods removed only when a new one is 
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ from rankops.sandbox.containers import ContainerError, launch_spec
 from rankops.sandbox.endpoints import EndpointSliceController
 from rankops.sandbox.entrypoint import EntryPoint, RoutingTable
 from rankops.sandbox.jobs import JobController
-from rankops.sandbox.kubelet import PORTS_ANNOTATION
 from rankops.sandbox.objects import Snapshot, pod_ready
 from rankops.sandbox.versions import corrupt_labels
 from rankops.sandbox.workloads import DeploymentController
@@ -44,7 +42,12 @@ def _deployment(version: str, replicas: int = 3) -> dict[str, Any]:
                 "metadata": {"labels": {"app": "m", "version": version}},
                 "spec": {
                     "containers": [
-                        {"name": "c", "image": "x/serving:1", "env": [{"name": "V", "value": version}]}
+                        {
+                            "name": "c",
+                            "image": "x/serving:1",
+                            "env": [{"name": "V", "value": version}],
+                            "ports": [{"name": "http", "containerPort": 8080}],
+                        }
                     ]
                 },
             },
@@ -56,13 +59,12 @@ def _pods(api: SandboxAPIServer) -> list[dict[str, Any]]:
     return api.list_objects("pods", NS)
 
 
-def _set_ready(api: SandboxAPIServer, pod: dict[str, Any], ready: bool = True, port: int = 0) -> None:
+def _set_ready(api: SandboxAPIServer, pod: dict[str, Any], ready: bool = True, ip: str = "") -> None:
     body = copy.deepcopy(pod)
-    if port:
-        body["metadata"].setdefault("annotations", {})[PORTS_ANNOTATION] = json.dumps({"http": port})
-        body = api.apply_object(body)
     status = "True" if ready else "False"
     body["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": status}]}
+    if ip:
+        body["status"]["podIP"] = ip
     api.apply_object(body, status=True)
 
 
@@ -123,7 +125,7 @@ def test_scaling_to_zero_removes_every_pod_and_omits_zero_counts(api: SandboxAPI
     assert "replicas" not in status and "readyReplicas" not in status
 
 
-def test_endpoint_slices_list_ready_pods_on_their_mapped_ports(api: SandboxAPIServer) -> None:
+def test_endpoint_slices_list_ready_pods_at_their_pod_ip_and_port(api: SandboxAPIServer) -> None:
     api.create(_deployment("1", 2))
     DeploymentController(api.cluster).sync(Snapshot(api.cluster))
     api.create(
@@ -135,15 +137,15 @@ def test_endpoint_slices_list_ready_pods_on_their_mapped_ports(api: SandboxAPISe
         }
     )
     first, second = _pods(api)
-    _set_ready(api, first, True, port=41001)
-    _set_ready(api, second, False, port=41002)
+    _set_ready(api, first, True, ip="127.9.0.2")
+    _set_ready(api, second, False, ip="127.9.0.3")
     EndpointSliceController(api.cluster).sync(Snapshot(api.cluster))
-    slices = {s["metadata"]["name"]: s for s in api.list_objects("endpointslices", NS)}
-    assert set(slices) == {"m-41001", "m-41002"}
-    assert slices["m-41001"]["endpoints"][0]["conditions"]["ready"] is True
-    assert slices["m-41002"]["endpoints"][0]["conditions"]["ready"] is False
+    (es,) = api.list_objects("endpointslices", NS)
+    assert es["metadata"]["name"] == "m-8080" and es["ports"][0]["port"] == 8080
+    ready = {tuple(e["addresses"]): e["conditions"]["ready"] for e in es["endpoints"]}
+    assert ready == {("127.9.0.2",): True, ("127.9.0.3",): False}
     table = RoutingTable.from_snapshot(Snapshot(api.cluster), NS)
-    assert [e.address for e in table.services["m"]] == ["127.0.0.1:41001"]
+    assert [e.address for e in table.services["m"]] == ["127.9.0.2:8080"]
 
 
 def test_the_entry_point_splits_by_route_weight() -> None:
@@ -239,14 +241,16 @@ def test_the_container_stand_in_maps_images_ports_and_the_image_files(tmp_path: 
         "env": [{"name": "RANKOPS_MODEL_URI", "value": "file:///models/search-ranker/1.0.0"}],
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}},
     }
-    spec = launch_spec(_pod(container), container, tmp_path, [40123], image_root=tmp_path / "image")
-    assert spec.argv[-6:] == ["rankops.cli", "serve", "--host", "127.0.0.1", "--port", "40123"]
+    container["env"].append({"name": "MY_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}})
+    spec = launch_spec(_pod(container), container, tmp_path, "127.9.0.7", image_root=tmp_path / "image")
+    assert spec.argv[-6:] == ["rankops.cli", "serve", "--host", "127.9.0.7", "--port", "8080"]
     assert spec.env["RANKOPS_MODEL_URI"] == f"file://{tmp_path}/image/models/search-ranker/1.0.0"
-    assert (spec.readiness_path, spec.readiness_port) == ("/readyz", 40123)
+    assert spec.env["MY_IP"] == "127.9.0.7"
+    assert (spec.ip, spec.readiness_path, spec.readiness_port) == ("127.9.0.7", "/readyz", 8080)
     assert spec.env["TMPDIR"] == str(tmp_path)
 
     job = {"name": "j", "image": "anything", "command": ["rankops", "evaluate"], "args": ["--split", "test"]}
-    assert launch_spec(_pod(job), job, tmp_path, []).argv[-4:] == [
+    assert launch_spec(_pod(job), job, tmp_path).argv[-4:] == [
         "rankops.cli",
         "evaluate",
         "--split",
@@ -270,7 +274,7 @@ def test_the_container_stand_in_maps_images_ports_and_the_image_files(tmp_path: 
         {"name": "scratch", "emptyDir": {}},
         {"name": "cfg", "configMap": {"name": "c"}},
     ]
-    spec = launch_spec(pod, chore, tmp_path / "pod", [])
+    spec = launch_spec(pod, chore, tmp_path / "pod")
     scratch = tmp_path / "pod.volumes" / "scratch"
     assert spec.argv[-8:] == [
         "--to", f"{scratch}/restore/1.0.0", "--keep", "/scratchpad/x", "--cfg", "/etc/x",
@@ -279,11 +283,9 @@ def test_the_container_stand_in_maps_images_ports_and_the_image_files(tmp_path: 
     assert spec.env["OUT"] == f"file://{scratch}/out" and scratch.is_dir()
 
     with pytest.raises(ContainerError, match="only `rankops"):
-        launch_spec(
-            _pod({"name": "x", "image": "busybox", "command": ["sh"]}), {"command": ["sh"]}, tmp_path, []
-        )
+        launch_spec(_pod({"name": "x", "image": "busybox", "command": ["sh"]}), {"command": ["sh"]}, tmp_path)
     with pytest.raises(ContainerError) as unknown:
-        launch_spec(_pod({"name": "x", "image": "nginx:1"}), {"image": "nginx:1"}, tmp_path, [])
+        launch_spec(_pod({"name": "x", "image": "nginx:1"}), {"image": "nginx:1"}, tmp_path)
     assert unknown.value.reason == "ErrImagePull"
 
 
@@ -298,3 +300,37 @@ def test_corrupted_labels_keep_queries_and_grades_but_move_the_items(tmp_path: P
     moved = sum(a[1] != b[1] for a, b in zip(*rows, strict=True)) / len(rows[0])
     assert moved > 0.9
     assert (out / "qrels" / "test.tsv").read_text() == (data / "qrels" / "test.tsv").read_text()
+
+
+def test_each_pod_gets_an_address_of_its_own_where_its_ports_are_free() -> None:
+    import socket
+
+    from rankops.sandbox.podnet import PodNetwork
+
+    net = PodNetwork(second_octet=251)
+    first = net.allocate([8080])
+    with socket.socket() as taken:  # something else holds 8080 on the next address
+        taken.bind(("127.251.0.3", 8080))
+        taken.listen()
+        second = net.allocate([8080])
+    assert (first, second) == ("127.251.0.2", "127.251.0.4")
+    with socket.socket() as sock:  # and a process can listen on it without any set-up
+        sock.bind((second, 8080))
+
+
+def test_prometheus_scrapes_each_pod_at_its_pod_ip_and_declared_port(api: SandboxAPIServer) -> None:
+    from rankops.sandbox.prometheus import _scrape_groups
+
+    deployment = _deployment("1", 2)
+    deployment["spec"]["template"]["metadata"]["annotations"] = {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": "http",
+    }
+    api.create(deployment)
+    DeploymentController(api.cluster).sync(Snapshot(api.cluster))
+    first, second = _pods(api)
+    _set_ready(api, first, True, ip="127.9.0.2")
+    _set_ready(api, second, True)  # no pod IP yet: not a target
+    groups = _scrape_groups(Snapshot(api.cluster))
+    assert [g["targets"] for g in groups] == [["127.9.0.2:8080"]]
+    assert groups[0]["labels"]["pod"] == first["metadata"]["name"]

@@ -83,9 +83,11 @@ def register_demo(subparsers: argparse._SubParsersAction[Any]) -> None:
     demo = subparsers.add_parser(
         "demo",
         help="the whole product end to end on this machine: a canary promoted, a bad model rolled back",
-        description="Train (once, cached) three model versions, start the sandbox, and play the story: "
-        "v1 stable, v2 canaried and promoted, v3 (shuffled labels) caught and rolled back. Prints one "
-        "JSON summary line on stdout and writes a PNG.",
+        description="Train (once, cached) four model versions, start the sandbox, and play the story: "
+        "v1 stable, v2 canaried and promoted, maintenance windows (Backup, RestoreTest, DriftCheck), "
+        "v3 (shuffled labels) caught and rolled back during its canary, v4 (weak on one query domain) "
+        "promoted and then rolled back on an Alertmanager alert once that domain's queries become "
+        "frequent. Prints one JSON summary line on stdout and writes a PNG.",
     )
     demo.add_argument(
         "--workdir", default="artifacts/demo/run", help="sandbox state and logs (default: %(default)s)"
@@ -98,7 +100,7 @@ def register_demo(subparsers: argparse._SubParsersAction[Any]) -> None:
     demo.add_argument("--rate", type=float, default=20.0, help="requests per second (default: %(default)s)")
     demo.add_argument(
         "--acts",
-        default="v1,v2,maint,v3",
+        default="v1,v2,maint,v3,v4",
         help="comma-separated acts to play, in story order (default: %(default)s)",
     )
     demo.add_argument("--no-live", action="store_true", help="plain lines, no live footer")
@@ -109,12 +111,12 @@ def register_demo(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from rankops.sandbox.story import StoryOptions, run_story
+    from rankops.sandbox.story import ACTS, StoryOptions, run_story
 
     acts = [a.strip() for a in args.acts.split(",") if a.strip()]
-    unknown = sorted(set(acts) - {"v1", "v2", "maint", "v3"})
-    if unknown or "v1" not in acts:
-        raise ValueError(f"--acts: choose from v1,v2,maint,v3 (v1 always first), got {args.acts!r}")
+    unknown = sorted(set(acts) - set(ACTS))
+    if unknown or "v1" not in acts or ("v4" in acts and "v2" not in acts):
+        raise ValueError(f"--acts: choose from {','.join(ACTS)} (v1 always; v4 needs v2), got {args.acts!r}")
     if args.rate <= 0:
         raise ValueError(f"--rate must be positive, got {args.rate}")
     data = pathlib.Path(args.data)
@@ -222,6 +224,7 @@ def _up_foreground(args: argparse.Namespace) -> int:
             "kubeconfig": str(sb.kubeconfig),
             "apiserver": sb.api.url,
             "prometheus": sb.prometheus.url if sb.prometheus else None,
+            "alertmanager": sb.alertmanager.url if sb.alertmanager else None,
             "entrypoint": f"{sb.entry.url}/<httproute or service>/",
             "operator_log": str(sb.workdir / "operator.log"),
         }
@@ -231,8 +234,11 @@ def _up_foreground(args: argparse.Namespace) -> int:
         if args.foreground and sys.stdout.isatty():
             _print_endpoints(info)
         try:
-            while not stop.wait(0.5):
-                pass
+            while not stop.wait(2.0):  # each QualitySLO applied gets its alert rules in Prometheus
+                try:
+                    sb.sync_slo_rules()
+                except (RuntimeError, OSError) as exc:
+                    print(f"alert rules: {exc}", file=sys.stderr, flush=True)
         finally:
             state.unlink(missing_ok=True)
     return 0
@@ -242,6 +248,7 @@ def _print_endpoints(info: dict[str, Any]) -> None:
     print(f"kubeconfig:  {info['kubeconfig']}")
     print(f"API server:  {info['apiserver']}")
     print(f"Prometheus:  {info['prometheus']}")
+    print(f"Alertmanager: {info.get('alertmanager')}")
     print(f"entry point: {info['entrypoint']}")
     print(f"try:         kubectl --kubeconfig {info['kubeconfig']} apply -f examples/qualityslo.yaml")
     print(

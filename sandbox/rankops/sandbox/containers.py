@@ -6,9 +6,10 @@ No images are pulled or run. An image is known by the last part of its repositor
 which must be ``rankops …`` (the only program the images hold). ``rankops`` is this Python's
 ``python -m rankops.cli``, with the sandbox's own source roots on ``PYTHONPATH``.
 
-Ports: every container port is mapped to a free loopback port (as ``docker -p`` does), so
-two pods can both "listen on 8080". The serving entrypoint gets ``--host 127.0.0.1 --port
-<host port of its first port>``. The pod's ``/tmp`` (an ``emptyDir`` in the manifests) is a
+Ports: every pod has an address of its own on loopback (:mod:`rankops.sandbox.podnet`), so
+two pods can both listen on 8080, each on its pod IP, as in a cluster. The serving entrypoint
+gets ``--host <pod IP> --port <its first container port>``; the Downward API's
+``status.podIP`` is that address. The pod's ``/tmp`` (an ``emptyDir`` in the manifests) is a
 directory of its own under the sandbox's work directory (``TMPDIR``), and so is every other
 ``emptyDir`` the container mounts (``/scratch`` of the maintenance Jobs): arguments and environment values
 under its mount path point into ``<pod dir>.volumes/<volume name>``, shared by the pod's
@@ -28,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ContainerError", "LaunchSpec", "launch_spec"]
+__all__ = ["ContainerError", "LaunchSpec", "container_ports", "launch_spec"]
 
 ENTRYPOINTS: dict[str, tuple[str, ...]] = {
-    "serving": ("serve", "--host", "127.0.0.1", "--port", "{port}"),
+    "serving": ("serve", "--host", "{ip}", "--port", "{port}"),
     "operator": ("operator", "run"),
 }
 # What every process inherits from the sandbox (the rest of the environment is the pod's).
@@ -51,7 +52,8 @@ class ContainerError(Exception):
 class LaunchSpec:
     argv: list[str]
     env: dict[str, str]
-    ports: dict[str, int] = field(default_factory=dict)  # container port name (or number) -> host port
+    ip: str = "127.0.0.1"  # the pod's address: its ports listen there
+    ports: dict[str, int] = field(default_factory=dict)  # container port name (or number) -> number
     readiness_path: str | None = None
     readiness_port: int | None = None
 
@@ -102,6 +104,7 @@ def _env(
     tmp: Path,
     image_root: Path | None,
     mounts: Sequence[tuple[str, Path]] = (),
+    pod_ip: str = "127.0.0.1",
 ) -> dict[str, str]:
     env = {k: os.environ[k] for k in INHERITED if k in os.environ}
     env.setdefault("RANKOPS_TORCH_THREADS", "1")  # the machine is shared: one core per process
@@ -111,12 +114,18 @@ def _env(
             env[item["name"]] = _on_host(str(item["value"]), image_root, mounts)
             continue
         ref = ((item.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
-        values = {"metadata.name": meta.get("name"), "metadata.namespace": meta.get("namespace")}
+        values = {
+            "metadata.name": meta.get("name"),
+            "metadata.namespace": meta.get("namespace"),
+            "status.podIP": pod_ip,
+        }
         if ref in values and values[ref] is not None:
             env[item["name"]] = str(values[ref])
         else:
             raise ContainerError(
-                "CreateContainerConfigError", f"env {item.get('name')}: only value and fieldRef metadata.*"
+                "CreateContainerConfigError",
+                f"env {item.get('name')}: only value and fieldRef metadata.name, metadata.namespace,"
+                " status.podIP",
             )
     env["TMPDIR"] = str(tmp)
     env["PYTHONUNBUFFERED"] = "1"
@@ -127,26 +136,32 @@ def _rankops_argv(args: Sequence[str]) -> list[str]:
     return [sys.executable, "-m", "rankops.cli", *args]
 
 
+def container_ports(container: Mapping[str, Any]) -> dict[str, int]:
+    """Port name and number (both as keys) -> number, for the container's declared ports."""
+    ports: dict[str, int] = {}
+    for port in container.get("ports") or []:
+        try:
+            number = int(port.get("containerPort"))
+        except (TypeError, ValueError):
+            continue
+        ports[str(number)] = number
+        if port.get("name"):
+            ports[str(port["name"])] = number
+    return ports
+
+
 def launch_spec(
     pod: Mapping[str, Any],
     container: Mapping[str, Any],
     tmp: Path,
-    host_ports: Sequence[int],
+    pod_ip: str = "127.0.0.1",
     image_root: Path | None = None,
 ) -> LaunchSpec:
-    """The process for ``container`` of ``pod``; ``host_ports`` are free ports to map onto."""
-    ports: dict[str, int] = {}
-    free = list(host_ports)
-    for port in container.get("ports") or []:
-        if not free:
-            raise ContainerError("CreateContainerError", "no free host port left to map")
-        host = free.pop(0)
-        ports[str(port.get("containerPort"))] = host
-        if port.get("name"):
-            ports[str(port["name"])] = host
-    first_port = next(iter(ports.values()), None)
+    """The process for ``container`` of ``pod``, listening on ``pod_ip``."""
+    ports = container_ports(container)
+    first_port = next(iter(ports.values()), 8080)  # the serving image's port when none is declared
     mounts = _empty_dirs(pod, container, tmp)
-    env = _env(container, pod, tmp, image_root, mounts)
+    env = _env(container, pod, tmp, image_root, mounts, pod_ip)
     command = [
         _on_host(str(a), image_root, mounts)
         for a in [*(container.get("command") or []), *(container.get("args") or [])]
@@ -165,7 +180,7 @@ def launch_spec(
                 f"image {container.get('image')!r} is not one the sandbox can run "
                 f"(known: {', '.join(f'…/{k}' for k in ENTRYPOINTS)})",
             )
-        argv = _rankops_argv([a.format(port=first_port) for a in entry])
+        argv = _rankops_argv([a.format(ip=pod_ip, port=first_port) for a in entry])
         argv += [_on_host(str(a), image_root, mounts) for a in container.get("args") or []]
     probe = ((container.get("readinessProbe") or {}).get("httpGet")) or None
     path = port_number = None
@@ -176,4 +191,4 @@ def launch_spec(
             raise ContainerError(
                 "CreateContainerError", f"readiness probe port {probe.get('port')!r} unknown"
             )
-    return LaunchSpec(argv, env, ports, path, port_number)
+    return LaunchSpec(argv, env, pod_ip, ports, path, port_number)

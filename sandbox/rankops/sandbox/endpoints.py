@@ -1,11 +1,12 @@
 """The EndpointSlice controller of the sandbox: which pod processes back each Service.
 
 For a Service with a selector, the live pods it selects become endpoints (``ready`` from the
-pod's Ready condition, ``targetRef`` the pod). The Service's ``targetPort`` (a name or a
-number) resolves, per pod, to the loopback port the kubelet stand-in mapped it to; pods
-whose ports differ go in different slices (as the real controller groups endpoints by their
-resolved ports), so every slice is named ``<service>-<port>`` with one port. Slices are
-owned by their Service and labelled ``kubernetes.io/service-name``.
+pod's Ready condition, ``targetRef`` the pod, the address its ``status.podIP``). The
+Service's ``targetPort`` (a name or a number) resolves, per pod, against the ports its
+container declares (a number is taken as it is); pods whose ports differ go in different
+slices (as the real controller groups endpoints by their resolved ports), so every slice is
+named ``<service>-<port>`` with one port. Slices are owned by their Service and labelled
+``kubernetes.io/service-name``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rankops.sandbox import objects
-from rankops.sandbox.kubelet import host_ports
+from rankops.sandbox.kubelet import pod_address, pod_ports
 from rankops.sandbox.objects import Snapshot, pod_ready
 
 __all__ = ["SERVICE_LABEL", "EndpointSliceController"]
@@ -63,13 +64,14 @@ class EndpointSliceController:
                 continue
             if not _selects(selector, pod):
                 continue
-            resolved = host_ports(pod).get(target)
-            if resolved is None:
+            resolved = pod_ports(pod).get(target) or (int(target) if target.isdigit() else None)
+            ip = pod_address(pod)
+            if resolved is None or ip is None:
                 continue
             ready = pod_ready(pod)
             groups.setdefault(resolved, []).append(
                 {
-                    "addresses": ["127.0.0.1"],
+                    "addresses": [ip],
                     "conditions": {"ready": ready, "serving": ready, "terminating": False},
                     "nodeName": (pod.get("spec") or {}).get("nodeName", "sandbox"),
                     "targetRef": {

@@ -3,10 +3,10 @@
 - A Pod is started (one container: the first; sidecar containers are not run) as
   :mod:`rankops.sandbox.containers` says, after its ``initContainers``, each run to completion
   in order (one that fails is retried after the back-off, or with ``restartPolicy: Never``
-  fails the Pod, as a kubelet does); its ports map to free loopback ports, recorded in
-  the annotation ``sandbox.rankops.dev/ports`` (``{"http": 40123}``) and in ``status.podIP``
-  (``127.0.0.1``).
-- Readiness comes from the container's ``readinessProbe`` (HTTP GET on the mapped port),
+  fails the Pod, as a kubelet does). Each Pod has an IP of its own, a loopback alias
+  (:mod:`rankops.sandbox.podnet`) reported as ``status.podIP``, and its process listens on
+  the container's declared ports there, as in a cluster.
+- Readiness comes from the container's ``readinessProbe`` (HTTP GET on ``podIP:port``),
   probed every ``probe_interval`` seconds (DIFFERENCE: faster than the probe's
   ``periodSeconds``; one success makes it Ready, ``failureThreshold`` failures in a row make
   it NotReady); without a probe a running container is Ready. Liveness and startup probes are
@@ -21,7 +21,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -31,27 +30,30 @@ from typing import Any
 
 import aiohttp
 
-from rankops.sandbox import objects
-from rankops.sandbox.containers import ContainerError, LaunchSpec, launch_spec
+from rankops.sandbox.containers import ContainerError, LaunchSpec, container_ports, launch_spec
 from rankops.sandbox.objects import Snapshot, utc_now, write_status
-from rankops.sandbox.processes import ManagedProcess, free_port, stop_all
+from rankops.sandbox.podnet import PodNetwork
+from rankops.sandbox.processes import ManagedProcess, stop_all
 from rankops.sandbox.semantics import Cluster
 
-__all__ = ["PORTS_ANNOTATION", "Kubelet", "host_ports"]
+__all__ = ["Kubelet", "pod_address", "pod_ports"]
 
 log = logging.getLogger(__name__)
-PORTS_ANNOTATION = "sandbox.rankops.dev/ports"
 MANAGER = "sandbox-kubelet"
 NODE = "sandbox"
+HOST_IP = "127.0.0.1"
 
 
-def host_ports(pod: Mapping[str, Any]) -> dict[str, int]:
-    """The pod's container ports mapped onto loopback ports (empty before it started)."""
-    raw = ((pod.get("metadata") or {}).get("annotations") or {}).get(PORTS_ANNOTATION)
-    try:
-        return {str(k): int(v) for k, v in json.loads(raw).items()} if raw else {}
-    except (ValueError, AttributeError):
-        return {}
+def pod_ports(pod: Mapping[str, Any]) -> dict[str, int]:
+    """The ports the pod's (first) container declares: name and number -> number."""
+    containers = (pod.get("spec") or {}).get("containers") or [{}]
+    return container_ports(containers[0])
+
+
+def pod_address(pod: Mapping[str, Any]) -> str | None:
+    """``status.podIP`` (None before the kubelet gave the pod one)."""
+    ip = (pod.get("status") or {}).get("podIP")
+    return str(ip) if ip else None
 
 
 @dataclass
@@ -73,7 +75,7 @@ class PodRun:
     last_terminated: dict[str, Any] | None = None
     waiting: tuple[str, str] | None = None  # (reason, message)
     finished: dict[str, Any] | None = None  # terminated state of a pod that will not restart
-    ports_recorded: bool = False
+    ip: str = ""  # the pod's address, for its whole life
     inits_done: int = 0  # init containers that completed
     in_init: bool = False  # the running process is an init container
     probe_task: asyncio.Task[bool] | None = field(default=None, repr=False)
@@ -97,6 +99,7 @@ class Kubelet:
         self.probe_interval = probe_interval
         self.backoff_base, self.backoff_max, self.grace = backoff_base, backoff_max, grace
         self.runs: dict[str, PodRun] = {}
+        self.network = PodNetwork()
         self._stopping: list[ManagedProcess] = []
         self._last_probe = 0.0
         self._session: aiohttp.ClientSession | None = None
@@ -116,7 +119,11 @@ class Kubelet:
             if run is None:
                 meta = pod["metadata"]
                 tmp = self.workdir / "pods" / f"{meta['namespace']}_{meta['name']}_{uid[:8]}"
-                run = self.runs[uid] = PodRun(uid, meta["namespace"], meta["name"], tmp)
+                wanted = set(pod_ports(pod).values())
+                for init in (pod.get("spec") or {}).get("initContainers") or []:
+                    wanted |= set(container_ports(init).values())
+                ip = self.network.allocate(wanted)
+                run = self.runs[uid] = PodRun(uid, meta["namespace"], meta["name"], tmp, ip=ip)
             self._step(run, pod, now)
         await self._probe(now)
         for uid, pod in pods.items():
@@ -146,12 +153,9 @@ class Kubelet:
             return
         container = containers[0]
         try:
-            if run.spec is None:  # ports stay the pod's for its whole life, as a pod IP does
+            if run.spec is None:
                 run.tmp.mkdir(parents=True, exist_ok=True)
-                wanted = len(container.get("ports") or [])
-                run.spec = launch_spec(
-                    pod, container, run.tmp, [free_port() for _ in range(wanted)], self.image_root
-                )
+                run.spec = launch_spec(pod, container, run.tmp, run.ip, self.image_root)
             run.proc = ManagedProcess(
                 run.spec.argv, env=run.spec.env, log_path=run.tmp.parent / f"{run.tmp.name}.log"
             )
@@ -168,14 +172,11 @@ class Kubelet:
         run.ready = run.spec.readiness_path is None
         run.failures = 0
         log.info("pod %s/%s started: pid %d %s", run.namespace, run.name, run.proc.pid, run.spec.argv)
-        if run.spec.ports and not run.ports_recorded:
-            self._record_ports(pod, run.spec.ports)
-            run.ports_recorded = True
 
     def _start_init(self, run: PodRun, pod: Mapping[str, Any], container: Mapping[str, Any]) -> None:
         try:
             run.tmp.mkdir(parents=True, exist_ok=True)
-            spec = launch_spec(pod, container, run.tmp, [], self.image_root)
+            spec = launch_spec(pod, container, run.tmp, run.ip, self.image_root)
             run.proc = ManagedProcess(
                 spec.argv, env=spec.env, log_path=run.tmp.parent / f"{run.tmp.name}.init-{run.inits_done}.log"
             )
@@ -192,16 +193,6 @@ class Kubelet:
         log.info(
             "pod %s/%s init container %d started: %s", run.namespace, run.name, run.inits_done, spec.argv
         )
-
-    def _record_ports(self, pod: Mapping[str, Any], ports: Mapping[str, int]) -> None:
-        # DIFFERENCE: an annotation is metadata, written through the main resource (a real
-        # kubelet writes only status; the sandbox needs somewhere to say where a port went).
-        annotations = {
-            **(pod["metadata"].get("annotations") or {}),
-            PORTS_ANNOTATION: json.dumps(dict(ports)),
-        }
-        metadata = {**pod["metadata"], "annotations": annotations}
-        objects.replace(self.cluster, pod, {"metadata": metadata}, MANAGER)
 
     def _exited(self, run: PodRun, pod: Mapping[str, Any], code: int, now: float) -> None:
         assert run.proc is not None
@@ -267,7 +258,7 @@ class Kubelet:
             spec = run.spec
             if run.proc is None or spec is None or spec.readiness_path is None or run.probe_task is not None:
                 continue
-            url = f"http://127.0.0.1:{spec.readiness_port}{spec.readiness_path}"
+            url = f"http://{spec.ip}:{spec.readiness_port}{spec.readiness_path}"
             run.probe_task = asyncio.ensure_future(self._get(url))
 
     async def _get(self, url: str) -> bool:
@@ -317,9 +308,10 @@ class Kubelet:
 
         status: dict[str, Any] = {
             "phase": phase,
-            "hostIP": "127.0.0.1",
-            "podIP": "127.0.0.1",
-            "podIPs": [{"ip": "127.0.0.1"}],
+            "hostIP": HOST_IP,
+            "hostIPs": [{"ip": HOST_IP}],
+            "podIP": run.ip,
+            "podIPs": [{"ip": run.ip}],
             "startTime": old.get("startTime") or now,
             "qosClass": "BestEffort",
             "conditions": [

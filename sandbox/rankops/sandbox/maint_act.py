@@ -1,20 +1,27 @@
 """The demo's maintenance act: MaintenanceWindows that open now run a Backup Job, then a
-RestoreTest Job of what it published, for the stable model (real processes in the sandbox's
-runtime); the act reports the Jobs, their results and the backup inventory the operator wrote
-to the window's status.
+RestoreTest Job of what it published and a DriftCheck Job, for the stable model (real
+processes in the sandbox's runtime); the act reports the Jobs, their results and the backup
+inventory the operator wrote to the window's status.
 
-Two windows, as one would schedule them (backup at 02:00, restore drill at 03:00): the tasks of
-one window start together, and a restore test needs the backup to exist. Each schedule is this
-very minute of today (UTC) with a one-hour duration: a new window looks back one window
-length, so the operator starts its Jobs at once, and the next start is a day away.
+Two windows, as one would schedule them (backup at 02:00, restore drill and drift check at
+03:00): the tasks of one window start together, and a restore test needs the backup to exist.
+Each schedule is this very minute of today (UTC) with a one-hour duration: a new window looks
+back one window length, so the operator starts its Jobs at once, and the next start is a day
+away.
 
-DriftCheck is left out: its Job asks each serving pod for its live query features on the
-pod's container port, and in the process runtime a pod listens on a remapped loopback port,
-so the check cannot reach it there (it works in a cluster).
+The DriftCheck Job (``rankops drift``) asks every ready serving pod of the model for its
+rolling window of live query features at ``podIP:8080``, the address and port a cluster
+would give it (each sandbox pod has a loopback address of its own), and judges them against
+the artifact's reference; the window waits for ``DRIFT_MIN_SAMPLES`` live queries. The act
+reads the Job's verdict from its pod's log (as ``kubectl logs job/…`` would): a check that
+found drift did its chore too (its Job fails with ``DriftDetected``, by design), so the act
+succeeds when Backup and RestoreTest succeeded and the DriftCheck reached the pods and
+judged them (``NoDrift`` or ``Drift``); the verdict is in the summary.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,14 +34,18 @@ __all__ = ["WINDOWS", "maintenance_window", "play_maintenance"]
 
 WINDOWS = ("nightly-backup", "restore-drill")
 FINISHED = ("Succeeded", "Failed", "Skipped")
+DRIFT_MIN_SAMPLES = 200
 
 
 def maintenance_window(name: str, namespace: str, backups: Path, now: datetime) -> dict[str, Any]:
     destination = f"file://{backups.resolve()}"
-    task: dict[str, Any] = (
-        {"name": "backup", "type": "Backup", "backup": {"destination": destination}}
+    tasks: list[dict[str, Any]] = (
+        [{"name": "backup", "type": "Backup", "backup": {"destination": destination}}]
         if name == WINDOWS[0]
-        else {"name": "restore-test", "type": "RestoreTest", "restoreTest": {"source": destination}}
+        else [
+            {"name": "restore-test", "type": "RestoreTest", "restoreTest": {"source": destination}},
+            {"name": "drift", "type": "DriftCheck", "driftCheck": {"minSamples": DRIFT_MIN_SAMPLES}},
+        ]
     )
     return {
         "apiVersion": "rankops.dev/v1alpha1",
@@ -44,7 +55,7 @@ def maintenance_window(name: str, namespace: str, backups: Path, now: datetime) 
             "schedule": f"{now.minute} {now.hour} * * *",
             "timeZone": "UTC",
             "duration": "1h",
-            "tasks": [task],
+            "tasks": tasks,
         },
     }
 
@@ -79,7 +90,7 @@ def play_maintenance(
 ) -> dict[str, Any]:
     """Run the backup window, then the restore drill; return the act's result."""
     assert sb.api is not None
-    rec.mark("maint: Backup, then RestoreTest windows")
+    rec.mark("maint: Backup, then RestoreTest + DriftCheck windows")
     t0 = time.monotonic()
     deadline = t0 + timeout
     runs: list[dict[str, Any]] = []
@@ -89,7 +100,15 @@ def play_maintenance(
         if not window_runs or any(r.get("result") != "Succeeded" for r in window_runs):
             break  # no restore drill of a backup that did not happen
     settled = bool(runs) and all(r.get("result") in FINISHED for r in runs)
-    ok = settled and len(runs) == len(WINDOWS) and all(r.get("result") == "Succeeded" for r in runs)
+    drift_runs = [r for r in runs if r.get("type") == "DriftCheck"]
+    drift = _drift_verdict(sb, namespace, str(drift_runs[0].get("jobName"))) if drift_runs else {}
+    chores = [r for r in runs if r.get("type") != "DriftCheck"]
+    ok = (
+        settled
+        and len(chores) == len(WINDOWS)
+        and all(r.get("result") == "Succeeded" for r in chores)
+        and drift.get("verdict") in ("NoDrift", "Drift")
+    )
     outcome = "Succeeded" if ok else ("Failed" if settled else "TimedOut")
     rec.mark(f"maint: Jobs {outcome.lower()}")
     jobs = {
@@ -120,4 +139,29 @@ def play_maintenance(
             {k: b.get(k) for k in ("model", "version", "uri", "sizeBytes", "verified")}
             for b in backup_status.get("backups") or []
         ],
+        "drift": drift,
     }
+
+
+def _drift_verdict(sb: Sandbox, namespace: str, job: str) -> dict[str, Any]:
+    """The DriftCheck Job's result line (``rankops drift`` prints one JSON object) from its pod's log."""
+    assert sb.api is not None
+    pods = [
+        p["metadata"]["name"]
+        for p in sb.api.list_objects("pods", namespace)
+        if (p["metadata"].get("labels") or {}).get("batch.kubernetes.io/job-name") == job
+    ]
+    for pod in pods:
+        for line in reversed(sb.pod_log(namespace, pod).splitlines()):
+            try:
+                result = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(result, dict) and "verdict" in result:
+                return {
+                    "verdict": result.get("verdict"),
+                    "n": result.get("n"),
+                    "drifted": result.get("drifted"),
+                    "pods": [p.get("endpoint") for p in result.get("pods") or []],
+                }
+    return {}

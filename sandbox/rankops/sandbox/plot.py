@@ -3,7 +3,8 @@
 NDCG@3 is the mean of the judged requests each track served in consecutive ``bin_s``-second
 bins (from the traffic generator's record: what users got), labelled with the version a
 track served where that changes; the canary weight is the
-RankingModel's ``status.canaryWeight`` as the recorder saw it change. The series drawn are
+RankingModel's ``status.canaryWeight`` as the recorder saw it change; alerts (firing in
+Prometheus, held by Alertmanager) are dash-dotted lines. The series drawn are
 returned (and written next to the PNG as JSON) so tests can check them.
 """
 
@@ -22,6 +23,7 @@ __all__ = ["binned_ndcg", "write_plot"]
 
 BIN_S = 2.0
 EVENT_COLORS = {"RolloutStarted": "tab:blue", "Promoted": "tab:green", "RolledBack": "tab:red"}
+ALERT_COLOR = "darkred"
 
 
 def binned_ndcg(judged: Sequence[Judged], start: float, bin_s: float = 2.0) -> dict[str, list[list[float]]]:
@@ -74,6 +76,7 @@ def write_plot(
         (m.at - start, m.label) for m in marks if m.kind == "event" and m.label in EVENT_COLORS
     ]
     acts: list[tuple[float, str]] = [(m.at - start, m.label) for m in marks if m.kind == "act"]
+    alerts: list[tuple[float, str]] = [(m.at - start, m.label) for m in marks if m.kind == "alert"]
 
     fig, (top, bottom) = plt.subplots(
         2, 1, figsize=(11, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1.2]}
@@ -116,10 +119,14 @@ def write_plot(
             axis.axvline(at, color=EVENT_COLORS[label], ls="--", lw=1, alpha=0.8)
         for at, _ in acts:
             axis.axvline(at, color="grey", ls=":", lw=1)
+        for at, _ in alerts:
+            axis.axvline(at, color=ALERT_COLOR, ls="-.", lw=1)
     for at, label in events:
         top.annotate(
             label, (at, 1.0), rotation=90, va="top", ha="right", fontsize=7, color=EVENT_COLORS[label]
         )
+    for at, label in alerts:
+        top.annotate(label, (at, 0.5), rotation=90, va="center", ha="right", fontsize=6, color=ALERT_COLOR)
     for at, label in acts:
         top.annotate(label, (at, 0.02), rotation=90, va="bottom", ha="left", fontsize=7, color="dimgrey")
     top.legend(loc="lower right")
@@ -133,6 +140,7 @@ def write_plot(
         "canary_weight": steps,
         "events": events,
         "acts": acts,
+        "alerts": alerts,
         "versions": changes,
         "lines": [f"NDCG@3 {t}" for t in ndcg] + ["canary weight"],
     }

@@ -1,10 +1,13 @@
 """A real Prometheus (the Debian package's binary) for the sandbox, scraping every pod process.
 
 Discovery is file-based: after every runtime pass :meth:`Prometheus.update` writes the
-running pods that carry ``prometheus.io/scrape: "true"`` (port from ``prometheus.io/port``,
-mapped to the pod's loopback port; path from ``prometheus.io/path``) with ``namespace`` and
+running pods that carry ``prometheus.io/scrape: "true"`` (``podIP:prometheus.io/port``, a
+name or number of a declared port; path from ``prometheus.io/path``) with ``namespace`` and
 ``pod`` labels, as a ``kubernetes_sd`` + relabelling set-up would. Scrapes and rule
-evaluations run every ``interval`` seconds; ``rule_files`` are loaded at start.
+evaluations run every ``interval`` seconds; ``rule_files`` are loaded at start, and every
+``rules/*.yaml`` of its directory, where :meth:`Prometheus.load_rules` writes a rule file
+(``rankops slo rules`` output) and reloads (``/-/reload``, as the config reloader beside a
+cluster's Prometheus does). ``alertmanager``: where firing alerts go.
 Prometheus itself applies new discoveries at most every 5 s.
 """
 
@@ -21,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rankops.sandbox.kubelet import host_ports
+from rankops.sandbox.kubelet import pod_address, pod_ports
 from rankops.sandbox.objects import Snapshot
 from rankops.sandbox.processes import ManagedProcess, free_port
 
@@ -42,13 +45,15 @@ def _scrape_groups(snap: Snapshot) -> list[dict[str, Any]]:
         notes = meta.get("annotations") or {}
         if notes.get("prometheus.io/scrape") != "true" or (pod.get("status") or {}).get("phase") != "Running":
             continue
-        port = host_ports(pod).get(str(notes.get("prometheus.io/port", "")))
-        if port is None:
+        wanted = str(notes.get("prometheus.io/port", ""))
+        port = pod_ports(pod).get(wanted) or (int(wanted) if wanted.isdigit() else None)
+        ip = pod_address(pod)
+        if port is None or ip is None:
             continue
         path = str(notes.get("prometheus.io/path") or "/metrics")
         key = (meta["namespace"], meta["name"])
         groups[key] = {
-            "targets": [f"127.0.0.1:{port}"],
+            "targets": [f"{ip}:{port}"],
             "labels": {"namespace": meta["namespace"], "pod": meta["name"], "__metrics_path__": path},
         }
     return [groups[k] for k in sorted(groups)]
@@ -72,13 +77,14 @@ class Prometheus:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.targets_file = self.dir / "pods.json"
+        (self.dir / "rules").mkdir(exist_ok=True)
         self.static_targets = list(static_targets)
         self._last_targets = ""
         self._write_targets([])
         every = f"{int(interval * 1000)}ms"
         config: dict[str, Any] = {
             "global": {"scrape_interval": every, "scrape_timeout": every, "evaluation_interval": every},
-            "rule_files": [str(p) for p in rule_files],
+            "rule_files": [str(p) for p in rule_files] + [str(self.dir / "rules" / "*.yaml")],
             "scrape_configs": [
                 {
                     "job_name": "pods",
@@ -137,6 +143,21 @@ class Prometheus:
         tmp.write_text(text)
         os.replace(tmp, self.targets_file)  # atomic: Prometheus never reads half a file
         self._last_targets = text
+
+    def load_rules(self, name: str, text: str) -> Path:
+        """Write rule file ``rules/<name>.yaml`` and have Prometheus reload its configuration."""
+        path = self.dir / "rules" / f"{name}.yaml"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+        request = urllib.request.Request(f"{self.url}/-/reload", method="POST")
+        with urllib.request.urlopen(request, timeout=30):
+            pass
+        return path
+
+    def rule_groups(self) -> list[dict[str, Any]]:
+        groups: list[dict[str, Any]] = self._get("/api/v1/rules", {})["data"]["groups"]
+        return groups
 
     def query(self, promql: str, at: float | None = None) -> Any:
         params = {"query": promql, **({"time": str(at)} if at is not None else {})}

@@ -205,11 +205,12 @@ BUILTIN_COLUMNS: dict[tuple[str, str, str], tuple[Mapping[str, Any], ...]] = {
         {"name": "Ready", "type": "string", "jsonPath": ".status.containerStatuses[0].ready"},
         {"name": "Status", "type": "string", "jsonPath": ".status.phase"},
         {"name": "Restarts", "type": "integer", "jsonPath": ".status.containerStatuses[0].restartCount"},
-        {"name": "Ports", "type": "string", "jsonPath": ".metadata.annotations['sandbox.rankops.dev/ports']"},
+        {"name": "IP", "type": "string", "jsonPath": ".status.podIP", "priority": 1},
+        {"name": "Node", "type": "string", "jsonPath": ".spec.nodeName", "priority": 1},
     ),
     ("discovery.k8s.io", "v1", "endpointslices"): (
         {"name": "Ports", "type": "string", "jsonPath": ".ports[*].port"},
-        {"name": "Endpoints", "type": "string", "jsonPath": ".endpoints[*].targetRef.name"},
+        {"name": "Endpoints", "type": "string", "jsonPath": ".endpoints[*].addresses[0]"},
     ),
     ("batch", "v1", "jobs"): (
         {"name": "Succeeded", "type": "integer", "jsonPath": ".status.succeeded"},

@@ -3,13 +3,17 @@
     with Sandbox(workdir) as sb:
         sb.apply(manifest)              # as kubectl apply would
         sb.entry.url                    # http://127.0.0.1:PORT/<route or service>/v1/rank
-        sb.prometheus.url, sb.kubeconfig
+        sb.prometheus.url, sb.alertmanager.url, sb.kubeconfig
+        sb.sync_slo_rules()             # each QualitySLO's alert rules into Prometheus
 
 Start order: the API server (a thread with its own loop, CRDs from ``crds/``), the runtime
-and the entry point in that loop, Prometheus (file discovery of the pods), then the operator
-as a process (``rankops operator run``, the same command the operator image runs), pointed
-at the API server and Prometheus. ``close()`` stops everything in the reverse order and
-waits for every process to be gone, also when start-up failed half-way.
+and the entry point in that loop, Alertmanager (delivering to the operator's receiver, bearer
+token from a file), Prometheus (file discovery of the pods, alerts to Alertmanager), then the
+operator as a process (``rankops operator run``, the same command the operator image runs),
+pointed at the API server and Prometheus and serving the receiver (``--alerts-port``,
+``--alerts-token-file``). ``close()`` stops everything in the reverse order and waits for
+every process to be gone, also when start-up failed half-way. Alerting is on where the
+Debian ``prometheus-alertmanager`` is installed (``alerting=None``) or when asked.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import sys
 import time
 import urllib.error
@@ -27,6 +32,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+from rankops.sandbox.alerting import Alertmanager, alertmanager_binary, slo_rules
 from rankops.sandbox.apiserver import SandboxAPIServer
 from rankops.sandbox.entrypoint import EntryPoint
 from rankops.sandbox.processes import ManagedProcess, free_port
@@ -59,8 +65,12 @@ class Sandbox:
         entry_port: int = 0,
         api_port: int = 0,
         image_root: Path | None = None,
+        alerting: bool | None = None,
     ) -> None:
         self.image_root = image_root
+        self.want_alerting = (
+            prometheus and alertmanager_binary() is not None if alerting is None else alerting and prometheus
+        )
         self.workdir = workdir.resolve()
         self.namespace = namespace
         self.want_prometheus, self.want_operator = prometheus, operator
@@ -72,6 +82,10 @@ class Sandbox:
         self.runtime: ProcessRuntime | None = None
         self.entry = EntryPoint(namespace, port=entry_port)
         self.prometheus: Prometheus | None = None
+        self.alertmanager: Alertmanager | None = None
+        self.alerts_port = 0  # the operator's Alertmanager receiver
+        self.alerts_token = self.workdir / "alerts-token"
+        self._rules_seen: dict[str, tuple[int, tuple[str, ...]]] = {}
         self.operator: ManagedProcess | None = None
         self.operator_health = ""
         self.kubeconfig = self.workdir / "kubeconfig"
@@ -111,8 +125,19 @@ class Sandbox:
             self.runtime.start()
 
         self._in_loop(start_in_loop())
+        if self.want_alerting:
+            self.alerts_token.write_text(secrets.token_urlsafe(24))
+            self.alerts_token.chmod(0o600)
+            self.alerts_port = free_port()
+            receiver = f"http://127.0.0.1:{self.alerts_port}/v1/alerts"
+            self.alertmanager = Alertmanager(self.workdir / "alertmanager", receiver, self.alerts_token)
+            self.alertmanager.wait_ready()
         if self.want_prometheus:
-            self.prometheus = Prometheus(self.workdir / "prometheus", interval=self.scrape_interval)
+            self.prometheus = Prometheus(
+                self.workdir / "prometheus",
+                interval=self.scrape_interval,
+                alertmanager=self.alertmanager.url if self.alertmanager else None,
+            )
             self.prometheus.wait_ready()
             assert self.runtime is not None
             self.runtime.listeners.append(self.prometheus.update)
@@ -128,11 +153,14 @@ class Sandbox:
         argv += ["--watch-timeout", "30", "--resync-interval", "5"]
         if self.prometheus is not None:
             argv += ["--prometheus", self.prometheus.url]
+        if self.alertmanager is not None:
+            argv += ["--alerts-port", str(self.alerts_port), "--alerts-token-file", str(self.alerts_token)]
         # RANKOPS_SANDBOX_DIR marks the process as this sandbox's (tests look for leftovers by it).
         env = {
             **os.environ,
             "RANKOPS_PROMETHEUS_TIMEOUT": "2",
             "RANKOPS_SANDBOX_DIR": str(self.workdir),
+            "RANKOPS_ALERTS_HOST": "127.0.0.1",  # the receiver on loopback only: Alertmanager is here
             **self.operator_env,
         }
         self.operator = ManagedProcess(argv, env=env, log_path=self.workdir / "operator.log")
@@ -166,6 +194,9 @@ class Sandbox:
         if self.prometheus is not None:
             self.prometheus.stop()
             self.prometheus = None
+        if self.alertmanager is not None:
+            self.alertmanager.stop()
+            self.alertmanager = None
         if self._server is not None:
             self._server.__exit__(None, None, None)
             self._server = None
@@ -188,7 +219,48 @@ class Sandbox:
 
     def pids(self) -> list[int]:
         """Every process this sandbox runs now."""
-        procs = [p for p in (self.operator, self.prometheus.process if self.prometheus else None) if p]
+        procs = [
+            p
+            for p in (
+                self.operator,
+                self.prometheus.process if self.prometheus else None,
+                self.alertmanager.process if self.alertmanager else None,
+            )
+            if p
+        ]
         if self.runtime is not None:
             procs += self.runtime.processes()
         return [p.pid for p in procs if p.running]
+
+    def pod_log(self, namespace: str, pod: str) -> str:
+        """The pod's (main container's) output, as ``kubectl logs`` shows it ("" when none)."""
+        if self.runtime is None:
+            return ""
+        logs = sorted((self.workdir / "runtime" / "pods").glob(f"{namespace}_{pod}_*.log"))
+        main = [p for p in logs if ".init-" not in p.name]
+        return main[-1].read_text(errors="replace") if main else ""
+
+    def sync_slo_rules(self) -> list[str]:
+        """Load the alert rules of every QualitySLO whose spec or models changed since the last
+        call (``rankops slo rules``, as a CI job or a config reloader would); their names."""
+        if self.api is None or self.prometheus is None:
+            return []
+        models = self.api.list_objects("rankingmodels", self.namespace)
+        loaded = []
+        for slo in self.api.list_objects("qualityslos", self.namespace):
+            name = str(slo["metadata"]["name"])
+            using = tuple(sorted(str(m["metadata"]["name"]) for m in models if _slo_ref(m) == name))
+            key = (int(slo["metadata"].get("generation", 1)), using)
+            if self._rules_seen.get(name) == key:
+                continue
+            text = slo_rules(self.api.url, name, self.namespace, using)
+            self.prometheus.load_rules(f"slo-{name}", text)
+            self._rules_seen[name] = key
+            loaded.append(name)
+        return loaded
+
+
+def _slo_ref(model: Mapping[str, Any]) -> str | None:
+    analysis = ((model.get("spec") or {}).get("rollout") or {}).get("analysis") or {}
+    ref = analysis.get("sloRef") or {}
+    return str(ref.get("name")) if isinstance(ref, Mapping) and ref.get("name") else None

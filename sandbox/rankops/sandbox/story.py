@@ -7,22 +7,30 @@ operator does everything else):
 2. ``v2``: 2.0.0 (trained longer, better) is canaried through the steps behind an HTTPRoute,
    judged on online NDCG@3 against stable, and promoted.
 3. ``maint``: a MaintenanceWindow backs the stable model up (a real Backup Job), a second one
-   restores that backup in a RestoreTest Job; the Jobs and the backup inventory are reported.
+   restores that backup in a RestoreTest Job and checks the live queries for drift (a
+   DriftCheck Job asking each serving pod at ``podIP:8080``); the Jobs, their verdicts and the
+   backup inventory are reported.
 4. ``v3``: 3.0.0 (trained on shuffled labels) is caught by the analysis during its canary
    and rolled back without anyone touching it; the spec still says 3.0.0.
+5. ``v4``: 4.0.0 (weak on one query domain only) passes its canary on the everyday query mix
+   and is promoted; then that domain's queries become frequent, its quality breaches the SLO,
+   the alert rules ``rankops slo rules`` compiled fire in Prometheus, Alertmanager delivers
+   to the operator, and the operator rolls back to 2.0.0 (:mod:`rankops.sandbox.regression_act`).
 
-Not yet (the summary says so): v4 degraded after promotion and rolled back on an
-Alertmanager alert, and DriftCheck in the maintenance act.
+Everyday traffic is the held-out test split without the ``machine_learning`` queries (the
+domain 4.0.0 is weak on); act v4 shifts it to only those, from the test and dev splits
+(4.0.0 ranks them at NDCG@3 0.43, 2.0.0 at 0.81, on 7 queries).
 
 The result is one JSON line: each act's expected and actual outcome and duration, the
-rollback latency (seconds from the first request the bad canary served to the route
-sending it nothing), the wall time, the PNG's path.
+rollback latencies (v3: seconds from the first request the bad canary served to the route
+sending it nothing; v4: from the breach and from the alert to the rollback), the wall time,
+the PNG's path.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,20 +39,26 @@ from rich.console import Console
 
 from rankops.sandbox.maint_act import play_maintenance
 from rankops.sandbox.plot import write_plot
+from rankops.sandbox.regression_act import play_regression
 from rankops.sandbox.stack import Sandbox
+from rankops.sandbox.story_waits import (
+    rollout_outcome,
+    route_ready,
+    since,
+    stable_ready,
+    wait_for_outcome,
+)
 from rankops.sandbox.timeline import Recorder
 from rankops.sandbox.traffic import TrafficGenerator, held_out_queries
-from rankops.sandbox.versions import DEMO_VERSIONS, ensure_versions
+from rankops.sandbox.versions import DEMO_VERSIONS, WEAK_DOMAIN, ensure_versions, query_domains
 
-__all__ = ["NOT_YET", "StoryOptions", "quality_slo", "ranking_model", "run_story"]
+__all__ = ["ACTS", "NOT_YET", "StoryOptions", "quality_slo", "ranking_model", "run_story"]
 
 MODEL = "search"
 NAMESPACE = "default"
-NOT_YET = [
-    "v4: degraded after promotion, rolled back on an Alertmanager alert (not yet wired into the demo)",
-    "DriftCheck in the maintenance act (its Job asks pods on their container port;"
-    " sandbox pods listen on remapped loopback ports)",
-]
+ACTS = ("v1", "v2", "maint", "v3", "v4")
+NOT_YET: list[str] = []
+SHIFT_SHARE = 1.0  # of the traffic after act v4's shift: queries of the weak domain
 
 
 @dataclass(frozen=True)
@@ -54,7 +68,7 @@ class StoryOptions:
     models: Path
     png: Path
     rate: float = 20.0
-    acts: Sequence[str] = ("v1", "v2", "maint", "v3")
+    acts: Sequence[str] = ACTS
     live: bool = True
     act_timeout: float = 150.0
 
@@ -77,12 +91,14 @@ def ranking_model(version: str, uri: str) -> dict[str, Any]:
                     "inconclusiveLimit": 20,
                 },
                 "progressDeadline": "120s",
+                # a breach soon after a promotion rolls back to the previous healthy revision
+                "postPromotion": {"window": "10m", "action": "Rollback"},
             },
         },
     }
 
 
-def quality_slo() -> dict[str, Any]:
+def quality_slo(interval: str = "5s") -> dict[str, Any]:
     return {
         "apiVersion": "rankops.dev/v1alpha1",
         "kind": "QualitySLO",
@@ -92,43 +108,18 @@ def quality_slo() -> dict[str, Any]:
                 {
                     "name": "ndcg",
                     "metric": "ndcg_at_3",
-                    "target": 0.5,
-                    "breach": 0.3,
+                    "target": 0.7,
+                    "breach": 0.6,
                     "window": "20s",
-                    "comparison": {"maxDegradation": 0.05, "alpha": 0.05, "minSamples": 30},
+                    # the demo's margin: at 20 requests/s an equal canary is shown non-inferior
+                    # within seconds at 0.1; at the runbook's 0.02 that takes many minutes
+                    "comparison": {"maxDegradation": 0.1, "alpha": 0.05, "minSamples": 30},
                 }
-            ]
+            ],
+            "evaluation": {"interval": interval, "minSamples": 20},
+            "alerting": {"for": "2s"},
         },
     }
-
-
-def _wait(rec: Recorder, done: Callable[[dict[str, Any]], str | None], timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        outcome = done(rec.status())
-        if outcome:
-            return outcome
-        time.sleep(0.2)
-    return f"TimedOut({rec.status().get('phase')})"
-
-
-def _rollout_outcome(version: str) -> Callable[[dict[str, Any]], str | None]:
-    def outcome(st: dict[str, Any]) -> str | None:
-        history = st.get("history") or []
-        last = history[-1] if history else {}
-        if (
-            st.get("phase") == "Healthy"
-            and st.get("stableVersion") == version
-            and not st.get("canaryVersion")
-        ):
-            return "Promoted"
-        if st.get("phase") == "RolledBack" and last.get("version", version) == version:
-            return "RolledBack"
-        if st.get("phase") == "Failed":
-            return "Failed"
-        return None
-
-    return outcome
 
 
 def run_story(options: StoryOptions, console: Console | None = None) -> dict[str, Any]:
@@ -148,13 +139,24 @@ def run_story(options: StoryOptions, console: Console | None = None) -> dict[str
         console.print(
             f"sandbox up: API {sb.api.url}  Prometheus {sb.prometheus.url}  entry {sb.entry.url}/{MODEL}/"
         )
-        traffic = TrafficGenerator(
-            f"{sb.entry.url}/{MODEL}", held_out_queries(options.data), rate=options.rate
-        )
-        with Recorder(sb.api, MODEL, NAMESPACE, traffic=traffic, console=console, live=options.live) as rec:
+        if sb.alertmanager is not None:
+            receiver = f"http://127.0.0.1:{sb.alerts_port}/v1/alerts"
+            console.print(f"alerting: Alertmanager {sb.alertmanager.url} delivers to {receiver}")
+        domains = query_domains(options.data, "test")
+        everyday = held_out_queries(options.data, keep=lambda q: domains.get(q) != WEAK_DOMAIN)
+        # the shifted mix: that domain's queries of both held-out splits (4.0.0 trained on neither)
+        dev_domains = query_domains(options.data, "dev")
+        weak = held_out_queries(options.data, keep=lambda q: domains.get(q) == WEAK_DOMAIN)
+        weak += held_out_queries(options.data, "dev", keep=lambda q: dev_domains.get(q) == WEAK_DOMAIN)
+        mixes = {"everyday": everyday, "shifted": _mix(weak, everyday, SHIFT_SHARE)}
+        traffic = TrafficGenerator(f"{sb.entry.url}/{MODEL}", everyday, rate=options.rate)
+        alerts_from = (sb.prometheus.url, sb.alertmanager.url if sb.alertmanager else None)
+        recorder = Recorder(sb.api, MODEL, NAMESPACE, traffic=traffic, console=console, live=options.live)
+        recorder.alerts_from = alerts_from
+        with recorder as rec:
             rec.start = started
             try:
-                _play(options, sb, rec, traffic, uri, acts)
+                _play(options, sb, rec, traffic, uri, acts, mixes)
             finally:
                 traffic.stop()
         end = time.time()
@@ -180,6 +182,7 @@ def run_story(options: StoryOptions, console: Console | None = None) -> dict[str
             "canaryWeight": st.get("canaryWeight"),
             "specVersion": ((final.get("spec") or {}).get("model") or {}).get("version"),
         }
+        summary["operator_alert_evaluations"] = _alert_evaluations(sb.workdir / "operator.log")
     summary["not_yet"] = NOT_YET
     for line in NOT_YET:
         console.print(f"[dim]not yet:[/] {line}")
@@ -197,6 +200,7 @@ def _play(
     traffic: TrafficGenerator,
     uri: dict[str, str],
     acts: list[dict[str, Any]],
+    mixes: dict[str, list[tuple[str, dict[str, int]]]],
 ) -> None:
     sb.apply(quality_slo())
     if "v1" in options.acts:
@@ -204,37 +208,44 @@ def _play(
         rec.mark("v1 1.0.0")
         t0 = time.monotonic()
         sb.apply(ranking_model("1.0.0", uri["1.0.0"]))
-        outcome = _wait(
+        loaded = sb.sync_slo_rules()  # `rankops slo rules` into the sandbox Prometheus
+        if loaded:
+            rec.say(f"QualitySLO {', '.join(loaded)}: alert rules (rankops slo rules) loaded into Prometheus")
+        outcome = wait_for_outcome(
             rec,
-            lambda st: "Healthy" if st.get("phase") == "Healthy" and _route_ready(sb) else None,
+            lambda st: "Healthy" if st.get("phase") == "Healthy" and route_ready(sb, MODEL) else None,
             options.act_timeout,
         )
-        acts.append({"act": "v1", "expected": "Healthy", "outcome": outcome, "seconds": _since(t0)})
+        acts.append({"act": "v1", "expected": "Healthy", "outcome": outcome, "seconds": since(t0)})
         traffic.start()
         time.sleep(4)  # a baseline of judged stable traffic before the first change
     for act, version, expected, about in (
         ("v2", "2.0.0", "Promoted", "v2 2.0.0 (better) canaried"),
         ("maint", "", "Succeeded", ""),
         ("v3", "3.0.0", "RolledBack", "v3 3.0.0 (shuffled labels) canaried"),
+        ("v4", "4.0.0", "RolledBackAfterPromotion", f"v4 4.0.0 (weak on {WEAK_DOMAIN}) canaried"),
     ):
         if act not in options.acts:
             continue
         if act == "maint":
-            rec.act = "act: maintenance windows (Backup, RestoreTest)"
+            rec.act = "act: maintenance windows (Backup; RestoreTest and DriftCheck)"
             acts.append(
                 play_maintenance(sb, rec, NAMESPACE, options.workdir / "backups", options.act_timeout)
             )
             time.sleep(3)  # apart on the timeline from the next act's mark
+            continue
+        if act == "v4":
+            acts.append(_play_v4(options, sb, rec, traffic, uri, mixes, about))
             continue
         rec.act = f"act: {about}"
         rec.mark(about)
         t0 = time.monotonic()
         applied = time.time()
         sb.apply(ranking_model(version, uri[version]))
-        outcome = _wait(rec, _rollout_outcome(version), options.act_timeout)
+        outcome = wait_for_outcome(rec, rollout_outcome(version), options.act_timeout)
         time.sleep(1.0)  # the Events of the decision are posted just after the status
         rec.sample()
-        result: dict[str, Any] = {"act": act, "expected": expected, "outcome": outcome, "seconds": _since(t0)}
+        result: dict[str, Any] = {"act": act, "expected": expected, "outcome": outcome, "seconds": since(t0)}
         if outcome == "RolledBack":
             result.update(_rollback_latency(rec, traffic, version, applied))
         previous = rec.samples[0].stable if rec.samples else "-"
@@ -242,31 +253,65 @@ def _play(
         result["events"] = sorted(set(rec.reasons(applied)))
         acts.append(result)
         if outcome == "Promoted":  # let the stable Deployment finish rolling to the new version
-            _wait(rec, lambda st: "ready" if _route_ready(sb) and _stable_ready(sb) else None, 60)
+            wait_for_outcome(
+                rec,
+                lambda st: "ready" if route_ready(sb, MODEL) and stable_ready(sb, MODEL, NAMESPACE) else None,
+                60,
+            )
             time.sleep(1)
             result.update(_old_version_after_promotion(rec, traffic, previous, version, applied))
         time.sleep(3)
 
 
-def _since(t0: float) -> float:
-    return round(time.monotonic() - t0, 1)
+def _mix(
+    weak: list[tuple[str, dict[str, int]]], rest: list[tuple[str, dict[str, int]]], share: float
+) -> list[tuple[str, dict[str, int]]]:
+    """A query list drawing ``weak`` queries with probability ``share``, ``rest`` otherwise."""
+    if share >= 1.0:
+        return list(weak)
+    copies = max(1, round(share / (1 - share) * len(rest) / len(weak)))
+    return weak * copies + rest
 
 
-def _route_ready(sb: Sandbox) -> bool:
-    return bool(sb.entry.choose(MODEL))
-
-
-def _stable_ready(sb: Sandbox) -> bool:
-    assert sb.api is not None
-    d = sb.api.get_object("deployments", f"{MODEL}-stable", NAMESPACE) or {}
-    spec, status = d.get("spec") or {}, d.get("status") or {}
-    want = int(spec.get("replicas", 1))
-    return (
-        int(status.get("observedGeneration", 0)) >= int(d.get("metadata", {}).get("generation", 1))
-        and int(status.get("updatedReplicas", 0)) >= want
-        and int(status.get("readyReplicas", 0)) >= want
-        and int(status.get("replicas", 0)) == want
+def _play_v4(
+    options: StoryOptions,
+    sb: Sandbox,
+    rec: Recorder,
+    traffic: TrafficGenerator,
+    uri: dict[str, str],
+    mixes: dict[str, list[tuple[str, dict[str, int]]]],
+    about: str,
+) -> dict[str, Any]:
+    rec.act = f"act: {about}"
+    # GitOps commit: the SLO's own timer steps back to 10 min; only an alert makes the operator look sooner
+    sb.apply(quality_slo(interval="10m"))
+    rec.say("QualitySLO search-quality: evaluation interval 10m (from now on an alert wakes the operator)")
+    sb.sync_slo_rules()
+    rec.mark(about)
+    result = play_regression(
+        sb,
+        rec,
+        traffic,
+        apply_model=lambda: sb.apply(ranking_model("4.0.0", uri["4.0.0"])),
+        shifted=mixes["shifted"],
+        shift_label=f"traffic: {round(SHIFT_SHARE * 100)}% {WEAK_DOMAIN} queries",
+        version="4.0.0",
+        previous="2.0.0",
+        model=MODEL,
+        namespace=NAMESPACE,
+        timeout=options.act_timeout,
     )
+    time.sleep(2)
+    return result
+
+
+def _alert_evaluations(log: Path) -> int:
+    """How often the operator evaluated the story's model because Alertmanager told it to."""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return 0
+    return sum(1 for line in text.splitlines() if f"for {NAMESPACE}/{MODEL}: evaluating now" in line)
 
 
 def _old_version_after_promotion(

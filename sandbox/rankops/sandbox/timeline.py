@@ -4,7 +4,9 @@
 ``kubectl get rm -w`` and ``kubectl get events -w`` would), keeps every change with its
 time, and prints a readable line for each (rich). The live footer shows the phase, the
 versions, the canary weight and the online NDCG@3 per track over the last seconds (from
-the traffic generator's judged requests).
+the traffic generator's judged requests). With Prometheus and Alertmanager URLs it also
+polls their alerts about the model (``alerts_from``): each new state (pending and firing in
+Prometheus, held by Alertmanager) is an :class:`AlertSeen` and a mark of kind ``alert``.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from rankops.sandbox.alerting import alert_states
 from rankops.sandbox.traffic import TrafficGenerator
 
-__all__ = ["Mark", "Recorder", "StatusSample"]
+__all__ = ["AlertSeen", "Mark", "Recorder", "StatusSample"]
 
 STYLE = {
     "RolledBack": "bold red",
@@ -45,7 +48,19 @@ class StatusSample:
 class Mark:
     at: float
     label: str
-    kind: str  # "act", "event"
+    kind: str  # "act", "event", "alert"
+
+
+@dataclass(frozen=True)
+class AlertSeen:
+    at: float  # when the recorder first saw this state
+    source: str  # "prometheus" or "alertmanager"
+    alertname: str
+    state: str  # pending, firing (Prometheus); active (Alertmanager)
+    severity: str
+    version: str
+    track: str
+    since: str  # Prometheus activeAt / Alertmanager startsAt (RFC 3339)
 
 
 @dataclass
@@ -62,7 +77,11 @@ class Recorder:
     marks: list[Mark] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     act: str = ""
+    alerts_from: tuple[str | None, str | None] = (None, None)  # Prometheus, Alertmanager URLs
+    alerts: list[AlertSeen] = field(default_factory=list)
     _seen: set[str] = field(default_factory=set)
+    _alerts_seen: set[tuple[str, ...]] = field(default_factory=set)
+    _last_alert_poll: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _live: Live | None = None
@@ -89,6 +108,9 @@ class Recorder:
         while not self._stop.wait(self.poll):
             try:
                 self.sample()
+                if any(self.alerts_from) and time.monotonic() - self._last_alert_poll >= 0.5:
+                    self._last_alert_poll = time.monotonic()
+                    self.poll_alerts()
             except Exception as exc:  # the API going away at the end is no reason to crash
                 self.say(f"[dim]recorder: {exc}[/]")
             if self._live is not None:
@@ -143,6 +165,32 @@ class Recorder:
             style = STYLE.get(reason, "yellow" if event.get("type") == "Warning" else "white")
             message = str(event.get("message", ""))[:150]
             self.say(f"event [{style}]{reason}[/]: {message}", now)
+
+    def poll_alerts(self) -> None:
+        now = time.time()
+        for a in alert_states(*self.alerts_from):
+            if a.labels.get("rankingmodel") != self.model:
+                continue
+            seen = AlertSeen(
+                now,
+                a.source,
+                a.alertname,
+                a.state,
+                a.labels.get("severity", ""),
+                a.labels.get("version", ""),
+                a.labels.get("track", ""),
+                a.since,
+            )
+            key = (a.source, a.alertname, a.state, seen.severity, seen.version, seen.track, a.since)
+            if key in self._alerts_seen:
+                continue
+            self._alerts_seen.add(key)
+            self.alerts.append(seen)
+            where = "Alertmanager holds" if a.source == "alertmanager" else f"Prometheus: {a.state}"
+            label = f"{where} {a.alertname} ({seen.severity}, {seen.track} {seen.version})"
+            if a.source == "alertmanager" or a.state == "firing":
+                self.marks.append(Mark(now, label, "alert"))
+            self.say(f"alert [bold yellow]{label}[/]", now)
 
     def first(self, predicate: Any, after: float = 0.0) -> StatusSample | None:
         return next((s for s in self.samples if s.at >= after and predicate(s)), None)

@@ -7,7 +7,8 @@ the serving pod computes and exports a real NDCG@3 for the ranking it served (th
 operator judges canaries on). The generator keeps its own record of every judged request
 (time, track, version, NDCG@3, from the responses) for the demo's timeline and plot.
 
-It runs in a thread with an event loop of its own; ``set_rate`` changes the rate at once.
+It runs in a thread with an event loop of its own; ``set_rate`` changes the rate and
+``set_queries`` the query mix at once.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import asyncio
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,10 +36,17 @@ class Judged:
     ndcg: float
 
 
-def held_out_queries(data: Path, split: str = "test") -> list[tuple[str, dict[str, int]]]:
-    """(query text, judgments) of the split's queries that have at least one relevant item."""
+def held_out_queries(
+    data: Path, split: str = "test", keep: Callable[[str], bool] = lambda query_id: True
+) -> list[tuple[str, dict[str, int]]]:
+    """(query text, judgments) of the split's queries that have at least one relevant item
+    (and that ``keep(query id)``)."""
     queries = load_dataset(data).split_queries(split)
-    out = [(text, judgments) for _, text, judgments in queries if any(g > 0 for g in judgments.values())]
+    out = [
+        (text, judgments)
+        for query_id, text, judgments in queries
+        if any(g > 0 for g in judgments.values()) and keep(query_id)
+    ]
     if not out:
         raise ValueError(f"no judged queries in split {split!r} of {data}")
     return out
@@ -67,6 +75,11 @@ class TrafficGenerator:
 
     def set_rate(self, rate: float) -> None:
         self.rate = max(0.0, rate)
+
+    def set_queries(self, queries: Sequence[tuple[str, dict[str, int]]]) -> None:
+        if not queries:
+            raise ValueError("a query mix needs at least one query")
+        self.queries = list(queries)  # one assignment: the sender sees the old list or the new
 
     def start(self) -> None:
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), name="traffic", daemon=True)
