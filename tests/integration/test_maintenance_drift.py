@@ -50,11 +50,11 @@ def shifted(queries: list[str], seed: int) -> list[str]:
 
 def test_false_alarm_rate_and_power_over_repeated_draws(bundled_model: Path, query_pool: list[str]) -> None:
     from rankops.serving.artifact import load_artifact
-    from rankops.serving.drift import query_features
+    from rankops.serving.drift import query_features_many
 
     artifact = load_artifact(str(bundled_model))
-    features = [query_features(artifact, q) for q in query_pool]
-    moved_features = [query_features(artifact, q) for q in shifted(query_pool, 1)]
+    features = query_features_many(artifact, query_pool)
+    moved_features = query_features_many(artifact, shifted(query_pool, 1))
     rng = np.random.default_rng(7)
     draws, n = 100, 200
     thresholds: dict[str, Any] = {"alpha": 0.05, "psi_threshold": 0.25, "min_samples": n}

@@ -114,7 +114,7 @@ def test_monitor_keeps_a_rolling_window() -> None:
 
 def test_query_features_against_the_trained_reference() -> None:
     from rankops.serving.artifact import load_artifact
-    from rankops.serving.drift import query_features
+    from rankops.serving.drift import query_features, query_features_many
 
     art = load_artifact(str(tiny_artifact()))
     f = query_features(art, "monthly bus ridership in singapore")
@@ -125,6 +125,18 @@ def test_query_features_against_the_trained_reference() -> None:
     assert set(art.reference.categorical) == {"domain", "region"}
     gibberish = query_features(art, "zxqv blorf wuggle")
     assert gibberish["oov_fraction"] == 1.0
+    # the batched features (references, tests) are the serving path's, query for query
+    queries = ["monthly bus ridership in singapore", "zxqv blorf wuggle", "", "Hawker 🍜 prices\u2028sg"]
+    queries += [g.text for g in art.golden]
+    for one, many in zip(
+        [query_features(art, q) for q in queries],
+        query_features_many(art, queries, batch_size=4),
+        strict=True,
+    ):
+        assert {k: v for k, v in one.items() if k != "max_score"} == {
+            k: v for k, v in many.items() if k != "max_score"
+        }
+        assert many["max_score"] == pytest.approx(one["max_score"], abs=1e-4)
     # model-dependent features describe held-out (dev) queries, not the ones the model was
     # fitted to; the query's own features come from every split's queries (a larger sample)
     assert art.manifest["training_data"]["drift_reference_split"] == "dev"

@@ -69,7 +69,31 @@ PSI_BINS = 10
 
 
 def query_features(artifact: ModelArtifact, query: str) -> dict[str, float | str]:
+    """The features of one query, as the serving path computes them."""
     analysis = artifact.analyze(query, k=0)
+    return _feature_row(artifact, query, analysis.max_score, analysis.domain)
+
+
+def query_features_many(
+    artifact: ModelArtifact, queries: Sequence[str], batch_size: int = 256
+) -> list[dict[str, float | str]]:
+    """``query_features`` of many queries in batched passes (a reference's or a test's
+    thousands: one encoder call per query costs several times more)."""
+    domains = artifact.config.domains
+    out: list[dict[str, float | str]] = []
+    for start in range(0, len(queries), batch_size):
+        chunk = list(queries[start : start + batch_size])
+        scores, probabilities = artifact.ranker.infer(chunk)
+        best = scores.max(dim=1).values.tolist() if scores.shape[1] else [0.0] * len(chunk)
+        predicted = probabilities.argmax(dim=1).tolist()
+        for query, max_score, d in zip(chunk, best, predicted, strict=True):
+            out.append(_feature_row(artifact, query, float(max_score), domains[d] if domains else ""))
+    return out
+
+
+def _feature_row(
+    artifact: ModelArtifact, query: str, max_score: float, domain: str
+) -> dict[str, float | str]:
     tokens = tokenize(query)
     vocab = artifact.reference.vocabulary
     oov = sum(1 for t in tokens if t not in vocab) / len(tokens) if tokens else 0.0
@@ -77,9 +101,9 @@ def query_features(artifact: ModelArtifact, query: str) -> dict[str, float | str
         "n_tokens": float(len(tokens)),
         "n_chars": float(len(query)),
         "oov_fraction": float(oov),
-        "max_score": float(analysis.max_score),
-        "domain": analysis.domain,
-        "region": analysis.region or "none",
+        "max_score": float(max_score),
+        "domain": domain,
+        "region": artifact.detect_region(query) or "none",
     }
 
 

@@ -47,7 +47,7 @@ from rankops.serving.artifact import (
 from rankops.serving.bm25 import BM25Baseline
 from rankops.serving.calibration import CALIBRATION_DEPTH, fit_calibration
 from rankops.serving.dataset import Dataset, DatasetError, dataset_digest, load_dataset
-from rankops.serving.drift import DriftReference, query_features
+from rankops.serving.drift import DriftReference, query_features_many
 from rankops.serving.encoder import (
     ENCODER_NAME,
     SentenceEncoder,
@@ -459,11 +459,11 @@ def train_command(
     # and the domain head predicts the domains it was taught, which would raise drift alarms on
     # perfectly ordinary live traffic.
     ref_split = "dev" if "dev" in ds.qrels and ds.split_queries("dev") else "train"
-    rows = [query_features(temp, text) for _, text, _ in ds.split_queries(ref_split)]
+    rows = query_features_many(temp, [text for _, text, _ in ds.split_queries(ref_split)])
     # Features of the query alone (length, region) are not inflated by the fit, and a
     # reference of ~100 dev queries is itself so noisy that a daily check against it raises
     # false alarms most days: those come from every split's queries.
-    all_rows = [query_features(temp, text) for s in ds.qrels for _, text, _ in ds.split_queries(s)]
+    all_rows = query_features_many(temp, [text for s in ds.qrels for _, text, _ in ds.split_queries(s)])
     reference = DriftReference.build_mixed(rows, all_rows, vocab, seed=seed)
     temp.reference = reference
 
