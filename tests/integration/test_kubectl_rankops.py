@@ -196,7 +196,9 @@ def test_watch_exit_codes_and_steering_with_the_operator(
     assert rows == [["0", "1.0.0", "Deployed"], ["1", "1.1.0", "Promoted"], ["2", "1.2.0", "Aborted"]], (
         history
     )
-    uris = [line.split()[-1] for line in history.stdout.splitlines()[1:]]
+    header, *lines = history.stdout.splitlines()
+    uri_column = header.split().index("URI")
+    uris = [line.split()[uri_column] for line in lines]
     assert uris == [f"file:///models/{model_name}/{v}" for v in ("1.0.0", "1.1.0", "1.2.0")], history
 
     # retry restarts 1.2.0 from step 0 (acknowledged through status.lastRetryToken).
