@@ -18,7 +18,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -26,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rankops.sandbox.processes import ManagedProcess, free_port
+from rankops.sandbox.processes import ManagedProcess, free_port, wait_http_ready
 
 __all__ = ["AlertState", "Alertmanager", "alert_states", "alertmanager_binary", "slo_rules"]
 
@@ -99,18 +98,7 @@ class Alertmanager:
         )
 
     def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"alertmanager exited: {self.process.tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"Alertmanager not ready within {timeout}s: {self.process.tail()}")
+        wait_http_ready(self.process, f"{self.url}/-/ready", "Alertmanager", timeout)
 
     def alerts(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = _get_json(f"{self.url}/api/v2/alerts")

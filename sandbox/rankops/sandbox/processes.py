@@ -16,6 +16,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
@@ -134,3 +136,20 @@ def stop_all(processes: Iterable[ManagedProcess], grace: float = 5.0) -> None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.popen.wait(5)
         proc.poll()
+
+
+def wait_http_ready(process: ManagedProcess, url: str, name: str, timeout: float = 30.0) -> None:
+    """Until ``GET url`` answers 200 (a daemon's readiness endpoint); fails early if the process
+    exits, with the tail of its log either way."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited: {process.tail()}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{name} not ready within {timeout}s: {process.tail()}")

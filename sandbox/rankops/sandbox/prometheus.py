@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,7 +25,7 @@ from typing import Any
 
 from rankops.sandbox.kubelet import pod_address, pod_ports
 from rankops.sandbox.objects import Snapshot
-from rankops.sandbox.processes import ManagedProcess, free_port
+from rankops.sandbox.processes import ManagedProcess, free_port, wait_http_ready
 
 __all__ = ["Prometheus", "prometheus_binary"]
 
@@ -118,18 +117,7 @@ class Prometheus:
         )
 
     def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"prometheus exited: {self.process.tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"Prometheus not ready within {timeout}s: {self.process.tail()}")
+        wait_http_ready(self.process, f"{self.url}/-/ready", "Prometheus", timeout)
 
     def update(self, snap: Snapshot) -> None:
         """Runtime listener: rewrite the targets file when the scrape targets changed."""
