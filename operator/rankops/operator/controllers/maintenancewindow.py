@@ -29,7 +29,7 @@ from typing import Any
 from rankops.operator.adapters.backup_store import BackupStoreError, list_backups
 from rankops.operator.adapters.kube import ApiError, KubeClient, owned_by, resource_path
 from rankops.operator.adapters.maintenance_metrics import MaintenanceMetrics
-from rankops.operator.controllers.waiting import sleep_until_woken
+from rankops.operator.controllers.waiting import PerObject, sleep_until_woken
 from rankops.operator.core.conditions import set_condition
 from rankops.operator.core.maintenance.freeze import Freeze, rollout_freeze, selects
 from rankops.operator.core.maintenance.jobs import LABEL_WINDOW, ModelTarget, backup_destination
@@ -103,15 +103,14 @@ class MaintenanceWindowController:
         self.metrics = metrics or MaintenanceMetrics()
         self.clock = clock
         self._list_store = list_store or self._list_backups_in_thread
-        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
-        self._wakeups: dict[tuple[str, str], asyncio.Event] = {}
+        self._objects = PerObject()
 
     @staticmethod
     async def _list_backups_in_thread(dest: str, model: str) -> list[Any]:
         return await asyncio.to_thread(list_backups, dest, model, verify=False)
 
     def lock(self, namespace: str, name: str) -> asyncio.Lock:
-        return self._locks.setdefault((namespace, name), asyncio.Lock())
+        return self._objects.lock(namespace, name)
 
     async def reconcile(self, namespace: str, name: str) -> WindowResult:
         async with self.lock(namespace, name):
@@ -313,13 +312,10 @@ class MaintenanceWindowController:
     # ----------------------------------------------------------------------- the per-object loop
 
     def forget(self, namespace: str, name: str) -> None:
-        self._locks.pop((namespace, name), None)
-        self._wakeups.pop((namespace, name), None)
+        self._objects.forget(namespace, name)
 
     def wake(self, namespace: str, name: str) -> None:
-        event = self._wakeups.get((namespace, name))
-        if event is not None:
-            event.set()
+        self._objects.wake(namespace, name)
 
     async def run_daemon(
         self,
@@ -331,7 +327,7 @@ class MaintenanceWindowController:
     ) -> None:
         """The window's timer: reconcile at each window edge the plan names (its start, its end),
         when a Job of the window changes (``wake``), and at least every ``resync_s``."""
-        wake = self._wakeups.setdefault((namespace, name), asyncio.Event())
+        wake = self._objects.wakeup(namespace, name)
         failures = 0
         while not stopped:
             try:

@@ -37,6 +37,7 @@ from rankops.operator.adapters.prometheus import MetricsUnavailable, PrometheusM
 from rankops.operator.adapters.rules import PrometheusRuleWriter
 from rankops.operator.adapters.serving_pods import ServingPods
 from rankops.operator.adapters.slo_metrics import objective_series
+from rankops.operator.controllers.waiting import PerObject
 from rankops.operator.core.conditions import set_condition
 from rankops.operator.core.events import Event
 from rankops.operator.core.slo.alert_rules import prometheus_rule, rule_group
@@ -89,9 +90,8 @@ class QualitySLOController:
         self.wake_model = wake_model
         self.match_namespace = match_namespace
         self.clock = clock
-        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._objects = PerObject()
         self._intervals: dict[tuple[str, str], float] = {}
-        self._wakeups: dict[tuple[str, str], asyncio.Event] = {}
         self.actions: list[tuple[str, str, str]] = []  # (namespace/model, action, outcome): logs, tests
 
     # ------------------------------------------------------------------ entry points
@@ -120,7 +120,7 @@ class QualitySLOController:
         """Evaluate every ``spec.evaluation.interval`` until ``stopped()`` (a kopf daemon's flag),
         and at once when :meth:`wake` is called (the spec changed). ``sleep(seconds)`` returns
         early when stopping. A failed evaluation is logged and retried at the next tick."""
-        wake = self._wakeups.setdefault((namespace, name), asyncio.Event())
+        wake = self._objects.wakeup(namespace, name)
         while not stopped():
             wake.clear()  # what woke us is covered by this evaluation
             try:
@@ -141,14 +141,11 @@ class QualitySLOController:
 
     def wake(self, namespace: str, name: str) -> None:
         """Evaluate the SLO now (its spec changed)."""
-        event = self._wakeups.get((namespace, name))
-        if event is not None:
-            event.set()
+        self._objects.wake(namespace, name)
 
     def forget(self, namespace: str, name: str) -> None:
-        self._locks.pop((namespace, name), None)
+        self._objects.forget(namespace, name)
         self._intervals.pop((namespace, name), None)
-        self._wakeups.pop((namespace, name), None)
 
     async def evaluate_model(self, namespace: str, name: str) -> Evaluation | None:
         model = await self.client.get(resource_path("RankingModel", namespace, name))
@@ -159,7 +156,7 @@ class QualitySLOController:
         return await self.evaluate(namespace, ref)
 
     async def evaluate(self, namespace: str, name: str) -> Evaluation | None:
-        lock = self._locks.setdefault((namespace, name), asyncio.Lock())
+        lock = self._objects.lock(namespace, name)
         async with lock:
             return await self._evaluate(namespace, name)
 

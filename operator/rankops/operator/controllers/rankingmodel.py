@@ -29,7 +29,7 @@ from typing import Any
 from rankops.operator import api
 from rankops.operator.adapters.kube import ChildrenApplier, KubeClient, deployment_ready, resource_path
 from rankops.operator.adapters.prometheus import MetricsSource, MetricsUnavailable
-from rankops.operator.controllers.waiting import Stopped, sleep_until_woken
+from rankops.operator.controllers.waiting import PerObject, Stopped, sleep_until_woken
 from rankops.operator.core.children import build_children
 from rankops.operator.core.events import Event
 from rankops.operator.core.judge import judge
@@ -115,27 +115,23 @@ class RankingModelController:
         self.analysis_interval = analysis_interval
         # The change freeze (MaintenanceWindow rolloutPolicy OnlyInWindow); None: never frozen.
         self.rollout_gate = rollout_gate
-        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
-        self._wakeups: dict[tuple[str, str], asyncio.Event] = {}
+        self._objects = PerObject()
         # (uid, generation) each model's children were last pruned for: pruning lists every
         # child kind, so it runs once per spec generation (and once after a restart), not on
         # every reconcile. Only a spec change can make the core stop building a child.
         self._pruned: dict[tuple[str, str], tuple[str, int | None]] = {}
 
     def lock(self, namespace: str, name: str) -> asyncio.Lock:
-        return self._locks.setdefault((namespace, name), asyncio.Lock())
+        return self._objects.lock(namespace, name)
 
     def forget(self, namespace: str, name: str) -> None:
         """The object is gone: drop what this controller keeps about it."""
-        self._locks.pop((namespace, name), None)
+        self._objects.forget(namespace, name)
         self._pruned.pop((namespace, name), None)
-        self._wakeups.pop((namespace, name), None)
 
     def wake(self, namespace: str, name: str) -> None:
         """Make the object's loop reconcile now (a new plan may change when it should look next)."""
-        event = self._wakeups.get((namespace, name))
-        if event is not None:
-            event.set()
+        self._objects.wake(namespace, name)
 
     async def reconcile(self, namespace: str, name: str, *, trigger: str = "") -> Result:
         async with self.lock(namespace, name):
@@ -335,7 +331,7 @@ class RankingModelController:
         log: logging.Logger | logging.LoggerAdapter[Any],
     ) -> None:
         """Follow the plan's requeue times (analysis looks, pauses, deadlines); resync otherwise."""
-        wake = self._wakeups.setdefault((namespace, name), asyncio.Event())
+        wake = self._objects.wakeup(namespace, name)
         failures = 0
         while not stopped:
             try:

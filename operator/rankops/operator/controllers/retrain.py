@@ -33,7 +33,7 @@ from rankops.operator.adapters.retrain_store import (
     count_train_queries,
     read_manifest,
 )
-from rankops.operator.controllers.waiting import Stopped, sleep_until_woken
+from rankops.operator.controllers.waiting import PerObject, Stopped, sleep_until_woken
 from rankops.operator.core.events import Event
 from rankops.operator.core.maintenance.observed import job_state
 from rankops.operator.core.retrain import (
@@ -88,20 +88,16 @@ class RetrainController:
         self.post_event = post_event or (lambda obj, event: None)
         self.clock = clock
         self.wake_model = wake_model or (lambda namespace, name: None)
-        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
-        self._wakeups: dict[tuple[str, str], asyncio.Event] = {}
+        self._objects = PerObject()
 
     def lock(self, namespace: str, name: str) -> asyncio.Lock:
-        return self._locks.setdefault((namespace, name), asyncio.Lock())
+        return self._objects.lock(namespace, name)
 
     def forget(self, namespace: str, name: str) -> None:
-        self._locks.pop((namespace, name), None)
-        self._wakeups.pop((namespace, name), None)
+        self._objects.forget(namespace, name)
 
     def wake(self, namespace: str, name: str) -> None:
-        event = self._wakeups.get((namespace, name))
-        if event is not None:
-            event.set()
+        self._objects.wake(namespace, name)
 
     async def reconcile(self, namespace: str, name: str) -> RetrainPlan | None:
         async with self.lock(namespace, name):
@@ -218,7 +214,7 @@ class RetrainController:
         resync_s: float,
         log: logging.Logger | logging.LoggerAdapter[Any],
     ) -> None:
-        wake = self._wakeups.setdefault((namespace, name), asyncio.Event())
+        wake = self._objects.wakeup(namespace, name)
         failures = 0
         while not stopped:
             delay = resync_s

@@ -25,3 +25,28 @@ async def sleep_until_woken(stopped: Stopped, wake: asyncio.Event, delay: float)
     finally:
         for task in tasks:
             task.cancel()
+
+
+class PerObject:
+    """A controller's per-object lock (one reconcile at a time) and wake-up event (reconcile
+    now), kept from the object's first loop until :meth:`forget`."""
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._wakeups: dict[tuple[str, str], asyncio.Event] = {}
+
+    def lock(self, namespace: str, name: str) -> asyncio.Lock:
+        return self._locks.setdefault((namespace, name), asyncio.Lock())
+
+    def wakeup(self, namespace: str, name: str) -> asyncio.Event:
+        """The event the object's loop waits on (created by the loop, set by :meth:`wake`)."""
+        return self._wakeups.setdefault((namespace, name), asyncio.Event())
+
+    def wake(self, namespace: str, name: str) -> None:
+        event = self._wakeups.get((namespace, name))
+        if event is not None:
+            event.set()
+
+    def forget(self, namespace: str, name: str) -> None:
+        self._locks.pop((namespace, name), None)
+        self._wakeups.pop((namespace, name), None)
