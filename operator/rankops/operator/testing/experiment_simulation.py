@@ -28,18 +28,15 @@ from rankops.operator.core.judge import judge
 from rankops.operator.core.rollout import RolloutState, analysis_due, plan_rollout
 from rankops.operator.core.spec import (
     AnalysisSpec,
-    Comparison,
     ExperimentSpec,
     ModelRef,
-    Objective,
     RankingModelSpec,
     RolloutSpec,
     ServingSpec,
     Step,
 )
-from rankops.operator.core.verdict import ObjectiveData, TrackSummary
 
-from .simulation import _beta_params
+from .simulation import add_labelled_traffic, beta_params, ndcg_data, ndcg_objective
 
 __all__ = ["ExperimentScenario", "ExperimentSimulation", "simulate_experiments"]
 
@@ -112,17 +109,11 @@ def simulate_experiments(
 ) -> ExperimentSimulation:
     """Run ``experiments`` simulated A/B experiments (module docstring)."""
     rng = np.random.default_rng(seed)
-    objective = Objective(
-        name="ndcg",
-        metric="ndcg_at_3",
-        target=max(scenario.breach + 0.01, 0.70),
-        breach=scenario.breach,
-        comparison=Comparison(
-            max_degradation=scenario.max_degradation, alpha=scenario.alpha, min_samples=scenario.min_samples
-        ),
+    objective = ndcg_objective(
+        scenario.breach, scenario.max_degradation, scenario.alpha, scenario.min_samples
     )
-    a_s, b_s = _beta_params(scenario.stable_mean, scenario.sd)
-    a_c, b_c = _beta_params(scenario.stable_mean + scenario.effect, scenario.sd)
+    a_s, b_s = beta_params(scenario.stable_mean, scenario.sd)
+    a_c, b_c = beta_params(scenario.stable_mean + scenario.effect, scenario.sd)
     old, new = _spec(scenario, "1.0.0"), _spec(scenario, "1.1.0")
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     base = plan_rollout(old, RolloutState(), None, t0).state
@@ -142,12 +133,7 @@ def simulate_experiments(
             verdict = None
             request = analysis_due(new, state, now)
             if request is not None:
-                data = {
-                    "ndcg": ObjectiveData(
-                        canary=TrackSummary.from_increases(*sums[0]),
-                        stable=TrackSummary.from_increases(*sums[1]),
-                    )
-                }
+                data = ndcg_data(sums)
                 verdict = judge(
                     [objective], data, evidence=request.evidence, now=now, elapsed_s=request.window_s
                 )
@@ -158,12 +144,7 @@ def simulate_experiments(
                 sums[:] = 0.0  # samples count from the experiment's start
             if experiment is not None and experiment.decided:
                 break
-            n = int(rng.poisson(per_tick))
-            n_c = int(rng.binomial(n, state.canary_weight / 100))
-            for row, (count, a, b) in enumerate(((n_c, a_c, b_c), (n - n_c, a_s, b_s))):
-                if count:
-                    x = rng.beta(a, b, size=count)
-                    sums[row] += (count, x.sum(), np.dot(x, x))
+            add_labelled_traffic(rng, sums, per_tick, state.canary_weight, (a_c, b_c), (a_s, b_s))
             now += tick
         experiment = state.experiment
         if experiment is None or not experiment.decided:

@@ -92,11 +92,50 @@ class SimulationResult:
         return math.sqrt(p * (1 - p) / self.rollouts)
 
 
-def _beta_params(mean: float, sd: float) -> tuple[float, float]:
+def beta_params(mean: float, sd: float) -> tuple[float, float]:
     k = mean * (1 - mean) / sd**2 - 1
     if k <= 0:
         raise ValueError(f"sd {sd} too large for a Beta with mean {mean}")
     return mean * k, (1 - mean) * k
+
+
+def ndcg_objective(breach: float, max_degradation: float, alpha: float, min_samples: int) -> Objective:
+    """The simulated rollouts' one objective: NDCG@3 with a floor and a canary-vs-stable test."""
+    return Objective(
+        name="ndcg",
+        metric="ndcg_at_3",
+        target=max(breach + 0.01, 0.70),
+        breach=breach,
+        comparison=Comparison(max_degradation=max_degradation, alpha=alpha, min_samples=min_samples),
+    )
+
+
+def add_labelled_traffic(
+    rng: np.random.Generator,
+    sums: np.ndarray,
+    per_tick: float,
+    canary_weight: int,
+    canary_beta: tuple[float, float],
+    stable_beta: tuple[float, float],
+) -> None:
+    """One tick of labelled requests (Poisson, split by the canary weight), each track's per-request
+    NDCG@3 drawn from its beta, added to ``sums`` ([canary, stable] x [n, total, squares])."""
+    n = int(rng.poisson(per_tick))
+    n_c = int(rng.binomial(n, canary_weight / 100))
+    for row, (count, (a, b)) in enumerate(((n_c, canary_beta), (n - n_c, stable_beta))):
+        if count:
+            x = rng.beta(a, b, size=count)
+            sums[row] += (count, x.sum(), np.dot(x, x))
+
+
+def ndcg_data(sums: np.ndarray) -> dict[str, ObjectiveData]:
+    """What the metrics adapter would read for the objective from the accumulated ``sums``."""
+    return {
+        "ndcg": ObjectiveData(
+            canary=TrackSummary.from_increases(*sums[0]),
+            stable=TrackSummary.from_increases(*sums[1]),
+        )
+    }
 
 
 def _spec(scenario: Scenario, version: str) -> RankingModelSpec:
@@ -124,17 +163,11 @@ def _median(values: list[float]) -> float | None:
 def simulate_rollouts(scenario: Scenario, rollouts: int = 1000, seed: int = 0) -> SimulationResult:
     """Run ``rollouts`` simulated canary rollouts (module docstring)."""
     rng = np.random.default_rng(seed)
-    objective = Objective(
-        name="ndcg",
-        metric="ndcg_at_3",
-        target=max(scenario.breach + 0.01, 0.70),
-        breach=scenario.breach,
-        comparison=Comparison(
-            max_degradation=scenario.max_degradation, alpha=scenario.alpha, min_samples=scenario.min_samples
-        ),
+    objective = ndcg_objective(
+        scenario.breach, scenario.max_degradation, scenario.alpha, scenario.min_samples
     )
-    a_s, b_s = _beta_params(scenario.stable_mean, scenario.sd)
-    a_c, b_c = _beta_params(scenario.canary_mean, scenario.sd)
+    a_s, b_s = beta_params(scenario.stable_mean, scenario.sd)
+    a_c, b_c = beta_params(scenario.canary_mean, scenario.sd)
     old, new = _spec(scenario, "1.0.0"), _spec(scenario, "1.1.0")
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     base = plan_rollout(old, RolloutState(), None, t0).state
@@ -152,22 +185,12 @@ def simulate_rollouts(scenario: Scenario, rollouts: int = 1000, seed: int = 0) -
         now = t0
         outcome = "undecided"
         for _tick in range(scenario.max_ticks):
-            n = int(rng.poisson(per_tick))
-            n_c = int(rng.binomial(n, state.canary_weight / 100))
-            for row, (count, a, b) in enumerate(((n_c, a_c, b_c), (n - n_c, a_s, b_s))):
-                if count:
-                    x = rng.beta(a, b, size=count)
-                    sums[row] += (count, x.sum(), np.dot(x, x))
+            add_labelled_traffic(rng, sums, per_tick, state.canary_weight, (a_c, b_c), (a_s, b_s))
             now += step
             verdict = None
             request = analysis_due(new, state, now)
             if request is not None:
-                data = {
-                    "ndcg": ObjectiveData(
-                        canary=TrackSummary.from_increases(*sums[0]),
-                        stable=TrackSummary.from_increases(*sums[1]),
-                    )
-                }
+                data = ndcg_data(sums)
                 verdict = judge(
                     [objective],
                     data,
