@@ -15,7 +15,8 @@ from rankops.cli.main import main
     ("argv", "message"),
     [
         (["demo", "--acts", "v9"], "--acts: choose from v1,v2,maint,v3"),
-        (["demo", "--acts", "v2,v3"], "v1 always first"),
+        (["demo", "--acts", "v2,v3"], "(v1 always; v4 needs v2), got 'v2,v3'"),
+        (["demo", "--acts", "v1,v4"], "(v1 always; v4 needs v2), got 'v1,v4'"),
         (["demo", "--rate", "0"], "--rate must be positive"),
         (["demo", "--data", "/no/such/dataset"], "no BEIR dataset at /no/such/dataset"),
     ],
