@@ -115,6 +115,22 @@ def test_completion_and_failures_are_tracked_with_events_once() -> None:
     assert not any(e.reason in ("TaskSucceeded", "DriftDetected") for e in again.events)
 
 
+def test_a_drift_check_without_enough_data_is_inconclusive_not_drift() -> None:
+    s, plan = at_start()
+    done = START + timedelta(minutes=5)
+    drift = observed(
+        [j for j in plan.create if "drift" in j["metadata"]["name"]],
+        "Failed",
+        failure="NoVerdict",
+        message="no verdict: 168 live queries, fewer than --min-samples 200",
+    )
+    after = plan_window(s, plan.status_patch, MODELS, drift, done, meta=META)
+    runs = {(r["task"], r["model"]): r for r in after.status_patch["lastRuns"]}
+    assert runs[("drift", "ranker")]["result"] == "Failed"
+    assert runs[("drift", "ranker")]["reason"] == "DriftInconclusive"
+    assert not any(e.reason == "DriftDetected" for e in after.events)
+
+
 @pytest.mark.parametrize("policy", ["Forbid", "Allow", "Replace"])
 def test_concurrency_policy_when_the_previous_job_still_runs(policy: str) -> None:
     s, plan = at_start(concurrencyPolicy=policy, duration="30h")  # windows overlap
@@ -223,7 +239,7 @@ def test_observe_job_reads_state_and_the_exit_code_rule() -> None:
     ctx = JobContext("nightly", "prod", "uid-1", START, START + timedelta(hours=2))
     job = build_job(TaskSpec("drift", "DriftCheck"), MODELS[0], ctx)
     rules = job["spec"]["podFailurePolicy"]["rules"]
-    assert [r["onExitCodes"]["values"] for r in rules] == [[1], [2]]
+    assert [r["onExitCodes"]["values"] for r in rules] == [[1], [2], [3]]
     running = observe_job(job)
     assert running is not None and running.state == "Running" and running.window_start == START
     failed = {
@@ -247,6 +263,11 @@ def test_observe_job_reads_state_and_the_exit_code_rule() -> None:
         "status": {"conditions": [{**failed["status"]["conditions"][0], "message": "... rule at index 1"}]},
     }
     assert (observe_job(bad) or running).failure == "BadInput"
+    too_few = {
+        **failed,
+        "status": {"conditions": [{**failed["status"]["conditions"][0], "message": "... rule at index 2"}]},
+    }
+    assert (observe_job(too_few) or running).failure == "NoVerdict"
     done = {
         **job,
         "status": {

@@ -12,7 +12,10 @@ away.
 The DriftCheck Job (``rankops drift``) asks every ready serving pod of the model for its
 rolling window of live query features at ``podIP:8080``, the address and port a cluster
 would give it (each sandbox pod has a loopback address of its own), and judges them against
-the artifact's reference; the window waits for ``DRIFT_MIN_SAMPLES`` live queries. The act
+the artifact's reference with ``minSamples: DRIFT_MIN_SAMPLES``; the act opens that window
+only once the ready stable pods hold that many live queries between them (a stable pod that
+started moments ago, after a promotion, has not seen them yet), as an operator would schedule
+a drift check after the traffic of a day rather than on a fresh pod. The act
 reads the Job's verdict from its pod's log (as ``kubectl logs job/…`` would): a check that
 found drift did its chore too (its Job fails with ``DriftDetected``, by design), so the act
 succeeds when Backup and RestoreTest succeeded and the DriftCheck reached the pods and
@@ -23,14 +26,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from rankops.sandbox.stack import Sandbox
 from rankops.sandbox.timeline import Recorder
 
-__all__ = ["WINDOWS", "maintenance_window", "play_maintenance"]
+__all__ = ["WINDOWS", "live_queries", "maintenance_window", "play_maintenance"]
 
 WINDOWS = ("nightly-backup", "restore-drill")
 FINISHED = ("Succeeded", "Failed", "Skipped")
@@ -85,8 +91,47 @@ def _run_window(
     return runs
 
 
+def _stable_pod_urls(sb: Sandbox, namespace: str, model: str) -> list[str]:
+    assert sb.api is not None
+    urls = []
+    for pod in sb.api.list_objects("pods", namespace):
+        labels = pod["metadata"].get("labels") or {}
+        status = pod.get("status") or {}
+        ready = any(
+            c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
+        )
+        ours = labels.get("rankops.dev/track") == "stable" and labels.get("app.kubernetes.io/name") == model
+        if ours and ready and status.get("podIP"):
+            urls.append(f"http://{status['podIP']}:8080")
+    return urls
+
+
+def live_queries(urls: Sequence[str]) -> int:
+    """The rows in the pods' drift windows (``GET /v1/drift/window``), summed; 0 for a pod that fails."""
+    total = 0
+    for url in urls:
+        try:
+            total += int(httpx.get(f"{url}/v1/drift/window", timeout=5.0).json().get("n") or 0)
+        except (httpx.HTTPError, ValueError):
+            continue
+    return total
+
+
+def _wait_for_live_queries(sb: Sandbox, rec: Recorder, namespace: str, model: str, deadline: float) -> None:
+    """Until the stable pods saw ``DRIFT_MIN_SAMPLES`` queries (or the deadline: the check judges)."""
+    n = 0
+    while time.monotonic() < deadline:
+        n = live_queries(_stable_pod_urls(sb, namespace, model))
+        if n >= DRIFT_MIN_SAMPLES:
+            break
+        time.sleep(0.5)
+    rec.say(
+        f"restore-drill: the stable pods hold {n} live queries (the drift check needs {DRIFT_MIN_SAMPLES})"
+    )
+
+
 def play_maintenance(
-    sb: Sandbox, rec: Recorder, namespace: str, backups: Path, timeout: float
+    sb: Sandbox, rec: Recorder, namespace: str, model: str, backups: Path, timeout: float
 ) -> dict[str, Any]:
     """Run the backup window, then the restore drill; return the act's result."""
     assert sb.api is not None
@@ -95,6 +140,8 @@ def play_maintenance(
     deadline = t0 + timeout
     runs: list[dict[str, Any]] = []
     for name in WINDOWS:
+        if name == WINDOWS[1]:
+            _wait_for_live_queries(sb, rec, namespace, model, deadline)
         window_runs = _run_window(sb, rec, name, namespace, backups, deadline)
         runs += [{**r, "window": name} for r in window_runs]
         if not window_runs or any(r.get("result") != "Succeeded" for r in window_runs):

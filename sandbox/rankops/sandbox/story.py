@@ -230,7 +230,7 @@ def _play(
         if act == "maint":
             rec.act = "act: maintenance windows (Backup; RestoreTest and DriftCheck)"
             acts.append(
-                play_maintenance(sb, rec, NAMESPACE, options.workdir / "backups", options.act_timeout)
+                play_maintenance(sb, rec, NAMESPACE, MODEL, options.workdir / "backups", options.act_timeout)
             )
             time.sleep(3)  # apart on the timeline from the next act's mark
             continue

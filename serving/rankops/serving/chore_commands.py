@@ -15,7 +15,9 @@ from typing import Any
 
 from rankops.serving.cli_args import non_negative, probability
 
-EXIT_OK, EXIT_CHECK_FAILED = 0, 1
+# Exit 2 is argparse's and ValueError's (bad input); 3 keeps "too few samples to judge" apart
+# from a check that ran and failed, so an operator never reports drift it did not see.
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_NO_VERDICT = 0, 1, 3
 GOLDEN_TOLERANCE = 1e-6
 
 
@@ -62,7 +64,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "drift",
         help="test the serving pods' live query window against the artifact's reference statistics",
         description="KS on numeric features, chi-square on categorical ones (Holm-corrected at "
-        "--p-value), PSI on all; exit 1 when any feature drifted or the window is too small.",
+        "--p-value), PSI on all; exit 1 when any feature drifted, 3 when the pooled window is "
+        "smaller than --min-samples (no verdict).",
     )
     p.add_argument("--model", required=True, help="artifact URI the pods serve")
     p.add_argument("--endpoint", action="append", default=[], help="a serving pod's base URL (repeat)")
@@ -138,7 +141,7 @@ def _restore(args: argparse.Namespace) -> int:
 
 def _drift(args: argparse.Namespace) -> int:
     from rankops.serving.artifact import ArtifactIntegrityError, load_artifact
-    from rankops.serving.drift_check import DRIFT, NO_DRIFT, drift_check
+    from rankops.serving.drift_check import DRIFT, INSUFFICIENT, NO_DRIFT, drift_check
 
     if args.min_samples < 1:
         raise ValueError("--min-samples must be >= 1")
@@ -163,4 +166,6 @@ def _drift(args: argparse.Namespace) -> int:
     elif verdict != NO_DRIFT:
         progress(f"no verdict: {result['n']} live queries, fewer than --min-samples {args.min_samples}")
     emit({"ok": verdict == NO_DRIFT, "model": args.model, "version": artifact.version, **result})
+    if verdict == INSUFFICIENT:
+        return EXIT_NO_VERDICT
     return EXIT_OK if verdict == NO_DRIFT else EXIT_CHECK_FAILED

@@ -220,17 +220,20 @@ def restricted_pod_spec(
 
 
 def chore_job_spec(pod_spec: dict[str, Any], labels: Mapping[str, str]) -> dict[str, Any]:
-    """A Job spec that runs ``pod_spec`` once; exit 1 (a failed check) and 2 (bad input) stay apart."""
+    """A Job spec that runs ``pod_spec`` once; exit 1 (a failed check), 2 (bad input) and 3 (no
+    verdict: too little data to judge) stay apart."""
     return {
         # A chore is idempotent and the next window retries it; a retry loop inside a window
         # would only hide a failure from status.
         "backoffLimit": 0,
         # The rule index in the Failed condition's message tells a failed check (exit 1: drift,
-        # a corrupted backup) from bad input (exit 2); see ``observed.job_state``.
+        # a corrupted backup) from bad input (exit 2) and from no verdict (exit 3: a drift
+        # check with fewer live queries than it needs); see ``observed.job_state``.
         "podFailurePolicy": {
             "rules": [
                 {"action": "FailJob", "onExitCodes": {"operator": "In", "values": [1]}},
                 {"action": "FailJob", "onExitCodes": {"operator": "In", "values": [2]}},
+                {"action": "FailJob", "onExitCodes": {"operator": "In", "values": [3]}},
             ]
         },
         "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec},

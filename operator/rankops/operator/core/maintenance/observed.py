@@ -19,6 +19,7 @@ __all__ = [
     "BAD_INPUT",
     "CHECK_FAILED",
     "FAILED",
+    "NO_VERDICT",
     "RUNNING",
     "SKIPPED",
     "SUCCEEDED",
@@ -28,7 +29,8 @@ __all__ = [
 ]
 
 RUNNING, SUCCEEDED, FAILED, SKIPPED = "Running", "Succeeded", "Failed", "Skipped"
-CHECK_FAILED, BAD_INPUT = "CheckFailed", "BadInput"  # exit 1 / exit 2 of a chore command
+# exit 1 / 2 / 3 of a chore command
+CHECK_FAILED, BAD_INPUT, NO_VERDICT = "CheckFailed", "BadInput", "NoVerdict"
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class ObservedJob:
     state: str  # Running | Succeeded | Failed
     start_time: datetime | None = None
     completion_time: datetime | None = None
-    failure: str | None = None  # CheckFailed (exit 1), BadInput (exit 2) or the Job's reason
+    failure: str | None = None  # CheckFailed / BadInput / NoVerdict (exit 1/2/3) or the Job's reason
     message: str = ""
 
 
@@ -61,6 +63,8 @@ def job_state(job: Mapping[str, Any]) -> tuple[str, str | None, str]:
         return FAILED, CHECK_FAILED, message
     if "rule at index 1" in message:
         return FAILED, BAD_INPUT, message
+    if "rule at index 2" in message:
+        return FAILED, NO_VERDICT, message
     return FAILED, str(cond.get("reason") or "Failed"), message
 
 

@@ -28,6 +28,7 @@ from rankops.operator.core.maintenance.jobs import JobContext, ModelTarget, Task
 from rankops.operator.core.maintenance.observed import (
     CHECK_FAILED,
     FAILED,
+    NO_VERDICT,
     RUNNING,
     SKIPPED,
     SUCCEEDED,
@@ -108,6 +109,8 @@ def _failure_reason(task: TaskSpec | None, job: ObservedJob) -> str:
     kind = task.type if task else ""
     if kind == "DriftCheck" and job.failure == CHECK_FAILED:
         return "DriftDetected"
+    if kind == "DriftCheck" and job.failure == NO_VERDICT:
+        return "DriftInconclusive"  # too few live queries: neither drift nor a pass
     if kind == "Backup" and job.failure == CHECK_FAILED:
         return "BackupCorrupted"
     return FAILURE_REASONS.get(kind, "TaskFailed")
