@@ -49,7 +49,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import stats
 
 from rankops.serving.features import tokenize
 
@@ -264,6 +263,8 @@ def chi2_homogeneity(reference_counts: np.ndarray, observed_counts: np.ndarray) 
     """(p-value, statistic) of Pearson's chi-square test that two count vectors over the same
     categories come from one distribution. Both are samples: the reference's own sampling
     noise counts too, so a category the reference never saw is not an automatic alarm."""
+    from scipy import stats  # here, not at import: ~0.7 s a serving pod need not pay to start
+
     table = np.vstack([reference_counts, observed_counts])
     table = table[:, table.sum(axis=0) > 0]
     if table.shape[1] < 2 or table[0].sum() == 0 or table[1].sum() == 0:
@@ -280,6 +281,8 @@ def _smoothed(counts: np.ndarray) -> np.ndarray:
 
 def compare(reference: DriftReference, rows: Sequence[Mapping[str, float | str]]) -> DriftReport:
     """Drift statistics of observed feature rows against the reference (pure function)."""
+    from scipy import stats  # see chi2_homogeneity
+
     out: dict[str, FeatureDrift] = {}
     n = len(rows)
     if n == 0:

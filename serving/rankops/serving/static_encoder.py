@@ -93,7 +93,7 @@ def token_table() -> np.ndarray:
         for start in range(0, vocab, 1024):
             ids = torch.arange(start, min(vocab, start + 1024))
             seq = torch.stack([torch.full_like(ids, cls), ids, torch.full_like(ids, sep)], dim=1)
-            hidden = encoder.model(input_ids=seq, attention_mask=torch.ones_like(seq)).last_hidden_state
+            hidden = encoder.model(seq, torch.ones_like(seq))
             table[start : start + len(ids)] = hidden.mean(1).numpy()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,53 @@
+"""The torch-only MiniLM against transformers' BertModel on the same weights and inputs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rankops.serving.encoder import model_dir
+from rankops.serving.minilm import load_minilm
+
+TEXTS = [
+    "singapore housing prices",
+    "climate change indicators for south-east asia, monthly, from the world bank",
+    "x",
+    "",
+]
+
+
+@pytest.fixture(scope="module")
+def batch() -> tuple[torch.Tensor, torch.Tensor]:
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    encoded = tokenizer.encode_batch(TEXTS)
+    ids = torch.tensor([e.ids for e in encoded], dtype=torch.long)
+    return ids, torch.tensor([e.attention_mask for e in encoded], dtype=torch.long)
+
+
+def test_hidden_states_match_transformers_bert(batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+    transformers = pytest.importorskip("transformers")
+    ids, mask = batch
+    reference = transformers.BertModel.from_pretrained(str(model_dir()), local_files_only=True).eval()
+    ours = load_minilm(model_dir())
+    with torch.inference_mode():
+        expected = reference(input_ids=ids, attention_mask=mask).last_hidden_state
+        got = ours(ids, mask)
+    real = mask[..., None].bool().expand_as(got)  # padded positions are never read (masked mean)
+    assert got.shape == expected.shape
+    assert torch.allclose(got[real], expected[real], atol=1e-4, rtol=1e-4)
+    assert (mask.sum(1) > 1).all()  # even "" is [CLS] [SEP]: the mean has tokens to average
+
+
+def test_every_parameter_comes_from_the_weights_file() -> None:
+    from safetensors.torch import load_file
+
+    weights = load_file(str(model_dir() / "model.safetensors"))
+    ours = load_minilm(model_dir())
+    assert torch.equal(ours.embeddings.word_embeddings.weight, weights["embeddings.word_embeddings.weight"])
+    assert torch.equal(ours.layers[5].output.weight, weights["encoder.layer.5.output.dense.weight"])
+    assert torch.equal(
+        ours.layers[0].attention_out.bias, weights["encoder.layer.0.attention.output.dense.bias"]
+    )
