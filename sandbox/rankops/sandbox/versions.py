@@ -173,7 +173,9 @@ def ensure_versions(
             raise RuntimeError(f"training {recipe.version} failed: {done.stderr[-2000:]}")
         (cache / f"{recipe.version}.recipe.json").write_text(json.dumps({"key": key, **wanted}, indent=1))
 
-    # one training process per core (each runs one torch thread): the versions are independent
+    # one training process per core (each runs one torch thread): the versions are independent;
+    # the longest first, so the short ones fill in beside them (the whole ends sooner)
+    todo.sort(key=lambda job: -job[0].epochs)
     with ThreadPoolExecutor(max_workers=max(1, min(len(todo), os.cpu_count() or 1))) as pool:
         for future in [pool.submit(train, *job) for job in todo]:
             future.result()
