@@ -5,8 +5,8 @@
   are functions of the stored state (two replicas compute the same name: the create conflicts).
 - ``scheduleAnchor``: the schedule fires for cron times after it (the last one fired, or when
   the schedule was first seen: a new schedule does not fire for times before it existed).
-- ``triggers``: the last firing of each trigger type, its ``key`` saying what fired it; the same
-  key never fires twice.
+- ``triggers``: the last firing of each trigger type (of ``MaintenanceWindow``: of each window),
+  its ``key`` saying what fired it; the same key never fires twice.
 - ``run``: the current or last Job; ``candidate``: the last candidate read from its manifest;
   ``promotion``: an automatic promotion in force; ``history``: bounded, newest last.
 """
@@ -31,8 +31,9 @@ __all__ = [
 ]
 
 HISTORY_LIMIT = 10
-TriggerType = Literal["Schedule", "Drift", "QualityDrop", "NewData"]
-TRIGGER_TYPES: tuple[TriggerType, ...] = ("Schedule", "Drift", "QualityDrop", "NewData")
+TriggerType = Literal["Schedule", "Drift", "QualityDrop", "NewData", "MaintenanceWindow"]
+TRIGGER_TYPES: tuple[TriggerType, ...] = ("Schedule", "Drift", "QualityDrop", "NewData", "MaintenanceWindow")
+WINDOW_KEY_SEPARATOR = "@"  # a MaintenanceWindow firing's key: <window>@<window start>
 
 
 def _time(raw: Any) -> datetime | None:
@@ -52,6 +53,19 @@ class Firing:
     message: str
     time: datetime | None = None
     job: str | None = None
+
+    @property
+    def window(self) -> str | None:
+        """The MaintenanceWindow a ``MaintenanceWindow`` firing came from (``None`` for the others)."""
+        if self.type != "MaintenanceWindow":
+            return None
+        return self.key.rpartition(WINDOW_KEY_SEPARATOR)[0]
+
+    @property
+    def window_start(self) -> datetime | None:
+        if self.type != "MaintenanceWindow":
+            return None
+        return parse_time(self.key.rpartition(WINDOW_KEY_SEPARATOR)[2])
 
     @classmethod
     def from_status(cls, d: Mapping[str, Any]) -> Firing | None:
@@ -233,11 +247,18 @@ class RetrainState:
     def last_key(self, kind: TriggerType) -> str | None:
         return next((f.key for f in self.fired if f.type == kind), None)
 
+    def last_window_firing(self, window: str) -> Firing | None:
+        """The last ``MaintenanceWindow`` firing of ``window`` (each window keeps its own)."""
+        return next((f for f in self.fired if f.type == "MaintenanceWindow" and f.window == window), None)
+
     def with_firings(self, firings: tuple[Firing, ...]) -> RetrainState:
-        kinds = {f.type for f in firings}
-        kept = tuple(f for f in self.fired if f.type not in kinds)
+        replaced = {(f.type, f.window) for f in firings}
+        kept = tuple(f for f in self.fired if (f.type, f.window) not in replaced)
         return replace(
-            self, fired=tuple(sorted((*kept, *firings), key=lambda f: TRIGGER_TYPES.index(f.type)))
+            self,
+            fired=tuple(
+                sorted((*kept, *firings), key=lambda f: (TRIGGER_TYPES.index(f.type), f.window or ""))
+            ),
         )
 
     def with_history(self, entry: Mapping[str, Any]) -> RetrainState:
