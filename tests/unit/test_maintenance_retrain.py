@@ -17,6 +17,7 @@ from rankops.operator.core.maintenance.model_health import model_condition
 from rankops.operator.core.maintenance.planner import WindowMeta, WindowPlan, plan_window
 from rankops.operator.core.maintenance.spec import parse_window_spec
 from rankops.operator.core.retrain import (
+    Firing,
     JobOutcome,
     RetrainObserved,
     RetrainPlan,
@@ -29,6 +30,7 @@ from rankops.operator.core.retrain import (
     requests_from_windows,
     retrain_job_name,
 )
+from rankops.operator.core.retrain.state import MAX_WINDOW_FIRINGS
 from rankops.operator.core.spec import RankingModelSpec, parse_ranking_model_spec
 from rankops.operator.core.timeutil import format_time
 
@@ -248,6 +250,7 @@ def test_two_windows_share_one_job_and_each_start_of_a_window_fires_once() -> No
         ("MaintenanceWindow", "weekly@2026-06-01T01:30:00Z"),
     ]
     assert plan.job["metadata"]["annotations"]["rankops.dev/triggers"] == "MaintenanceWindow"
+    assert RetrainState.from_status({"retrain": plan.status}).fired == plan.state.fired  # as stored
     done = dataclasses.replace(plan.state, run=dataclasses.replace(plan.state.run, state="Succeeded"))  # type: ignore[arg-type]
     assert retrain(spec, done, windows, OPEN + timedelta(hours=1)).job is None
     # The next night's start of "nightly" fires again; "weekly" (unchanged) does not.
@@ -257,6 +260,19 @@ def test_two_windows_share_one_job_and_each_start_of_a_window_fires_once() -> No
     assert [f.key for f in nxt.state.fired if f.job == nxt.job["metadata"]["name"]] == [
         "nightly@2026-06-02T02:00:00Z"
     ]
+
+
+def test_the_firings_of_many_windows_stay_within_the_crds_bound() -> None:
+    state = RetrainState()
+    for i in range(MAX_WINDOW_FIRINGS + 5):
+        start = START + timedelta(minutes=i)
+        state = state.with_firings((Firing("MaintenanceWindow", f"w{i}@{format_time(start)}", "m"),))
+    state = state.with_firings((Firing("Drift", "job-1", "drift"),))
+    windows = [f.window for f in state.fired if f.type == "MaintenanceWindow"]
+    assert (
+        len(windows) == MAX_WINDOW_FIRINGS and "w0" not in windows and f"w{MAX_WINDOW_FIRINGS + 4}" in windows
+    )
+    assert state.last_key("Drift") == "job-1" and len(state.fired) == MAX_WINDOW_FIRINGS + 1
 
 
 def test_a_window_whose_spec_no_longer_parses_asks_for_nothing() -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from ..timeutil import format_time, parse_time
@@ -34,6 +34,7 @@ HISTORY_LIMIT = 10
 TriggerType = Literal["Schedule", "Drift", "QualityDrop", "NewData", "MaintenanceWindow"]
 TRIGGER_TYPES: tuple[TriggerType, ...] = ("Schedule", "Drift", "QualityDrop", "NewData", "MaintenanceWindow")
 WINDOW_KEY_SEPARATOR = "@"  # a MaintenanceWindow firing's key: <window>@<window start>
+MAX_WINDOW_FIRINGS = 24  # status.retrain.triggers holds 32: the other four types and these
 
 
 def _time(raw: Any) -> datetime | None:
@@ -254,6 +255,15 @@ class RetrainState:
     def with_firings(self, firings: tuple[Firing, ...]) -> RetrainState:
         replaced = {(f.type, f.window) for f in firings}
         kept = tuple(f for f in self.fired if (f.type, f.window) not in replaced)
+        windows = sorted(
+            (f for f in (*kept, *firings) if f.window is not None),
+            key=lambda f: f.window_start or datetime.min.replace(tzinfo=UTC),
+        )
+        # Bounded like the CRD's list: the oldest windows' firings go first (their requests,
+        # answered long ago, are no longer Requested in those windows' lastRuns).
+        dropped = {id(f) for f in windows[: max(0, len(windows) - MAX_WINDOW_FIRINGS)]}
+        kept = tuple(f for f in kept if id(f) not in dropped)
+        firings = tuple(f for f in firings if id(f) not in dropped)
         return replace(
             self,
             fired=tuple(
