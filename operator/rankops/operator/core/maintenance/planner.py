@@ -186,7 +186,12 @@ def plan_window(
                     runs[key] = request_entry(task.name, model.name, window.start)
                     retrain_requested.append(model.name)
                     events.append(
-                        Event("Normal", "RetrainRequested", f"{task.name} for {model.name}", model.name)
+                        Event(
+                            "Normal",
+                            "RetrainRequested",
+                            f"{task.name} for {model.name}: a retrain asked of its retrain controller",
+                            model.name,
+                        )
                     )
                     continue
                 running = [
