@@ -261,3 +261,72 @@ def test_automatic_promotion_canaries_the_candidate_through_the_analysis_and_a_g
     )
     wanted = {"CandidateCanary", "CandidateServing", "PromotionSuperseded"}
     wait_for(lambda: wanted <= {e["reason"] for e in _events(api, model_name)}, 10, 0.1, f"Events {wanted}")
+
+
+def test_a_maintenance_window_retrain_task_runs_through_the_retrain_controller(
+    api: Any, operator: Any, model_name: str, tmp_path: Path
+) -> None:
+    """Window opens -> Retrain requested -> the retrain controller's Job -> the window shows the outcome."""
+    operator(prometheus_url=f"http://127.0.0.1:{free_port()}", resync=0.3)
+    stores = _stores(tmp_path, feedback=0)
+    rm = model(model_name, stores, tmp_path, "Manual")
+    rm["metadata"]["labels"] = {"team": "search"}
+    del rm["spec"]["retrain"]["triggers"]  # no trigger of its own: the window's task asks
+    api.create(rm)
+    wait_status(api, model_name, lambda s: s.get("stableVersion") == "1.0.0", 30, "first deploy")
+    window = f"{model_name}-w"
+    api.create(
+        {
+            "apiVersion": "rankops.dev/v1alpha1",
+            "kind": "MaintenanceWindow",
+            "metadata": {"name": window, "namespace": NAMESPACE},
+            "spec": {
+                "schedule": "* * * * *",  # open whenever the test runs (an hour long)
+                "duration": "1h",
+                "selector": {"matchLabels": {"team": "search"}},
+                "tasks": [{"name": "retrain", "type": "Retrain", "timeout": "30m"}],
+            },
+        }
+    )
+
+    def window_run() -> dict[str, Any]:
+        mw = api.get_object("maintenancewindows", window, NAMESPACE)
+        runs = [r for r in (mw.get("status") or {}).get("lastRuns") or [] if r["model"] == model_name]
+        return dict(runs[0]) if runs else {}
+
+    (job,) = wait_for(lambda: _retrain_jobs(api), 30, 0.1, "the retrain Job the window asked for")
+    name = job["metadata"]["name"]
+    assert name == retrain_job_name(model_name, 1)  # the retrain controller's Job, not a window chore
+    assert job["metadata"]["annotations"]["rankops.dev/triggers"] == "MaintenanceWindow"
+    assert job["spec"]["activeDeadlineSeconds"] == 1800  # the task's timeout
+    assert not [j for j in api.list_objects("jobs", NAMESPACE) if j["metadata"]["name"] != name]
+    status = wait_status(api, model_name, lambda s: (s.get("retrain") or {}).get("run"), 10, "the run")
+    (firing,) = status["retrain"]["triggers"]
+    run = wait_for(lambda: window_run().get("result") == "Running" and window_run(), 15, 0.1, "Running")
+    assert firing["type"] == "MaintenanceWindow" and firing["job"] == name
+    assert firing["key"] == f"{window}@{run['windowStart']}" and run["jobName"] == name
+    version, uri = _run_the_job(api, job, passed=True)
+    run = wait_for(lambda: window_run().get("result") == "Succeeded" and window_run(), 30, 0.1, "Succeeded")
+    assert (run["reason"], run["jobName"]) == ("CandidateReady", name) and version in run["message"]
+    status = status_of(api, model_name)
+    assert (status["retrain"]["candidate"]["version"], status["retrain"]["candidate"]["uri"]) == (
+        version,
+        uri,
+    )
+    mw = api.get_object("maintenancewindows", window, NAMESPACE)
+    tasks = {c["type"]: c for c in mw["status"]["conditions"]}["TasksSucceeded"]
+    assert (tasks["status"], tasks["reason"]) == ("True", "AllSucceeded")
+    maintenance = wait_status(
+        api,
+        model_name,
+        lambda s: {c["type"]: c for c in s.get("conditions") or []}.get("MaintenanceSucceeded"),
+        10,
+        "MaintenanceSucceeded",
+    )
+    cond = {c["type"]: c for c in maintenance["conditions"]}["MaintenanceSucceeded"]
+    assert (cond["status"], cond["reason"]) == ("True", "ChoresSucceeded")
+    reasons = {e["reason"] for e in _events(api, window)}
+    assert {"RetrainRequested", "TaskSucceeded"} <= reasons
+    assert "CandidateReady" in {e["reason"] for e in _events(api, model_name)}
+    time.sleep(1.0)  # more reconciles of both: the request does not fire again
+    assert len(_retrain_jobs(api)) == 1 and window_run()["result"] == "Succeeded"

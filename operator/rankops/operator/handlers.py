@@ -34,7 +34,9 @@ Triggers of one MaintenanceWindow, all ending in ``MaintenanceWindowController.r
 - ``on.event`` of its Jobs (watch only, label ``rankops.dev/maintenance-window``): a Job's
   completion or failure is tracked at once;
 - a per-object ``daemon`` (``MaintenanceWindowController.run_daemon``): the window's timer,
-  reconciling at each window start and end, and every ``RANKOPS_RESYNC_INTERVAL`` seconds.
+  reconciling at each window start and end, and every ``RANKOPS_RESYNC_INTERVAL`` seconds;
+- a Retrain task's request wakes the model's retrain loop (which runs the retrain), and a change
+  of ``status.retrain`` wakes the windows that asked (their ``lastRuns`` follow it).
 
 With ``RANKOPS_WEBHOOK_PORT`` set, ``rankops operator run`` adds ``register_admission``'s
 validating handlers (``controllers.admission``) and the startup handler serves them with kopf's
@@ -134,7 +136,12 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, logger: kopf.Log
     memo.config = config
     memo.kube = KubeClient(lambda: CREDENTIALS.info or connection_info(settings=settings, logger=logger))
     memo.metrics = PrometheusMetricsSource(config.prometheus_url, timeout=config.prometheus_timeout)
-    memo.windows = MaintenanceWindowController(memo.kube, post_event=post_event, metrics=MaintenanceMetrics())
+    memo.windows = MaintenanceWindowController(
+        memo.kube,
+        post_event=post_event,
+        metrics=MaintenanceMetrics(),
+        wake_retrain=lambda namespace, name: memo.retrain.wake(namespace, name),
+    )
     memo.rankingmodels = RankingModelController(
         memo.kube,
         memo.metrics,
@@ -142,7 +149,9 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, logger: kopf.Log
         analysis_interval=config.analysis_interval,
         rollout_gate=memo.windows.rollout_allowed,
     )
-    memo.retrain = RetrainController(memo.kube, post_event=post_event, wake_model=memo.rankingmodels.wake)
+    memo.retrain = RetrainController(
+        memo.kube, post_event=post_event, wake_model=memo.rankingmodels.wake, wake_window=memo.windows.wake
+    )
     memo.qualityslos = QualitySLOController(
         memo.kube,
         memo.metrics,

@@ -6,9 +6,12 @@ One reconcile, in order:
 1. read the MaintenanceWindow; a spec the core refuses (``61 * * * *``, an unknown time zone)
    gets ``Ready=False/InvalidSpec`` naming the field and nothing else happens;
 2. gather the RankingModels it selects (served version and URI, versions in history: never
-   pruned), for a DriftCheck the ready serving pods' addresses, and the window's own Jobs;
+   pruned), for a DriftCheck the ready serving pods' addresses, for this window's Retrain
+   requests what the model's ``status.retrain`` says of them (``core.retrain.request_progress``),
+   and the window's own Jobs;
 3. ``plan_window``; delete the Jobs ``Replace`` supersedes, create the new ones (a 409 means
-   another replica or an earlier run created it: deterministic names make that harmless);
+   another replica or an earlier run created it: deterministic names make that harmless); wake
+   the retrain loop of each model a Retrain task just asked to retrain (it starts that Job);
 4. after a Backup run finished, read the destination's inventory (publication records only:
    re-hashing is the verify step's job); write status, post Events on the window and on the
    RankingModel concerned, update the maintenance metrics.
@@ -42,9 +45,11 @@ from rankops.operator.core.maintenance.planner import (
     plan_invalid_window,
     plan_window,
 )
+from rankops.operator.core.maintenance.retrain_task import REQUESTED, RetrainProgress
 from rankops.operator.core.maintenance.spec import MaintenanceWindowSpec, parse_window_spec
+from rankops.operator.core.retrain import RetrainState, request_progress
 from rankops.operator.core.spec import SpecError
-from rankops.operator.core.timeutil import format_time
+from rankops.operator.core.timeutil import format_time, parse_time
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +93,26 @@ def _ready_endpoints(pods: list[dict[str, Any]], port: int) -> tuple[str, ...]:
     return tuple(sorted(out))
 
 
+def _retrain_progress(
+    rm: Mapping[str, Any], window: str, runs: list[Mapping[str, Any]]
+) -> tuple[RetrainProgress, ...]:
+    """What the model's ``status.retrain`` says of this window's open Retrain requests for it."""
+    name = (rm.get("metadata") or {}).get("name")
+    starts = {
+        start
+        for r in runs
+        if r.get("type") == "Retrain"
+        and r.get("model") == name
+        and r.get("result") in (REQUESTED, "Running")
+        and (start := parse_time(r.get("windowStart"))) is not None
+    }
+    if not starts:
+        return ()
+    state = RetrainState.from_status(rm.get("status"))
+    found = (request_progress(state, window, start) for start in sorted(starts))
+    return tuple(p for p in found if p is not None)
+
+
 class MaintenanceWindowController:
     def __init__(
         self,
@@ -97,8 +122,10 @@ class MaintenanceWindowController:
         metrics: MaintenanceMetrics | None = None,
         clock: Clock = utcnow,
         list_store: Callable[[str, str], Awaitable[list[Any]]] | None = None,
+        wake_retrain: Callable[[str, str], None] | None = None,
     ) -> None:
         self.kube = kube
+        self.wake_retrain = wake_retrain or (lambda namespace, name: None)
         self.post_event = post_event
         self.metrics = metrics or MaintenanceMetrics()
         self.clock = clock
@@ -132,7 +159,7 @@ class MaintenanceWindowController:
             self._post(obj, plan.events, {})
             return WindowResult(plan, None)
         window = WindowMeta(name, namespace, str(meta.get("uid", "")), meta.get("generation"))
-        models = await self._models(namespace, spec)
+        models = await self._models(namespace, spec, name, status.get("lastRuns") or [])
         jobs = await self._jobs(namespace, name, window.uid)
         plan = plan_window(spec, status, models, jobs, now, meta=window)
         for job_name in plan.delete:
@@ -153,6 +180,8 @@ class MaintenanceWindowController:
         if inventory is not None:
             patch["backups"] = inventory
         await self.kube.merge_patch(f"{path}/status", {"status": patch})
+        for model_name in plan.retrain_requested:  # after the write: the request is in lastRuns
+            self.wake_retrain(namespace, model_name)
         await self._model_conditions(
             namespace, models, patch.get("lastRuns", status.get("lastRuns")) or [], now
         )
@@ -186,7 +215,9 @@ class MaintenanceWindowController:
             )
             self.metrics.drift_finished(namespace, str(run.get("model")), verdict)
 
-    async def _models(self, namespace: str, spec: MaintenanceWindowSpec) -> list[ModelTarget]:
+    async def _models(
+        self, namespace: str, spec: MaintenanceWindowSpec, window: str, runs: list[Mapping[str, Any]]
+    ) -> list[ModelTarget]:
         rms = await self.kube.list_items(resource_path("RankingModel", namespace))
         want_pods = any(t.type == "DriftCheck" for t in spec.tasks)
         out = []
@@ -211,6 +242,8 @@ class MaintenanceWindowController:
                     uri=uri,
                     protected_versions=named,
                     drift_endpoints=endpoints,
+                    has_retrain=bool((rm.get("spec") or {}).get("retrain")),
+                    retrain_progress=_retrain_progress(rm, window, runs),
                 )
             )
         return out

@@ -3,15 +3,17 @@ candidate's promotion. One reconcile reads as observe -> ``plan_retrain`` once -
 
 1. read the RankingModel (a spec the core rejects is the rollout controller's to report);
 2. observe: the served (parent) version from ``status.stableVersion``; for the triggers the
-   newest ``DriftDetected`` DriftCheck run of a MaintenanceWindow on this model
-   (``status.lastRuns``), the QualitySLO's ``status.quality.retrainRequest``, and the feedback
-   logged since the parent's manifest ``created`` against the base training queries
-   (``adapters.retrain_store``, in a thread); for a running retrain its Job and, once finished,
-   the candidate's ``manifest.json`` at the candidate URI;
+   newest ``DriftDetected`` DriftCheck run of a MaintenanceWindow on this model and the
+   windows' ``Requested`` Retrain tasks for it (``status.lastRuns``), the QualitySLO's
+   ``status.quality.retrainRequest``, and the feedback logged since the parent's manifest
+   ``created`` against the base training queries (``adapters.retrain_store``, in a thread);
+   for a running retrain its Job and, once finished, the candidate's ``manifest.json`` at the
+   candidate URI;
 3. ``plan_retrain``; create the Job it asks for (a 409 means an earlier pass or another replica
    created it: the name is deterministic), write ``status.retrain`` as a merge patch of what
    changed (nothing when nothing did), post the Events, and wake the rollout loop when an
-   automatic promotion began or ended (the rollout plans from ``effective_spec``).
+   automatic promotion began or ended (the rollout plans from ``effective_spec``) and the
+   windows whose requests the status answers when it changed (their ``lastRuns`` follow it).
 
 The per-object loop (``run_daemon``) runs at the schedule's next time, when a retrain Job changes
 (``wake``, from the Job watch) and at least every resync interval.
@@ -50,6 +52,7 @@ from rankops.operator.core.retrain import (
     merge_diff,
     plan_retrain,
     quality_request_from_status,
+    requests_from_windows,
 )
 from rankops.operator.core.spec import RankingModelSpec, SpecError, parse_ranking_model_spec
 from rankops.operator.core.timeutil import parse_time
@@ -83,11 +86,13 @@ class RetrainController:
         post_event: EventPoster | None = None,
         clock: Clock = utcnow,
         wake_model: Callable[[str, str], None] | None = None,
+        wake_window: Callable[[str, str], None] | None = None,
     ) -> None:
         self.kube = kube
         self.post_event = post_event or (lambda obj, event: None)
         self.clock = clock
         self.wake_model = wake_model or (lambda namespace, name: None)
+        self.wake_window = wake_window or (lambda namespace, name: None)
         self._objects = PerObject()
 
     def lock(self, namespace: str, name: str) -> asyncio.Lock:
@@ -138,10 +143,8 @@ class RetrainController:
         triggers = TriggerInputs(parent_version=target.parent_version)
         retrain = spec.retrain
         if retrain is not None and not state.running:
-            drift = None
-            if retrain.triggers.drift is not None:
-                windows = await self.kube.list_items(resource_path(api.MAINTENANCE_WINDOW, namespace))
-                drift = drift_from_windows(windows, name)
+            windows = await self.kube.list_items(resource_path(api.MAINTENANCE_WINDOW, namespace))
+            drift = drift_from_windows(windows, name) if retrain.triggers.drift is not None else None
             new_data = None
             trainer = retrain.trainer
             if retrain.triggers.new_data is not None and trainer.feedback_log and trainer.data:
@@ -152,7 +155,11 @@ class RetrainController:
                 except RetrainStoreError as exc:
                     logger.warning("%s/%s: new-data trigger cannot count: %s", namespace, name, exc)
             triggers = TriggerInputs(
-                target.parent_version, drift, quality_request_from_status(status), new_data
+                target.parent_version,
+                drift,
+                quality_request_from_status(status),
+                new_data,
+                requests_from_windows(windows, name),
             )
         job, manifest, manifest_error = None, None, None
         # By label (the chart grants Jobs list/watch/create/delete, as chores need).
@@ -198,6 +205,8 @@ class RetrainController:
         patch = merge_diff(old, plan.status)
         if patch:
             await self.kube.merge_patch(f"{path}/status", {"status": {"retrain": patch}})
+            for window in sorted({f.window for f in plan.state.fired if f.window}):
+                self.wake_window(namespace, window)
         for event in plan.events:
             try:
                 self.post_event(obj, event)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from rankops.operator.core.maintenance.retrain_task import RetrainProgress
 from rankops.operator.core.timeutil import format_time
 
 __all__ = [
@@ -94,6 +95,10 @@ class ModelTarget:
     uri: str
     protected_versions: tuple[str, ...] = ()  # served or in history: never pruned
     drift_endpoints: tuple[str, ...] = ()  # http://pod:port of each serving pod
+    has_retrain: bool = False  # spec.retrain is set: a Retrain task's request can be run
+    retrain_progress: tuple[
+        RetrainProgress, ...
+    ] = ()  # this window's Retrain requests, as status.retrain says
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,11 @@ Steps of one reconcile, in order:
    model still running: ``Forbid`` skips the new one, ``Allow`` runs both, ``Replace``
    deletes the old one first. ``suspend`` starts nothing (the start is still recorded, so
    resuming does not report suspended windows as missed).
+   A ``Retrain`` task starts no Job: it records a request (``retrain_task``) that the
+   RankingModel's retrain controller runs through its own trigger, Job, gate and promotion.
 3. ``lastRuns``: per task and model, the newest Job's state (Running, Succeeded, Failed) or a
-   Skipped entry; a Job still running after its window's end is reported as overrunning.
+   Skipped entry; a Job still running after its window's end is reported as overrunning; a
+   Retrain request as the model's ``status.retrain`` says it went (``follow_request``).
 4. Events on transitions (a Job created, skipped, finished, failed, overrunning; windows
    missed) and conditions ``Ready``, ``TasksSucceeded``, ``TaskOverran``, ``WindowMissed``.
 """
@@ -33,6 +36,12 @@ from rankops.operator.core.maintenance.observed import (
     SKIPPED,
     SUCCEEDED,
     ObservedJob,
+)
+from rankops.operator.core.maintenance.retrain_task import (
+    REQUESTED,
+    follow_request,
+    request_entry,
+    retrain_unconfigured,
 )
 from rankops.operator.core.maintenance.schedule import (
     current_window,
@@ -81,6 +90,7 @@ class WindowPlan:
     events: list[Event] = field(default_factory=list)
     requeue_after: float | None = None
     active: bool = False
+    retrain_requested: list[str] = field(default_factory=list)  # models whose retrain loop to wake
 
 
 def _run_entry(job: ObservedJob, task: TaskSpec | None, now: datetime) -> dict[str, Any]:
@@ -156,6 +166,7 @@ def plan_window(
             )
         )
     existing = {j.name for j in jobs}
+    retrain_requested: list[str] = []
     if due.window is not None and not spec.suspend:
         window = due.window
         ctx = JobContext(meta.name, meta.namespace, meta.uid, window.start, window.end, schedule.time_zone)
@@ -171,6 +182,18 @@ def plan_window(
                 if name in existing:
                     continue
                 skipped = _skip_reason(task, model)
+                if task.type == "Retrain" and skipped is None:
+                    runs[key] = request_entry(task.name, model.name, window.start)
+                    retrain_requested.append(model.name)
+                    events.append(
+                        Event(
+                            "Normal",
+                            "RetrainRequested",
+                            f"{task.name} for {model.name}: a retrain asked of its retrain controller",
+                            model.name,
+                        )
+                    )
+                    continue
                 running = [
                     j for j in jobs if (j.task, j.model) == key and j.state == RUNNING and j.name != name
                 ]
@@ -218,6 +241,13 @@ def plan_window(
         if current and (parse_time(current.get("windowStart")) or job.window_start) > job.window_start:
             continue
         runs[key] = _run_entry(job, tasks.get(job.task), now)
+    by_model = {m.name: m for m in models}
+    for key, run in runs.items():
+        target = by_model.get(str(run.get("model")))
+        if run.get("type") == "Retrain" and target is not None:
+            start = parse_time(run.get("windowStart"))
+            progress = next((p for p in target.retrain_progress if p.window_start == start), None)
+            runs[key] = follow_request(run, progress, schedule.duration, now)
     events += _transition_events(old_runs, runs)
     open_now = current_window(schedule, now)
     upcoming = next_window(schedule, now)
@@ -268,16 +298,16 @@ def plan_window(
     waits = [(upcoming.start - now).total_seconds()]
     if open_now is not None:
         waits.append((open_now.end - now).total_seconds())
-    if any(r.get("result") == RUNNING for r in runs.values()):
+    if any(r.get("result") in (RUNNING, REQUESTED) for r in runs.values()):
         waits.append(POLL_RUNNING_S)
     if create or delete:
         waits.append(1.0)
-    return WindowPlan(patch, create, delete, events, max(0.0, min(waits)), patch["active"])
+    return WindowPlan(patch, create, delete, events, max(0.0, min(waits)), patch["active"], retrain_requested)
 
 
 def _skip_reason(task: TaskSpec, model: ModelTarget) -> str | None:
     if task.type == "Retrain":
-        return "Retrain tasks are not run by this controller yet (the continuous-learning issue's)"
+        return retrain_unconfigured(model.name, model.has_retrain)
     if task.type == "DriftCheck" and not model.drift_endpoints:
         return "no ready serving pod to read a live query window from"
     return None
@@ -289,7 +319,11 @@ def _transition_events(
     out = []
     for key, run in new.items():
         before = old.get(key) or {}
-        same_job = before.get("jobName") == run.get("jobName") and run.get("jobName")
+        # A retrain's outcome is on the model already (the retrain controller's Events).
+        model = None if run.get("type") == "Retrain" else run["model"]
+        same_job = before.get("jobName") == run.get("jobName") and (
+            run.get("jobName") or (model is None and before.get("windowStart") == run.get("windowStart"))
+        )
         result = run.get("result")
         if result in (SUCCEEDED, FAILED) and not (same_job and before.get("result") == result):
             if result == SUCCEEDED:
@@ -298,7 +332,7 @@ def _transition_events(
                         "Normal",
                         "TaskSucceeded",
                         f"{run['task']} for {run['model']}: Job {run['jobName']} succeeded",
-                        run["model"],
+                        model,
                     )
                 )
             else:
@@ -307,7 +341,7 @@ def _transition_events(
                         "Warning",
                         run.get("reason", "TaskFailed"),
                         f"{run['task']} for {run['model']}: {run.get('message', '')}",
-                        run["model"],
+                        model,
                     )
                 )
         if run.get("overran") and not (same_job and before.get("overran")):
@@ -316,7 +350,7 @@ def _transition_events(
                     "Warning",
                     "TaskOverran",
                     f"{run['task']} for {run['model']}: Job {run['jobName']} {run['message']}",
-                    run["model"],
+                    model,
                 )
             )
     return out

@@ -8,6 +8,7 @@ automatically promoted candidate is canaried and served without editing the spec
 from .jobs import LABEL_RETRAIN, RetrainTarget, build_retrain_job, candidate_version, retrain_job_name
 from .planner import JobOutcome, RetrainObserved, RetrainPlan, plan_retrain
 from .promotion import SERVED_CONDITION, RolloutView, effective_spec, read_candidate, served_condition
+from .requests import MaintenanceRequest, request_progress, requests_from_windows, with_overrides
 from .state import Candidate, Firing, Promotion, RetrainState, Run, merge_diff
 from .triggers import (
     DriftVerdict,
@@ -26,6 +27,7 @@ __all__ = [
     "DriftVerdict",
     "Firing",
     "JobOutcome",
+    "MaintenanceRequest",
     "NewData",
     "Promotion",
     "QualityRequest",
@@ -45,6 +47,9 @@ __all__ = [
     "plan_retrain",
     "quality_request_from_status",
     "read_candidate",
+    "request_progress",
+    "requests_from_windows",
     "retrain_job_name",
     "served_condition",
+    "with_overrides",
 ]

@@ -8,12 +8,14 @@
    ``CandidateRejected`` for a failed gate); a passing candidate in Automatic mode starts a
    ``Promotion`` (``effective_spec`` then makes the rollout canary it);
 2. follow an automatic promotion (``follow_promotion``);
-3. fire the triggers (``triggers.fire``) unless a Job runs (in status, or any unfinished Job of
-   the model's, ``active_jobs``); when any fires, every firing is
+3. fire the triggers (``triggers.fire``: those of ``spec.retrain.triggers`` and the Retrain
+   tasks of MaintenanceWindows, which need no entry there) unless a Job runs (in status, or any
+   unfinished Job of the model's, ``active_jobs``); when any fires, every firing is
    recorded (status, an Event ``RetrainTriggered``, history) and one Job is asked for
    (``RetrainPlan.job``), named by the next serial; a spec that cannot run a retrain
    (no ``trainer.data``, ``outputUri`` or ``feedbackLog``) records the firings with the reason
-   instead (Warning ``RetrainNotConfigured``) and starts nothing;
+   instead (Warning ``RetrainNotConfigured``) and starts nothing. A window's task overrides
+   the trainer's data, template and deadline for the Job it fired (``requests.with_overrides``);
 4. ``servedBy`` / ``specVersion`` / ``servedVersion``: whether the stable track serves
    ``spec.model`` or a promoted candidate.
 """
@@ -31,6 +33,7 @@ from ..spec import RankingModelSpec
 from ..timeutil import format_time
 from .jobs import RetrainTarget, build_retrain_job, candidate_uri, candidate_version, retrain_job_name
 from .promotion import RolloutView, follow_promotion, read_candidate
+from .requests import with_overrides
 from .state import Promotion, RetrainState, Run
 from .triggers import TriggerInputs, fire
 
@@ -189,7 +192,7 @@ def plan_retrain(
 
     job: dict[str, Any] | None = None
     requeue: float | None = None
-    if spec.retrain is not None and spec.retrain.triggers.any:
+    if spec.retrain is not None and (spec.retrain.triggers.any or observed.triggers.maintenance):
         check = fire(spec.retrain.triggers, state, observed.triggers, now)
         state = dataclasses.replace(state, schedule_anchor=check.schedule_anchor)
         if check.next_scheduled is not None:
@@ -199,10 +202,13 @@ def plan_retrain(
         elif check.firings:
             serial = state.runs + 1
             target = observed.target
-            kinds = tuple(f.type for f in check.firings)
+            kinds = tuple(dict.fromkeys(f.type for f in check.firings))
             why = "; ".join(f.message for f in check.firings)
+            keys = {f.key for f in check.firings if f.type == "MaintenanceWindow"}
+            asked = [r for r in observed.triggers.maintenance if r.key in keys]
+            job_spec = with_overrides(spec, max(asked, key=lambda r: r.start)) if asked else spec
             try:
-                job = build_retrain_job(spec, target, serial, kinds, observed.image)
+                job = build_retrain_job(job_spec, target, serial, kinds, observed.image)
             except ValueError as exc:
                 firings = tuple(
                     dataclasses.replace(f, message=f"{f.message} (not run: {exc})") for f in check.firings

@@ -5,8 +5,8 @@
   are functions of the stored state (two replicas compute the same name: the create conflicts).
 - ``scheduleAnchor``: the schedule fires for cron times after it (the last one fired, or when
   the schedule was first seen: a new schedule does not fire for times before it existed).
-- ``triggers``: the last firing of each trigger type, its ``key`` saying what fired it; the same
-  key never fires twice.
+- ``triggers``: the last firing of each trigger type (of ``MaintenanceWindow``: of each window),
+  its ``key`` saying what fired it; the same key never fires twice.
 - ``run``: the current or last Job; ``candidate``: the last candidate read from its manifest;
   ``promotion``: an automatic promotion in force; ``history``: bounded, newest last.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from ..timeutil import format_time, parse_time
@@ -31,8 +31,10 @@ __all__ = [
 ]
 
 HISTORY_LIMIT = 10
-TriggerType = Literal["Schedule", "Drift", "QualityDrop", "NewData"]
-TRIGGER_TYPES: tuple[TriggerType, ...] = ("Schedule", "Drift", "QualityDrop", "NewData")
+TriggerType = Literal["Schedule", "Drift", "QualityDrop", "NewData", "MaintenanceWindow"]
+TRIGGER_TYPES: tuple[TriggerType, ...] = ("Schedule", "Drift", "QualityDrop", "NewData", "MaintenanceWindow")
+WINDOW_KEY_SEPARATOR = "@"  # a MaintenanceWindow firing's key: <window>@<window start>
+MAX_WINDOW_FIRINGS = 24  # status.retrain.triggers holds 32: the other four types and these
 
 
 def _time(raw: Any) -> datetime | None:
@@ -52,6 +54,19 @@ class Firing:
     message: str
     time: datetime | None = None
     job: str | None = None
+
+    @property
+    def window(self) -> str | None:
+        """The MaintenanceWindow a ``MaintenanceWindow`` firing came from (``None`` for the others)."""
+        if self.type != "MaintenanceWindow":
+            return None
+        return self.key.rpartition(WINDOW_KEY_SEPARATOR)[0]
+
+    @property
+    def window_start(self) -> datetime | None:
+        if self.type != "MaintenanceWindow":
+            return None
+        return parse_time(self.key.rpartition(WINDOW_KEY_SEPARATOR)[2])
 
     @classmethod
     def from_status(cls, d: Mapping[str, Any]) -> Firing | None:
@@ -233,11 +248,27 @@ class RetrainState:
     def last_key(self, kind: TriggerType) -> str | None:
         return next((f.key for f in self.fired if f.type == kind), None)
 
+    def last_window_firing(self, window: str) -> Firing | None:
+        """The last ``MaintenanceWindow`` firing of ``window`` (each window keeps its own)."""
+        return next((f for f in self.fired if f.type == "MaintenanceWindow" and f.window == window), None)
+
     def with_firings(self, firings: tuple[Firing, ...]) -> RetrainState:
-        kinds = {f.type for f in firings}
-        kept = tuple(f for f in self.fired if f.type not in kinds)
+        replaced = {(f.type, f.window) for f in firings}
+        kept = tuple(f for f in self.fired if (f.type, f.window) not in replaced)
+        windows = sorted(
+            (f for f in (*kept, *firings) if f.window is not None),
+            key=lambda f: f.window_start or datetime.min.replace(tzinfo=UTC),
+        )
+        # Bounded like the CRD's list: the oldest windows' firings go first (their requests,
+        # answered long ago, are no longer Requested in those windows' lastRuns).
+        dropped = {id(f) for f in windows[: max(0, len(windows) - MAX_WINDOW_FIRINGS)]}
+        kept = tuple(f for f in kept if id(f) not in dropped)
+        firings = tuple(f for f in firings if id(f) not in dropped)
         return replace(
-            self, fired=tuple(sorted((*kept, *firings), key=lambda f: TRIGGER_TYPES.index(f.type)))
+            self,
+            fired=tuple(
+                sorted((*kept, *firings), key=lambda f: (TRIGGER_TYPES.index(f.type), f.window or ""))
+            ),
         )
 
     def with_history(self, entry: Mapping[str, Any]) -> RetrainState:

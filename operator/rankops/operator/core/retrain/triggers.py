@@ -15,6 +15,10 @@
 - ``NewData``: feedback records logged since the parent version was created reached
   ``fraction`` of the base training queries; key: ``<parent>:<k>`` for the k-th multiple of the
   fraction, so a parent whose candidate failed its gate fires again at 2x, 3x the new data.
+- ``MaintenanceWindow``: a window's ``Retrain`` task asked for a retrain when the window opened
+  (``requests.requests_from_windows``); key: ``<window>@<window start>``, kept per window, so
+  each window start fires once. It needs no entry in ``spec.retrain.triggers``: the task is the
+  configuration.
 
 A trigger fires only while no retrain runs (at most one per model); one that comes while a Job
 runs waits: its key is not consumed, so it fires once the Job has finished.
@@ -31,6 +35,7 @@ from typing import Any
 from ..maintenance.schedule import Schedule, parse_schedule, previous_start, window_starts
 from ..spec import RetrainTriggers
 from ..timeutil import format_time
+from .requests import MaintenanceRequest
 from .state import Firing, RetrainState
 
 __all__ = [
@@ -72,6 +77,7 @@ class TriggerInputs:
     drift: DriftVerdict | None = None
     quality_request: QualityRequest | None = None
     new_data: NewData | None = None
+    maintenance: tuple[MaintenanceRequest, ...] = ()  # windows' Retrain requests, newest per window
 
 
 @dataclass(frozen=True)
@@ -188,6 +194,19 @@ def fire(
                     f"{nd.records} feedback records since {inputs.parent_version} "
                     f"= {nd.records / nd.base:.0%} of the {nd.base} base training queries "
                     f"(threshold {triggers.new_data.fraction:.0%})",
+                    now,
+                )
+            )
+    for req in inputs.maintenance:
+        last = state.last_window_firing(req.window)
+        last_start = last.window_start if last is not None else None
+        if last_start is None or req.start > last_start:
+            firings.append(
+                Firing(
+                    "MaintenanceWindow",
+                    req.key,
+                    f"MaintenanceWindow {req.window} (task {req.task}) asked for a retrain in its "
+                    f"window of {format_time(req.start)}",
                     now,
                 )
             )
