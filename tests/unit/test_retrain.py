@@ -82,6 +82,23 @@ def test_gate_fails_below_the_margin_on_noise_and_on_latency() -> None:
     assert not slow.passed and slow.figures["quality_passed"] and not slow.figures["latency_passed"]
 
 
+def test_gate_floor_on_the_candidates_golden_ndcg() -> None:
+    parent = [0.2, 0.4, 0.5, 0.3, 0.6, 0.1, 0.5, 0.4]
+    better = [p + 0.1 + 0.01 * i for i, p in enumerate(parent)]
+    floor = GateConfig(min_golden_ndcg=0.7)
+    poor = judge_gate(parent, better, 1e-3, 1e-3, floor, candidate_golden_ndcg=0.64)
+    assert not poor.passed and poor.figures["quality_passed"] and not poor.figures["golden_passed"]
+    assert "golden NDCG@3 0.6400 below floor 0.7" in poor.reasons[-1]
+    good = judge_gate(parent, better, 1e-3, 1e-3, floor, candidate_golden_ndcg=0.71)
+    assert good.passed and good.figures["candidate_golden_ndcg@3"] == 0.71
+    unknown = judge_gate(parent, better, 1e-3, 1e-3, floor, candidate_golden_ndcg=None)
+    assert not unknown.passed and "no golden queries" in unknown.reasons[-1]  # no figure is no pass
+    unset = judge_gate(parent, better, 1e-3, 1e-3, GateConfig(), candidate_golden_ndcg=0.1)
+    assert unset.passed and "golden_passed" not in unset.figures
+    with pytest.raises(ValueError, match="--min-golden-ndcg"):
+        GateConfig(min_golden_ndcg=1.5)
+
+
 def test_paired_p_value_edge_cases() -> None:
     assert paired_p_value([0.1, 0.1, 0.1], 0.0) == 0.0  # no variance: the sign decides
     assert paired_p_value([0.0, 0.0], 0.0) == 1.0

@@ -399,3 +399,19 @@ def test_status_round_trips_and_the_patch_names_only_what_changed() -> None:
 )
 def test_candidate_versions_are_next_patch_prereleases(parent: str, serial: int, want: str) -> None:
     assert candidate_version(parent, serial) == want
+
+
+def test_the_golden_floor_reaches_the_retrain_command_as_the_cli_reads_it() -> None:
+    from rankops.cli.main import build_parser
+    from rankops.operator.core.retrain.jobs import retrain_args
+
+    s = spec(drift={})
+    assert s.retrain is not None
+    floored = dataclasses.replace(
+        s.retrain, promotion_gate=dataclasses.replace(s.retrain.promotion_gate, min_golden_ndcg_at_3=0.7)
+    )
+    args = retrain_args(dataclasses.replace(s, retrain=floored), TARGET, "1.0.1-retrain.1")
+    assert args[-2:] == ["--min-golden-ndcg", "0.7"]
+    parsed = build_parser().parse_args(args[1:])
+    assert parsed.min_golden_ndcg == 0.7 and parsed.margin == 0.01
+    assert "--min-golden-ndcg" not in retrain_args(s, TARGET, "1.0.1-retrain.1")  # no floor: no flag

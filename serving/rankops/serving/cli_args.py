@@ -42,6 +42,14 @@ def probability(value: str) -> float:
     return x
 
 
+def unit_interval(value: str) -> float:
+    """A fraction in [0, 1] (a score floor), as the CRD bounds it."""
+    x = float(value)
+    if not 0 <= x <= 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value}")
+    return x
+
+
 def non_negative(value: str) -> float:
     x = float(value)
     if not (x >= 0 and math.isfinite(x)):

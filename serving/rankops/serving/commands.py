@@ -14,6 +14,7 @@ from rankops.serving.cli_args import (
     add_training,
     check_semver,
     positive_int,
+    unit_interval,
 )
 
 __all__ = ["SEMVER_PATTERN", "register", "serve_port"]
@@ -292,6 +293,12 @@ def register_retrain(subparsers: argparse._SubParsersAction[Any]) -> None:
         default=1.5,
         help="candidate/parent median rank latency bound (default: %(default)s)",
     )
+    p.add_argument(
+        "--min-golden-ndcg",
+        type=unit_interval,
+        default=None,
+        help="fail the gate when the candidate's NDCG@3 on its golden set is below this (default: no floor)",
+    )
     add_training(p)
     p.set_defaults(func=_retrain)
 
@@ -308,7 +315,12 @@ def _retrain(args: argparse.Namespace) -> int:
     if not args.feedback_log:
         raise ValueError("no feedback log: pass --feedback-log URI or set RANKOPS_FEEDBACK_LOG")
     check_semver(args.version)
-    gate = GateConfig(margin=args.margin, alpha=args.alpha, max_latency_ratio=args.max_latency_ratio)
+    gate = GateConfig(
+        margin=args.margin,
+        alpha=args.alpha,
+        max_latency_ratio=args.max_latency_ratio,
+        min_golden_ndcg=args.min_golden_ndcg,
+    )
     try:
         result, manifest = retrain_command(
             args.model,

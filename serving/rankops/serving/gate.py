@@ -39,6 +39,9 @@ class GateConfig:
     alpha: float = 0.05
     max_latency_ratio: float = 1.5
     latency_rounds: int = 3
+    # a floor on the candidate's NDCG@3 over its own golden set (what its pods will export as
+    # rankops_golden_ndcg_at_3): beating the parent is not enough when both are poor
+    min_golden_ndcg: float | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.alpha < 1.0:
@@ -49,6 +52,8 @@ class GateConfig:
             raise ValueError(f"--max-latency-ratio must be > 0, got {self.max_latency_ratio}")
         if self.latency_rounds < 1:
             raise ValueError("latency_rounds must be >= 1")
+        if self.min_golden_ndcg is not None and not 0.0 <= self.min_golden_ndcg <= 1.0:
+            raise ValueError(f"--min-golden-ndcg must be within [0, 1], got {self.min_golden_ndcg}")
 
 
 @dataclass
@@ -102,6 +107,7 @@ def judge_gate(
     parent_latency_s: float,
     candidate_latency_s: float,
     config: GateConfig,
+    candidate_golden_ndcg: float | None = None,
 ) -> GateResult:
     if len(parent_ndcg) != len(candidate_ndcg) or not parent_ndcg:
         raise ValueError("the gate needs the same non-empty set of queries for parent and candidate")
@@ -134,6 +140,14 @@ def judge_gate(
         f"bound {config.max_latency_ratio} "
         f"(candidate {candidate_latency_s * 1e3:.3f} ms, parent {parent_latency_s * 1e3:.3f} ms)"
     )
+    golden_ok = True
+    if config.min_golden_ndcg is not None:
+        golden = candidate_golden_ndcg
+        golden_ok = golden is not None and math.isfinite(golden) and golden >= config.min_golden_ndcg
+        shown = "none (no golden queries)" if golden is None or not math.isfinite(golden) else f"{golden:.4f}"
+        reasons.append(
+            f"golden NDCG@3 {shown} {'>=' if golden_ok else 'below'} floor {config.min_golden_ndcg}"
+        )
     figures = {
         "split": "test",
         "queries": len(diffs),
@@ -154,7 +168,15 @@ def judge_gate(
         "quality_passed": quality_ok,
         "latency_passed": latency_ok,
     }
-    return GateResult(quality_ok and latency_ok, reasons, figures)
+    if config.min_golden_ndcg is not None:
+        figures["candidate_golden_ndcg@3"] = (
+            round(candidate_golden_ndcg, 6)
+            if candidate_golden_ndcg is not None and math.isfinite(candidate_golden_ndcg)
+            else None
+        )
+        figures["min_golden_ndcg@3"] = config.min_golden_ndcg
+        figures["golden_passed"] = golden_ok
+    return GateResult(quality_ok and latency_ok and golden_ok, reasons, figures)
 
 
 def evaluate_gate(
@@ -171,4 +193,8 @@ def evaluate_gate(
     parent_s, candidate_s = median_latencies(
         [parent, candidate], [q[1] for q in queries], config.latency_rounds
     )
-    return judge_gate(parent_ndcg, candidate_ndcg, parent_s, candidate_s, config)
+    golden = None
+    if config.min_golden_ndcg is not None and candidate.golden:
+        golden_queries = [(g.query_id, g.text, g.judgments) for g in candidate.golden]
+        golden = statistics.fmean(per_query_ndcg(candidate, golden_queries))
+    return judge_gate(parent_ndcg, candidate_ndcg, parent_s, candidate_s, config, golden)

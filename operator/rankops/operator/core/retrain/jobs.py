@@ -92,6 +92,8 @@ def retrain_args(spec: RankingModelSpec, target: RetrainTarget, version: str) ->
     if missing:
         raise ValueError("spec.retrain.trainer needs " + ", ".join(missing) + " to run a retrain")
     assert trainer.data and trainer.output_uri and trainer.feedback_log
+    floor = retrain.promotion_gate.min_golden_ndcg_at_3
+    golden_floor = [] if floor is None else ["--min-golden-ndcg", repr(floor)]
     return [
         "rankops", "retrain",
         "--model", target.parent_uri,
@@ -100,6 +102,7 @@ def retrain_args(spec: RankingModelSpec, target: RetrainTarget, version: str) ->
         "--out", candidate_uri(trainer.output_uri, version),
         "--version", version,
         "--margin", repr(retrain.promotion_gate.min_improvement),
+        *golden_floor,
     ]  # fmt: skip
 
 
