@@ -435,3 +435,14 @@ def test_equal_quantities_never_need_an_update(base: int, scale: int, data: st.D
     assert not needs_update(desired, {"resources": {"requests": {"cpu": b}}})
     # one nano-unit more is a real change
     assert needs_update(desired, {"resources": {"requests": {"cpu": f"{nanos + 1}n"}}})
+
+
+def test_pods_append_to_the_feedback_log_the_retrain_reads() -> None:
+    retrain = {"trainer": {"feedbackLog": "s3://feedback/search", "data": "s3://data", "outputUri": "s3://m"}}
+    for track in ("stable", "canary"):
+        deployment = by_name(children_of(META, {**SPEC, "retrain": retrain}, ROLLING))[
+            f"Deployment/ranker-{track}"
+        ]
+        assert env_of(deployment)["RANKOPS_FEEDBACK_LOG"] == "s3://feedback/search"
+    without = by_name(children_of(META, SPEC, HEALTHY))["Deployment/ranker-stable"]
+    assert "RANKOPS_FEEDBACK_LOG" not in env_of(without)

@@ -22,7 +22,8 @@ What the children look like: owner reference to the RankingModel (``controller``
 (the shared Service ``<m>`` and the HTTPRoute carry no track); Deployment selectors are
 ``name`` + ``track`` only (selectors are immutable, versions change). Pods: env
 ``RANKOPS_MODEL``, ``RANKOPS_VERSION``, ``RANKOPS_TRACK``, ``RANKOPS_MODEL_URI``,
-``RANKOPS_PORT`` then the user's env; Pod Security "restricted" (non-root uid 10001,
+``RANKOPS_PORT`` (and ``RANKOPS_FEEDBACK_LOG`` from ``spec.retrain.trainer.feedbackLog``)
+then the user's env; Pod Security "restricted" (non-root uid 10001,
 read-only root filesystem, no privilege escalation, all capabilities dropped, seccomp
 ``RuntimeDefault``, no service-account token); an ``emptyDir`` on ``/tmp``; readiness
 ``/readyz``, liveness ``/healthz``, a startup probe for slow model loads; Prometheus scrape
@@ -180,6 +181,11 @@ def build_deployment(
         {"name": "RANKOPS_MODEL_URI", "value": uri},
         {"name": "RANKOPS_PORT", "value": str(port)},
     ]
+    # The log the retrain Job reads is the one the pods append their served rankings and
+    # feedback to (the RANKOPS_* names are the operator's, so the user cannot set it in env).
+    feedback_log = spec.retrain.trainer.feedback_log if spec.retrain else None
+    if feedback_log:
+        env.append({"name": "RANKOPS_FEEDBACK_LOG", "value": feedback_log})
     env.extend(dict(e) for e in spec.serving.env)
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
