@@ -112,6 +112,21 @@ def test_monitor_keeps_a_rolling_window() -> None:
         DriftMonitor(ref, window=0)
 
 
+def test_monitor_window_holds_distinct_queries() -> None:
+    rng = np.random.default_rng(5)
+    ref = DriftReference.build(_rows(rng, 1000))
+    rows = _rows(rng, 30)
+    mon = DriftMonitor(ref, window=20)
+    for i in range(300):  # a head of 30 queries, repeated: the window keeps each once
+        mon.observe(rows[i % 30], key=f"q{i % 30}")
+    assert len(mon) == 20 and mon.observed == 300
+    assert mon.rows() == [dict(r) for r in rows[10:30]]  # the newest 20, oldest first
+    mon.observe(rows[10], key="q10")  # seen again: moves to the newest end, adds no row
+    assert len(mon) == 20 and mon.rows()[-1] == dict(rows[10]) and mon.rows()[0] == dict(rows[11])
+    mon.observe(rows[0])  # no key: always a row of its own
+    assert len(mon) == 20 and mon.rows()[-1] == dict(rows[0])
+
+
 def test_query_features_against_the_trained_reference() -> None:
     from rankops.serving.artifact import load_artifact
     from rankops.serving.drift import query_features, query_features_many

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import Counter, deque
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -311,19 +311,39 @@ def compare(reference: DriftReference, rows: Sequence[Mapping[str, float | str]]
 
 
 class DriftMonitor:
-    """Rolling window of live query features; thread-safe."""
+    """Rolling window of the live features of the last ``window`` distinct queries; thread-safe.
+
+    Distinct, because the reference is a sample of distinct queries: live traffic repeats its
+    head queries, and a window holding one query many times is not an independent sample, so
+    KS and chi-square would find "drift" in mere repetition (200 draws with replacement from
+    112 held-out queries drifted on every trial; the 112 themselves did not). A repeated query
+    (``key``: its normalised text) moves to the newest end of the window instead of adding a row;
+    ``key=None`` always adds one."""
 
     def __init__(self, reference: DriftReference, window: int = 1000) -> None:
         if window <= 0:
             raise ValueError("window must be positive")
         self.reference = reference
         self.window = window
-        self._rows: deque[dict[str, float | str]] = deque(maxlen=window)
+        self._rows: OrderedDict[object, dict[str, float | str]] = OrderedDict()
         self._lock = threading.Lock()
+        self._observed = 0
 
-    def observe(self, features: Mapping[str, float | str]) -> None:
+    def observe(self, features: Mapping[str, float | str], key: str | None = None) -> None:
         with self._lock:
-            self._rows.append(dict(features))
+            self._observed += 1
+            slot: object = key if key is not None else object()
+            if slot in self._rows:
+                self._rows.move_to_end(slot)
+            self._rows[slot] = dict(features)
+            while len(self._rows) > self.window:
+                self._rows.popitem(last=False)
+
+    @property
+    def observed(self) -> int:
+        """Queries observed since start, repeats included."""
+        with self._lock:
+            return self._observed
 
     def __len__(self) -> int:
         with self._lock:
@@ -332,9 +352,9 @@ class DriftMonitor:
     def rows(self) -> list[dict[str, float | str]]:
         """A copy of the window's feature rows, oldest first (served by ``GET /v1/drift/window``)."""
         with self._lock:
-            return [dict(r) for r in self._rows]
+            return [dict(r) for r in self._rows.values()]
 
     def report(self) -> DriftReport:
         with self._lock:
-            rows = list(self._rows)
+            rows = list(self._rows.values())
         return compare(self.reference, rows)
