@@ -95,7 +95,8 @@ def baselines(ds: Dataset, split: str) -> dict[str, dict[str, float]]:
 def model_metrics(ds: Dataset, split: str, epochs: int, seed: int) -> tuple[dict[str, float], dict[str, Any]]:
     from rankops.serving.calibration import reliability
     from rankops.serving.static_encoder import STATIC
-    from rankops.serving.train import TrainOptions, artifact_in_memory, train_model
+    from rankops.serving.train import TrainOptions, train_model
+    from rankops.serving.training_run import artifact_in_memory
 
     started = time.perf_counter()
     result = train_model(ds, TrainOptions(epochs=epochs, seed=seed))

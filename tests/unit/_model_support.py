@@ -42,7 +42,7 @@ def tiny_dataset() -> Path:
 
 @functools.cache
 def tiny_artifact() -> Path:
-    from rankops.serving.train import train_command
+    from rankops.serving.training_run import train_command
 
     out = _workdir() / "tiny-model"
     log = io.StringIO()
@@ -54,7 +54,7 @@ def tiny_artifact() -> Path:
 @functools.cache
 def bundled_artifact() -> Path:
     """The model trained on the whole bundled dataset (default options), once per process."""
-    from rankops.serving.train import train_command
+    from rankops.serving.training_run import train_command
 
     out = _workdir() / "bundled-model"
     train_command(str(BUNDLED), str(out), "1.0.0", stream=io.StringIO())

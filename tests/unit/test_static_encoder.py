@@ -16,7 +16,7 @@ from rankops.serving.artifact import QUERY_MAP, load_artifact
 from rankops.serving.dataset import load_dataset
 from rankops.serving.encoder import DIM, cached_embeddings, item_text
 from rankops.serving.static_encoder import QueryMap, StaticQueryEncoder, fit_query_map, token_table
-from rankops.serving.train import train_command
+from rankops.serving.training_run import train_command
 
 from ._model_support import tiny_artifact, tiny_dataset
 

@@ -35,7 +35,7 @@ def test_tiny_model_learns() -> None:
     # bundle in test_full_bundle_beats_bm25); what must hold is that the model fits its
     # training queries far better than BM25 ranks them.
     from rankops.serving.artifact import load_artifact
-    from rankops.serving.train import evaluate_split
+    from rankops.serving.training_run import evaluate_split
 
     art = load_artifact(str(tiny_artifact()))
     train = evaluate_split(art, load_dataset(tiny_dataset()), "train")

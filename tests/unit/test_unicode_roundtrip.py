@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from rankops.serving.artifact import _jsonl, _read_jsonl, load_artifact
 from rankops.serving.dataset import load_dataset
 from rankops.serving.mapping_import import parse_mapping
-from rankops.serving.train import train_command
+from rankops.serving.training_run import train_command
 
 TRICKY = (
     "\u2028\u2029\u0085\x0c\x0b\x1c\x1d\x1e\r e\u0301 \U0001f600 "

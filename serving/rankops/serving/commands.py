@@ -132,7 +132,8 @@ def register_train(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from rankops.serving.train import DEFAULT_EPOCHS, train_command
+    from rankops.serving.train import DEFAULT_EPOCHS
+    from rankops.serving.training_run import train_command
 
     check_semver(args.version)
     if args.parent_version is not None and args.parent_version == args.version:

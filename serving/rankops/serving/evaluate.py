@@ -8,7 +8,7 @@ from typing import Any
 
 from rankops.serving.artifact import load_artifact
 from rankops.serving.dataset import DatasetError, load_dataset
-from rankops.serving.train import evaluate_split
+from rankops.serving.training_run import evaluate_split
 
 
 def evaluate_command(

@@ -124,12 +124,16 @@ def _our_name(name: str) -> str | None:
 def load_minilm(model_dir: Path) -> MiniLM:
     """The encoder in eval mode, every parameter taken from ``model.safetensors`` (strict)."""
     config = BertConfig(json.loads((model_dir / "config.json").read_text()))
-    model = MiniLM(config)
+    # Built on the meta device and then given the file's tensors: no random initialisation,
+    # which would also draw from torch's global generator and so change what a seeded
+    # training run that loads the encoder midway produces.
+    with torch.device("meta"):
+        model = MiniLM(config)
     state = {}
     for name, tensor in load_file(str(model_dir / "model.safetensors")).items():
         ours = _our_name(name)
         if ours is not None:
             state[ours] = tensor
-    model.load_state_dict(state, strict=True)
+    model.load_state_dict(state, strict=True, assign=True)
     model.eval()
     return model

@@ -45,7 +45,8 @@ from rankops.serving.artifact import MANIFEST, check_writable, load_artifact
 from rankops.serving.dataset import QRELS_HEADER, Dataset, dataset_digest, load_dataset
 from rankops.serving.feedback_log import FeedbackRecord, log_exists, read_feedback
 from rankops.serving.gate import GateConfig, GateResult, evaluate_gate
-from rankops.serving.train import DEFAULT_EPOCHS, DEFAULT_SEED, train_command
+from rankops.serving.train import DEFAULT_EPOCHS, DEFAULT_SEED
+from rankops.serving.training_run import train_command
 
 HELDOUT_SPLITS = ("dev", "test")
 GATE_SPLIT = "test"
