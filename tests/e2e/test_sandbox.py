@@ -33,6 +33,7 @@ from typing import Any
 import pytest
 
 from rankops.sandbox.alerting import alertmanager_binary
+from rankops.sandbox.maint_act import DRIFT_MIN_SAMPLES
 from rankops.sandbox.prometheus import prometheus_binary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,7 +112,7 @@ def test_story_promotes_a_better_model_and_rolls_back_a_broken_one(tmp_path: Pat
     jobs = {j["type"]: j for j in acts["maint"]["jobs"]}
     assert (jobs["Backup"]["result"], jobs["RestoreTest"]["result"]) == ("Succeeded", "Succeeded")
     drift = acts["maint"]["drift"]
-    assert drift["verdict"] in ("NoDrift", "Drift") and drift["n"] >= 200, acts["maint"]
+    assert drift["verdict"] in ("NoDrift", "Drift") and drift["n"] >= DRIFT_MIN_SAMPLES, acts["maint"]
     expected = ("Succeeded", None) if drift["verdict"] == "NoDrift" else ("Failed", "DriftDetected")
     assert (jobs["DriftCheck"]["result"], jobs["DriftCheck"]["reason"]) == expected, jobs["DriftCheck"]
     assert drift["pods"] and all(

@@ -40,7 +40,9 @@ def bundled_model() -> Path:
 def query_pool() -> list[str]:
     gen = generator()
     items = gen.make_catalog(np.random.default_rng(13), 1200)  # the bundled catalogue (seed 13)
-    return [text for _, text, _ in gen.make_queries(np.random.default_rng(2024), items, 3000)]
+    texts = [text for _, text, _ in gen.make_queries(np.random.default_rng(2024), items, 3000)]
+    # distinct: a pod's window keeps each query once, and these tests count rows
+    return list({" ".join(t.casefold().split()): t for t in texts}.values())
 
 
 def shifted(queries: list[str], seed: int) -> list[str]:
@@ -78,6 +80,11 @@ def send(server: Server, queries: list[str]) -> None:
 def window_size(server: Server) -> int:
     status, body = server.get("/v1/drift/window")
     return int(json.loads(body)["n"]) if status == 200 else -1
+
+
+def observed(server: Server) -> int:
+    status, body = server.get("/v1/drift/window")
+    return int(json.loads(body)["observed"]) if status == 200 else -1
 
 
 @pytest.fixture
@@ -121,6 +128,16 @@ def test_drift_job_reads_each_pod_window_over_http(
     assert set(result["features"]) == {"n_tokens", "n_chars", "oov_fraction", "max_score", "domain", "region"}
     for f in result["features"].values():
         assert {"statistic", "pvalue", "psi", "verdict"} <= set(f)
+
+    # Repeats are not independent samples: a pod keeps a query once, and the Job counts a query
+    # that both pods served once.
+    before = [observed(p) for p in pods]
+    send(pods[0], same[:3])  # pod 0 has these: moved to the newest end, no new row
+    send(pods[1], same[:5])  # pod 1 has not: 5 new rows (its 5 oldest leave), also on pod 0
+    wait_for(lambda: [observed(p) for p in pods] == [before[0] + 3, before[1] + 5], 30, 0.1, "repeats seen")
+    assert [window_size(p) for p in pods] == [WINDOW, WINDOW]
+    code, result, err = rankops("drift", "--model", str(bundled_model), *endpoints)
+    assert result is not None and (result["n"], result["pooledRows"]) == (2 * WINDOW - 5, 2 * WINDOW), err
 
     moved = shifted(same, 1)
     send(pods[0], moved[:WINDOW])

@@ -125,6 +125,18 @@ def test_monitor_window_holds_distinct_queries() -> None:
     assert len(mon) == 20 and mon.rows()[-1] == dict(rows[10]) and mon.rows()[0] == dict(rows[11])
     mon.observe(rows[0])  # no key: always a row of its own
     assert len(mon) == 20 and mon.rows()[-1] == dict(rows[0])
+    # touch: a repeat counted and moved without its features (the service skips the forward pass)
+    assert mon.touch("q12") and mon.rows()[-1] == dict(rows[12]) and mon.observed == 303
+    assert not mon.touch("never-seen") and mon.observed == 303 and len(mon) == 20
+
+
+def test_pooled_windows_count_a_query_two_pods_served_once() -> None:
+    from rankops.serving.drift_check import distinct_rows
+
+    rng = np.random.default_rng(6)
+    rows = _rows(rng, 10)
+    pooled = distinct_rows([*rows, *rows[3:7], {**rows[0], "max_score": 0.123456}])
+    assert pooled == [*(dict(r) for r in rows), {**rows[0], "max_score": 0.123456}]
 
 
 def test_query_features_against_the_trained_reference() -> None:

@@ -13,7 +13,7 @@ The DriftCheck Job (``rankops drift``) asks every ready serving pod of the model
 rolling window of live query features at ``podIP:8080``, the address and port a cluster
 would give it (each sandbox pod has a loopback address of its own), and judges them against
 the artifact's reference with ``minSamples: DRIFT_MIN_SAMPLES``; the act opens that window
-only once the ready stable pods hold that many live queries between them (a stable pod that
+only once the ready stable pods hold that many distinct live queries between them (a stable pod that
 started moments ago, after a promotion, has not seen them yet), as an operator would schedule
 a drift check after the traffic of a day rather than on a fresh pod. The act
 reads the Job's verdict from its pod's log (as ``kubectl logs job/…`` would): a check that
@@ -35,12 +35,14 @@ import httpx
 
 from rankops.sandbox.stack import Sandbox
 from rankops.sandbox.timeline import Recorder
+from rankops.serving.drift_check import distinct_rows, fetch_window
 
 __all__ = ["WINDOWS", "live_queries", "maintenance_window", "play_maintenance"]
 
 WINDOWS = ("nightly-backup", "restore-drill")
 FINISHED = ("Succeeded", "Failed", "Skipped")
-DRIFT_MIN_SAMPLES = 200
+# The replay holds 112 distinct held-out queries and the drift window counts each once.
+DRIFT_MIN_SAMPLES = 100
 
 
 def maintenance_window(name: str, namespace: str, backups: Path, now: datetime) -> dict[str, Any]:
@@ -107,14 +109,15 @@ def _stable_pod_urls(sb: Sandbox, namespace: str, model: str) -> list[str]:
 
 
 def live_queries(urls: Sequence[str]) -> int:
-    """The rows in the pods' drift windows (``GET /v1/drift/window``), summed; 0 for a pod that fails."""
-    total = 0
+    """Distinct live queries in the pods' drift windows (``GET /v1/drift/window``), pooled as the
+    drift Job pools them (a query two pods served counts once); a pod that fails adds none."""
+    rows: list[dict[str, float | str]] = []
     for url in urls:
         try:
-            total += int(httpx.get(f"{url}/v1/drift/window", timeout=5.0).json().get("n") or 0)
+            rows.extend(fetch_window(url, timeout_s=5.0).rows)
         except (httpx.HTTPError, ValueError):
             continue
-    return total
+    return len(distinct_rows(rows))
 
 
 def _wait_for_live_queries(sb: Sandbox, rec: Recorder, namespace: str, model: str, deadline: float) -> None:

@@ -339,6 +339,16 @@ class DriftMonitor:
             while len(self._rows) > self.window:
                 self._rows.popitem(last=False)
 
+    def touch(self, key: str) -> bool:
+        """Count a repeat of ``key`` (moving it to the newest end); False when it is not in the
+        window, so the caller computes its features (a forward pass) only for new queries."""
+        with self._lock:
+            if key not in self._rows:
+                return False
+            self._observed += 1
+            self._rows.move_to_end(key)
+            return True
+
     @property
     def observed(self) -> int:
         """Queries observed since start, repeats included."""

@@ -28,7 +28,8 @@ def build_drift_router(service: RankingService) -> APIRouter:
                 "track": ident.track,
                 "sha256": artifact.sha256 if artifact is not None else None,
                 "capacity": service.settings.drift_window,
-                "n": len(rows),
+                "n": len(rows),  # distinct queries: a repeat moves its row to the newest end
+                "observed": service.drift_observed(),
                 "rows": rows,
             }
         )

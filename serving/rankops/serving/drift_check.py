@@ -1,14 +1,15 @@
 """The drift Job: live query features from every serving pod against the artifact's reference.
 
 Each pod keeps a rolling window of features of the queries it served (``GET
-/v1/drift/window``); the windows of the pods that serve the artifact under test are pooled
-and compared with ``reference_stats.json`` (``drift.compare``): Kolmogorov-Smirnov on the
-numeric features, chi-square on the categorical ones, PSI on all.
+/v1/drift/window``); the windows of the pods that serve the artifact under test are pooled,
+a query seen by several pods counted once, and compared with ``reference_stats.json``
+(``drift.compare``): Kolmogorov-Smirnov on the numeric features, chi-square on the
+categorical ones, PSI on all.
 
 Verdict per feature: drift when its p-value is significant after Holm's step-down
 correction over all features at ``alpha`` (so the chance of a false alarm on a day without
 drift stays at most ``alpha`` however many features are tested), or when PSI exceeds
-``psi_threshold``. Fewer than ``min_samples`` pooled rows is no verdict, never a pass.
+``psi_threshold``. Fewer than ``min_samples`` distinct pooled rows is no verdict, never a pass.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def drift_check(
             progress(f"{endpoint}: skipped: {problem}")
             pods.append({"endpoint": endpoint, "used": False, "problem": problem, "version": window.version})
             continue
-        progress(f"{endpoint}: {len(window.rows)} live queries (version {window.version})")
+        progress(f"{endpoint}: {len(window.rows)} distinct live queries (version {window.version})")
         pods.append({"endpoint": endpoint, "used": True, "n": len(window.rows), "version": window.version})
         rows.extend(window.rows)
     if not any(p["used"] for p in pods):
@@ -137,5 +138,27 @@ def drift_check(
             "no serving pod gave a window of this artifact: "
             + "; ".join(f"{p['endpoint']}: {p['problem']}" for p in pods)
         )
-    result = judge_drift(reference, rows, alpha=alpha, psi_threshold=psi_threshold, min_samples=min_samples)
-    return {**result, "pods": pods}
+    pooled = distinct_rows(rows)
+    if len(pooled) < len(rows):
+        progress(f"pooled: {len(pooled)} distinct of {len(rows)} rows (a query two pods served counts once)")
+    result = judge_drift(reference, pooled, alpha=alpha, psi_threshold=psi_threshold, min_samples=min_samples)
+    return {**result, "pooledRows": len(rows), "pods": pods}
+
+
+def distinct_rows(rows: Sequence[Mapping[str, float | str]]) -> list[dict[str, float | str]]:
+    """``rows`` without repeats, first seen kept.
+
+    Each pod's window holds distinct queries, but traffic spreads one query over several pods,
+    and a pooled sample holding it twice is not independent (the tests read repetition as
+    drift). Pods send features, never query text, so a repeat is recognised by its feature
+    row: one artifact computes the same row for the same query, and two different queries
+    rarely share every feature to the last digit of the best score (merging such a pair costs
+    one sample, never a false alarm)."""
+    seen: set[tuple[tuple[str, float | str], ...]] = set()
+    out: list[dict[str, float | str]] = []
+    for row in rows:
+        key = tuple(sorted(row.items()))
+        if key not in seen:
+            seen.add(key)
+            out.append(dict(row))
+    return out

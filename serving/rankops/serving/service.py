@@ -537,6 +537,10 @@ class RankingService:
         self._require_model()
         return [] if self._drift_monitor is None else self._drift_monitor.rows()
 
+    def drift_observed(self) -> int:
+        """Live queries the drift window has taken in, repeats included."""
+        return 0 if self._drift_monitor is None else self._drift_monitor.observed
+
     async def refresh_drift(self) -> None:
         artifact = self._require_model()
         queries = list(self._drift_pending)
@@ -545,7 +549,9 @@ class RankingService:
         assert monitor is not None
         for start in range(0, len(queries), JOB_SLICE):
             for query in queries[start : start + JOB_SLICE]:
-                monitor.observe(query_features(artifact, query))
+                key = normalize_query(query)
+                if not monitor.touch(key):
+                    monitor.observe(query_features(artifact, query), key=key)
             await asyncio.sleep(0)  # let waiting requests in between slices
         report, psi, pvalues = drift_gauges(monitor, self.settings.drift_min_samples)
         if report is not None:
