@@ -47,7 +47,7 @@ import logging
 import math
 import os
 import time
-from collections import deque
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -190,9 +190,10 @@ class RankingService:
                 max_unflushed=self.settings.feedback_log_max_unflushed,
             )
         self.log_problem: str | None = None  # why the log could not be read back, if it could not
-        # Live queries awaiting drift features: only the latest drift_sample per refresh are
-        # scored (each costs a forward pass), so drift work stays a small share of the CPU.
-        self._drift_pending: deque[str] = deque(maxlen=self.settings.drift_sample)
+        # Live queries awaiting drift features, by normalised text: the latest drift_sample
+        # distinct ones per refresh (a new one costs a forward pass; the window keeps each
+        # query once), so drift work stays a small share of the CPU.
+        self._drift_pending: OrderedDict[str, str] = OrderedDict()
         self._drift_monitor: DriftMonitor | None = None
         self.drift_report: DriftReport | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -383,7 +384,7 @@ class RankingService:
             self.feedback_log.served(
                 served_line(request_id, served_at, fields, query, k, domain, ranking.shown)
             )
-        self._drift_pending.append(query)
+        self._pend_for_drift(key[0], query)
         return Served(request_id, ranking, cached)
 
     def _score(self, artifact: ModelArtifact, query: str, k: int) -> Ranking:
@@ -541,15 +542,21 @@ class RankingService:
         """Live queries the drift window has taken in, repeats included."""
         return 0 if self._drift_monitor is None else self._drift_monitor.observed
 
+    def _pend_for_drift(self, key: str, query: str) -> None:
+        pending = self._drift_pending
+        pending[key] = query
+        pending.move_to_end(key)
+        if len(pending) > self.settings.drift_sample:
+            pending.popitem(last=False)
+
     async def refresh_drift(self) -> None:
         artifact = self._require_model()
-        queries = list(self._drift_pending)
+        queries = list(self._drift_pending.items())
         self._drift_pending.clear()
         monitor = self._drift_monitor
         assert monitor is not None
         for start in range(0, len(queries), JOB_SLICE):
-            for query in queries[start : start + JOB_SLICE]:
-                key = normalize_query(query)
+            for key, query in queries[start : start + JOB_SLICE]:
                 if not monitor.touch(key):
                     monitor.observe(query_features(artifact, query), key=key)
             await asyncio.sleep(0)  # let waiting requests in between slices
