@@ -1527,3 +1527,19 @@ def test_analysis_due_is_exactly_when_the_planner_uses_a_verdict(
         plan = judged if request is not None else unjudged
         assert RolloutState.from_status(plan.status).to_status() == plan.status
         status = plan.status
+
+
+def test_status_patch_clears_what_a_new_last_analysis_lacks() -> None:
+    """The API server merges ``lastAnalysis`` key by key (RFC 7386): a look without evidence must
+    null the previous look's, or ``kubectl get rm -o wide`` shows a finished rollout's old ETA."""
+    from rankops.sandbox.patching import json_merge_patch
+
+    old = {
+        "phase": "Progressing",
+        "lastAnalysis": {"verdict": "Inconclusive", "evidence": "ndcg: canary 29/261", "insufficientData": 1},
+    }
+    new = {"phase": "RolledBack", "lastAnalysis": {"verdict": "Fail", "look": 2}}
+    patch = merge_patch(old, new)
+    assert patch["lastAnalysis"] == {"verdict": "Fail", "look": 2, "evidence": None, "insufficientData": None}
+    assert json_merge_patch(old, patch) == new
+    assert merge_patch(new, new) == {}
