@@ -294,6 +294,7 @@ class Verdict:
         if self.harm_shown:
             out["harmShown"] = True
         summary = self.evidence_summary
-        if summary:
+        # samples against need is a wait's progress; a decided look needs nothing more
+        if summary and self.outcome is Outcome.INCONCLUSIVE:
             out["evidence"] = summary
         return out
