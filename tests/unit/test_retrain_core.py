@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rankops.operator.core.diff import merge_patch_between
 from rankops.operator.core.retrain import (
     DriftVerdict,
     JobOutcome,
@@ -24,7 +25,6 @@ from rankops.operator.core.retrain import (
     drift_from_windows,
     effective_spec,
     fire,
-    merge_diff,
     plan_retrain,
     quality_request_from_status,
     retrain_job_name,
@@ -384,8 +384,8 @@ def test_status_round_trips_and_the_patch_names_only_what_changed() -> None:
     version = state.run.candidate_version  # type: ignore[union-attr]
     plan = plan_retrain(s, state, observed(job=JobOutcome("Succeeded"), manifest=manifest(version)), T0)
     assert RetrainState.from_status({"retrain": plan.status}).to_status() == plan.status
-    assert merge_diff(plan.status, plan.status) == {}
-    patch = merge_diff(state.to_status(), plan.status)
+    assert merge_patch_between(plan.status, plan.status) == {}
+    patch = merge_patch_between(state.to_status(), plan.status)
     assert patch["run"] == {
         "state": "Succeeded",
         "completionTime": format_time(T0),

@@ -10,6 +10,7 @@ from rankops.operator.core.conditions import get_condition
 from rankops.operator.core.slo.evaluate import ModelEvaluation, ObjectiveResult
 from rankops.operator.core.slo.policy import PostPromotion, RemediationPolicy
 from rankops.operator.core.slo.quality import ModelView, plan_quality
+from rankops.sandbox.patching import json_merge_patch
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 POLICY = RemediationPolicy(settle_s=30, cooldown_s=600, max_attempts=1)
@@ -21,7 +22,9 @@ def ev(version: str, value: float | None, state: str, severity: str | None = Non
 
 
 def apply(status: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    return {**status, **patch}
+    """The patch as the API server merges it (RFC 7386)."""
+    merged: dict[str, Any] = json_merge_patch(status, patch)
+    return merged
 
 
 def test_breach_after_promotion_rolls_back_like_a_failed_canary() -> None:
@@ -76,12 +79,12 @@ def test_breach_after_promotion_rolls_back_like_a_failed_canary() -> None:
         "at": "2026-03-01T12:15:00Z",
         "uri": "file:///m/2",  # the artifact rolled back from
     }
-    rollback = p["quality"]["rollback"]
+    rollback = plan.quality["rollback"]
     assert (
         rollback["version"] == "1.0.0" and rollback["fromVersion"] == "1.1.0" and rollback["generation"] == 2
     )
     assert "ndcg Breached at 0.41 (P0)" in p["message"] and "5m after promoting 1.1.0" in p["message"]
-    assert p["quality"]["promotion"]["time"] == "2026-03-01T12:10:00Z"  # from history, not first sight
+    assert plan.quality["promotion"]["time"] == "2026-03-01T12:10:00Z"  # from history, not first sight
     assert [e.reason for e in plan.events] == ["QualityBreached", "RolledBack"]
     assert [n[0] for n in plan.notifications] == ["Breach", "Rollback"]
     cond = get_condition(p["conditions"], "QualityMet")
@@ -92,15 +95,15 @@ def test_breach_after_promotion_rolls_back_like_a_failed_canary() -> None:
     model = ModelView(generation=2, spec_version="1.1.0", status=status, post_promotion=PP)
     again = plan_quality(model, ev("1.0.0", 0.8, "Met"), "q", POLICY, later + timedelta(minutes=1))
     assert again.action is None and not again.rolled_back and "phase" not in again.status_patch
-    assert again.status_patch["quality"]["rollback"] == rollback
+    assert again.quality["rollback"] == rollback and "rollback" not in again.status_patch["quality"]
     # the spec moves on (1.2.0): the rollback is over
     model = ModelView(
         generation=3, spec_version="1.2.0", status={**status, "phase": "Healthy"}, post_promotion=PP
     )
-    assert (
-        "rollback"
-        not in plan_quality(model, ev("1.0.0", 0.8, "Met"), "q", POLICY, later).status_patch["quality"]
-    )
+    over = plan_quality(model, ev("1.0.0", 0.8, "Met"), "q", POLICY, later)
+    assert "rollback" not in over.quality
+    assert over.status_patch["quality"]["rollback"] is None  # a merge patch deletes it on the server
+    assert "rollback" not in apply(status, over.status_patch)["quality"]
 
 
 def test_breach_outside_the_window_climbs_the_ladder() -> None:
@@ -111,20 +114,14 @@ def test_breach_outside_the_window_climbs_the_ladder() -> None:
     assert "phase" not in plan.status_patch  # the ladder never touches the rollout's fields
     outcome = plan.with_outcome("2/2 pods invalidated")
     assert outcome["quality"]["remediation"]["steps"][-1]["outcome"] == "2/2 pods invalidated"
-    status = apply(status, {**plan.status_patch, **outcome})
+    status = apply(apply(status, plan.status_patch), outcome)
     model = ModelView(1, "1.0.0", status, post_promotion=PP, retrain_allowed=True)
     plan = plan_quality(model, ev("1.0.0", 0.55, "Breached", "P1"), "q", POLICY, T0 + timedelta(seconds=31))
-    assert (
-        plan.action == "RollingRestart"
-        and plan.status_patch["quality"]["restartedAt"] == "2026-03-01T12:00:31Z"
-    )
+    assert plan.action == "RollingRestart" and plan.quality["restartedAt"] == "2026-03-01T12:00:31Z"
     status = apply(status, plan.status_patch)
     model = ModelView(1, "1.0.0", status, post_promotion=PP, retrain_allowed=True)
     plan = plan_quality(model, ev("1.0.0", 0.55, "Breached", "P1"), "q", POLICY, T0 + timedelta(seconds=62))
-    assert (
-        plan.action == "RequestRetrain"
-        and plan.status_patch["quality"]["retrainRequest"]["version"] == "1.0.0"
-    )
+    assert plan.action == "RequestRetrain" and plan.quality["retrainRequest"]["version"] == "1.0.0"
     status = apply(status, plan.status_patch)
     model = ModelView(1, "1.0.0", status, post_promotion=PP, retrain_allowed=True)
     quiet = plan_quality(model, ev("1.0.0", 0.55, "Breached", "P1"), "q", POLICY, T0 + timedelta(seconds=70))
@@ -139,10 +136,10 @@ def test_nothing_acts_during_a_rollout_or_without_data() -> None:
         1, "1.1.0", {"phase": "Progressing", "stableVersion": "1.0.0", "canaryVersion": "1.1.0"}, PP
     )
     plan = plan_quality(rolling, ev("1.0.0", 0.4, "Breached", "P0"), "q", POLICY, T0)
-    assert plan.action is None and not plan.rolled_back and "remediation" not in plan.status_patch["quality"]
+    assert plan.action is None and not plan.rolled_back and "remediation" not in plan.quality
     quiet = ModelView(1, "1.0.0", {"phase": "Healthy", "stableVersion": "1.0.0"}, PP)
     plan = plan_quality(quiet, ev("1.0.0", None, "NoData"), "q", POLICY, T0)
-    assert plan.action is None and plan.status_patch["quality"]["state"] == "NoData"
+    assert plan.action is None and plan.quality["state"] == "NoData"
     cond = get_condition(plan.status_patch["conditions"], "QualityMet")
     assert cond is not None and cond["status"] == "Unknown"
 

@@ -36,6 +36,7 @@ from rankops.operator.adapters.retrain_store import (
     read_manifest,
 )
 from rankops.operator.controllers.waiting import PerObject, Stopped, sleep_until_woken
+from rankops.operator.core.diff import merge_patch_between
 from rankops.operator.core.events import Event
 from rankops.operator.core.maintenance.observed import job_state
 from rankops.operator.core.retrain import (
@@ -49,7 +50,6 @@ from rankops.operator.core.retrain import (
     RolloutView,
     TriggerInputs,
     drift_from_windows,
-    merge_diff,
     plan_retrain,
     quality_request_from_status,
     requests_from_windows,
@@ -202,7 +202,7 @@ class RetrainController:
                     raise
                 logger.info("retrain Job %s/%s exists already", namespace, plan.job["metadata"]["name"])
         old = (obj.get("status") or {}).get("retrain") or {}
-        patch = merge_diff(old, plan.status)
+        patch = merge_patch_between(old, plan.status)
         if patch:
             await self.kube.merge_patch(f"{path}/status", {"status": {"retrain": patch}})
             for window in sorted({f.window for f in plan.state.fired if f.window}):

@@ -8,6 +8,9 @@
   ``sizeLimit``) compare by value, as the API server stores them in canonical form
   (``0.5`` -> ``500m``, ``1073741824`` -> ``1Gi``). Apply with a merge patch of ``desired``
   when True, create when absent, and make no write otherwise.
+- ``merge_patch_between(old, new)``: the JSON merge patch (RFC 7386) that turns ``old`` into
+  ``new``. The API server merges objects key by key, so a key ``new`` lacks is sent as null
+  (sending ``new`` whole would keep it).
 - ``parse_quantity(value) -> Fraction`` (Kubernetes ``resource.Quantity`` syntax, rounded up
   to nano units as the API server does) and ``quantities_equal(a, b)``.
 """
@@ -21,7 +24,7 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 
-__all__ = ["needs_update", "parse_quantity", "quantities_equal"]
+__all__ = ["merge_patch_between", "needs_update", "parse_quantity", "quantities_equal"]
 
 
 # <signedNumber><suffix> (k8s.io/apimachinery resource.Quantity): binary SI, a decimal exponent, or
@@ -129,3 +132,12 @@ def _differs(desired: Any, actual: Any, *, quantity: bool) -> bool:
     if quantity:
         return not quantities_equal(desired, actual)
     return bool(desired != actual)
+
+
+def merge_patch_between(old: Any, new: Any) -> Any:
+    """The RFC 7386 merge patch from ``old`` to ``new`` (objects recursively, anything else whole)."""
+    if not (isinstance(old, Mapping) and isinstance(new, Mapping)):
+        return new
+    patch = {k: merge_patch_between(old.get(k), v) for k, v in new.items() if old.get(k) != v}
+    patch.update({k: None for k in old if k not in new and old[k] is not None})
+    return patch

@@ -9,7 +9,7 @@ from .jobs import LABEL_RETRAIN, RetrainTarget, build_retrain_job, candidate_ver
 from .planner import JobOutcome, RetrainObserved, RetrainPlan, plan_retrain
 from .promotion import SERVED_CONDITION, RolloutView, effective_spec, read_candidate, served_condition
 from .requests import MaintenanceRequest, request_progress, requests_from_windows, with_overrides
-from .state import Candidate, Firing, Promotion, RetrainState, Run, merge_diff
+from .state import Candidate, Firing, Promotion, RetrainState, Run
 from .triggers import (
     DriftVerdict,
     NewData,
@@ -43,7 +43,6 @@ __all__ = [
     "drift_from_windows",
     "effective_spec",
     "fire",
-    "merge_diff",
     "plan_retrain",
     "quality_request_from_status",
     "read_candidate",

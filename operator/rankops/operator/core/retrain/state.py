@@ -314,19 +314,3 @@ class RetrainState:
                 "servedVersion": self.served_version,
             }
         )
-
-
-def merge_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
-    """The JSON merge patch turning ``old`` into ``new`` (keys gone become ``None``; lists replace)."""
-    patch: dict[str, Any] = {}
-    for key in old.keys() - new.keys():
-        patch[key] = None
-    for key, value in new.items():
-        before = old.get(key)
-        if isinstance(value, Mapping) and isinstance(before, Mapping):
-            sub = merge_diff(before, value)
-            if sub:
-                patch[key] = sub
-        elif before != value:
-            patch[key] = value
-    return patch

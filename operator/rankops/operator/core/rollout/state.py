@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Literal
 
+from ..diff import merge_patch_between
 from ..evidence import Evidence
 from ..experiment import ExperimentStatus
 from ..timeutil import format_time, parse_time
@@ -233,17 +234,7 @@ def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any
     for key in STATUS_KEYS:
         if key in new:
             if old.get(key) != new[key]:
-                patch[key] = _object_patch(old.get(key), new[key])
+                patch[key] = merge_patch_between(old.get(key), new[key])
         elif old.get(key) is not None:
             patch[key] = None
-    return patch
-
-
-def _object_patch(old: Any, new: Any) -> Any:
-    """RFC 7386 merges objects key by key: a key the new object lacks stays unless set to null
-    (a ``lastAnalysis`` without ``evidence`` would keep the previous look's)."""
-    if not (isinstance(old, Mapping) and isinstance(new, Mapping)):
-        return new
-    patch = {k: _object_patch(old.get(k), v) for k, v in new.items() if old.get(k) != v}
-    patch.update({k: None for k in old if k not in new and old[k] is not None})
     return patch

@@ -21,11 +21,12 @@ condition, a post-promotion rollback or the next remediation step. Pure.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
 from ..conditions import ConditionStatus, set_condition
+from ..diff import merge_patch_between
 from ..events import Event
 from ..timeutil import format_time, parse_time
 from .evaluate import ModelEvaluation
@@ -65,17 +66,21 @@ class ModelView:
 
 @dataclass(frozen=True)
 class QualityPlan:
+    """``status_patch`` is a merge patch (``quality`` as a key-by-key change, with nulls for what
+    the new ``status.quality`` drops); ``quality`` is that new ``status.quality`` whole."""
+
     status_patch: dict[str, Any]
     action: Action | None = None
     events: tuple[Event, ...] = ()
     notifications: tuple[tuple[NotifyKind, str], ...] = ()
     rolled_back: bool = False
+    quality: Mapping[str, Any] = field(default_factory=dict)
 
     def with_outcome(self, outcome: str) -> dict[str, Any]:
-        """The status patch recording the shell's result of ``action``."""
-        quality = dict(self.status_patch.get("quality") or {})
-        ladder = LadderState.from_status(quality.get("remediation")).with_outcome(outcome)
-        return {"quality": {**quality, "remediation": ladder.to_status()}}
+        """The status patch recording the shell's result of ``action`` (after ``status_patch``)."""
+        before = self.quality.get("remediation")
+        ladder = LadderState.from_status(before).with_outcome(outcome)
+        return {"quality": {"remediation": merge_patch_between(before, ladder.to_status())}}
 
 
 def _promoted_at(history: Sequence[Mapping[str, Any]], version: str, default: datetime) -> datetime:
@@ -205,8 +210,9 @@ def plan_quality(
     conditions = set_condition(
         status.get("conditions"), "QualityMet", _status(cond_status), reason, message, now, model.generation
     )
-    patch.update(quality=quality, conditions=conditions)
-    return QualityPlan(patch, action, tuple(events), tuple(notes), rolled_back)
+    # popped keys (a rollback that is over, a value gone to NoData) must be nulled on the server
+    patch.update(quality=merge_patch_between(old, quality), conditions=conditions)
+    return QualityPlan(patch, action, tuple(events), tuple(notes), rolled_back, quality)
 
 
 def _status(value: str) -> ConditionStatus:
