@@ -39,7 +39,8 @@ from rankops.serving.openapi_errors import FEEDBACK_LINKS, errors
 from rankops.serving.ranking import Served
 from rankops.serving.runbook_api import build_router
 from rankops.serving.schemas import FeedbackRequest, FeedbackResponse, RankRequest, RankResponse
-from rankops.serving.service import RankingService, ServiceError, ServiceSettings, State
+from rankops.serving.service import RankingService, ServiceSettings
+from rankops.serving.service_errors import ServiceError, State
 from rankops.serving.telemetry import CONTENT_TYPE_LATEST
 
 log = logging.getLogger(__name__)

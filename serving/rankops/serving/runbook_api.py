@@ -45,7 +45,8 @@ from rankops.serving.schemas import (
     SearchRequest,
     time_range_hours,
 )
-from rankops.serving.service import RankingService, ServiceError, State
+from rankops.serving.service import RankingService
+from rankops.serving.service_errors import ServiceError, State
 
 SINGAPORE = "singapore"
 
@@ -118,7 +119,11 @@ def build_router(service: RankingService) -> APIRouter:
                 "feedback_store": {"status": "ok", "size": len(service.shown)},
                 "feedback_log": feedback_log_component(service),
                 "metrics": {"status": "ok" if service.metrics is not None else "starting"},
-                "drift": {"status": "ok" if service.drift_report is not None else "waiting"},
+                "drift": {
+                    "status": "ok"
+                    if service.drift is not None and service.drift.report is not None
+                    else "waiting"
+                },
             },
             "quality_metrics": service.quality_summary(),
         }

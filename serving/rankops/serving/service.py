@@ -7,7 +7,7 @@ the running quality figures and the metrics. ``rankops.serving.app`` only maps H
 Everything here runs on the event loop thread except loading the artifact (a worker thread,
 before any traffic). Scoring one query (``_score``, one forward pass) runs inline by default:
 see ``ServiceSettings.score_inline``. The periodic jobs (golden NDCG, drift features) also run
-on the loop, ``JOB_SLICE`` queries per turn: a request waits behind at most one slice, where a
+on the loop, ``live_drift.JOB_SLICE`` queries per turn: a request waits behind at most one slice, where a
 worker thread would trade the GIL with the loop and stall requests by the switch interval.
 
 Rules this module implements (documented in the API too):
@@ -47,11 +47,9 @@ import logging
 import math
 import os
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -63,7 +61,6 @@ from rankops.serving.artifact import (
     verify_artifact,
 )
 from rankops.serving.cache import TTLCache, normalize_query
-from rankops.serving.drift import DriftMonitor, DriftReport, query_features
 from rankops.serving.feedback import (
     FeedbackRuleError,
     feedback_grades,
@@ -76,6 +73,7 @@ from rankops.serving.feedback import (
 from rankops.serving.feedback_log import FeedbackLog, FeedbackLogBehind
 from rankops.serving.golden import GoldenQuality, golden_ndcg, golden_quality
 from rankops.serving.ir_metrics import ndcg_at_k
+from rankops.serving.live_drift import LiveDrift
 from rankops.serving.ranking import (
     Quality,
     Ranking,
@@ -85,6 +83,14 @@ from rankops.serving.ranking import (
     ShownRequest,
     local_first,
     quality_distribution,
+)
+from rankops.serving.service_errors import (
+    DuplicateFeedback,
+    FeedbackLogUnavailable,
+    InvalidFeedback,
+    NotReady,
+    State,
+    UnknownRequest,
 )
 from rankops.serving.settings import ServiceSettings
 from rankops.serving.telemetry import Identity, ServingMetrics
@@ -105,50 +111,6 @@ log = logging.getLogger(__name__)
 
 NDCG_K = 3
 RELEVANT_GRADE = 2
-JOB_SLICE = 8  # queries the periodic jobs score per event-loop turn (a few ms)
-
-
-class State(StrEnum):
-    LOADING = "loading"
-    READY = "ready"
-    FAILED = "failed"
-
-
-class ServiceError(Exception):
-    """An expected failure with its HTTP status; ``error`` is a short slug, ``detail`` prose."""
-
-    status_code = 500
-    error = "internal error"
-
-    def __init__(self, detail: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.extra = extra
-
-
-class NotReady(ServiceError):
-    status_code = 503
-    error = "model not ready"
-
-
-class UnknownRequest(ServiceError):
-    status_code = 404
-    error = "unknown request_id"
-
-
-class DuplicateFeedback(ServiceError):
-    status_code = 409
-    error = "feedback already given"
-
-
-class InvalidFeedback(ServiceError):
-    status_code = 422
-    error = "invalid feedback"
-
-
-class FeedbackLogUnavailable(ServiceError):
-    status_code = 503
-    error = "feedback log behind"
 
 
 class RankingService:
@@ -190,12 +152,7 @@ class RankingService:
                 max_unflushed=self.settings.feedback_log_max_unflushed,
             )
         self.log_problem: str | None = None  # why the log could not be read back, if it could not
-        # Live queries awaiting drift features, by normalised text: the latest drift_sample
-        # distinct ones per refresh (a new one costs a forward pass; the window keeps each
-        # query once), so drift work stays a small share of the CPU.
-        self._drift_pending: OrderedDict[str, str] = OrderedDict()
-        self._drift_monitor: DriftMonitor | None = None
-        self.drift_report: DriftReport | None = None
+        self.drift: LiveDrift | None = None  # from activation on
         self._tasks: list[asyncio.Task[None]] = []
         self._settled = asyncio.Event()
 
@@ -315,8 +272,13 @@ class RankingService:
         self.artifact = artifact
         await self._update_golden(artifact)
         self.metrics.set_model(artifact.sha256)
-        self._drift_monitor = new_drift_monitor(artifact, self.settings.drift_window)
-        self.metrics.init_drift(drift_tests(artifact))
+        self.drift = LiveDrift(
+            artifact,
+            self.metrics,
+            window=self.settings.drift_window,
+            sample=self.settings.drift_sample,
+            min_samples=self.settings.drift_min_samples,
+        )
         self.loaded_at = datetime.now(UTC)
         self.state = State.READY
         self.reason = "ready"
@@ -384,7 +346,8 @@ class RankingService:
             self.feedback_log.served(
                 served_line(request_id, served_at, fields, query, k, domain, ranking.shown)
             )
-        self._pend_for_drift(key[0], query)
+        if self.drift is not None:
+            self.drift.pend(key[0], query)
         return Served(request_id, ranking, cached)
 
     def _score(self, artifact: ModelArtifact, query: str, k: int) -> Ranking:
@@ -536,42 +499,23 @@ class RankingService:
     def drift_window(self) -> list[dict[str, float | str]]:
         """The rolling window of live query features the drift gauges are computed from."""
         self._require_model()
-        return [] if self._drift_monitor is None else self._drift_monitor.rows()
+        return [] if self.drift is None else self.drift.rows()
 
     def drift_observed(self) -> int:
         """Live queries the drift window has taken in, repeats included."""
-        return 0 if self._drift_monitor is None else self._drift_monitor.observed
-
-    def _pend_for_drift(self, key: str, query: str) -> None:
-        pending = self._drift_pending
-        pending[key] = query
-        pending.move_to_end(key)
-        if len(pending) > self.settings.drift_sample:
-            pending.popitem(last=False)
+        return 0 if self.drift is None else self.drift.observed
 
     async def refresh_drift(self) -> None:
-        artifact = self._require_model()
-        queries = list(self._drift_pending.items())
-        self._drift_pending.clear()
-        monitor = self._drift_monitor
-        assert monitor is not None
-        for start in range(0, len(queries), JOB_SLICE):
-            for key, query in queries[start : start + JOB_SLICE]:
-                if not monitor.touch(key):
-                    monitor.observe(query_features(artifact, query), key=key)
-            await asyncio.sleep(0)  # let waiting requests in between slices
-        report, psi, pvalues = drift_gauges(monitor, self.settings.drift_min_samples)
-        if report is not None:
-            self.drift_report = report
-            assert self.metrics is not None
-            self.metrics.set_drift(psi, pvalues)
+        self._require_model()
+        if self.drift is not None:
+            await self.drift.refresh()
 
 
 def _round(value: float | None, digits: int = 6) -> float | None:
     return None if value is None else round(value, digits)
 
 
-# -- glue to the model package (artifact, metrics, drift) ---------------------------------------
+# -- glue to the model package -------------------------------------------------------------------
 
 
 def read_manifest_version(uri: str) -> str | None:
@@ -585,25 +529,3 @@ def read_manifest_version(uri: str) -> str | None:
         log.warning("cannot read the manifest of %s: %s", uri, exc)
         return None
     return str(version) if version else None
-
-
-def new_drift_monitor(artifact: ModelArtifact, window: int) -> DriftMonitor:
-    return DriftMonitor(artifact.reference, window=window)
-
-
-def drift_tests(artifact: ModelArtifact) -> dict[str, str]:
-    """feature -> the test that judges it (KS for numeric features, chi-square for categories)."""
-    reference = artifact.reference
-    return {**dict.fromkeys(reference.numeric, "ks"), **dict.fromkeys(reference.categorical, "chi2")}
-
-
-def drift_gauges(
-    monitor: DriftMonitor, min_samples: int
-) -> tuple[DriftReport | None, dict[str, float], dict[tuple[str, str], float]]:
-    """The monitor's report and its gauge values; nothing until the window has ``min_samples``."""
-    if len(monitor) < min_samples:
-        return None, {}, {}
-    report = monitor.report()
-    psi = {name: f.psi for name, f in report.features.items()}
-    pvalues = {(name, f.test): f.pvalue for name, f in report.features.items()}
-    return report, psi, pvalues

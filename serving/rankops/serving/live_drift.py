@@ -1,0 +1,79 @@
+"""A serving process's live drift: the features of the distinct queries it served, judged
+against the artifact's reference and exported as gauges.
+
+Requests only note their query (``pend``: a dict insert); ``refresh`` (a periodic job on the
+event loop, ``JOB_SLICE`` queries per turn) computes the features of the queries new to the
+window, the only ones that cost a forward pass, and updates ``report`` and the
+``rankops_drift_*`` gauges once the window holds ``min_samples``. The drift Job reads
+``rows()`` over ``GET /v1/drift/window``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+
+from rankops.serving.artifact import ModelArtifact
+from rankops.serving.drift import DriftMonitor, DriftReport, query_features
+from rankops.serving.telemetry import ServingMetrics
+
+__all__ = ["JOB_SLICE", "LiveDrift", "drift_gauges", "drift_tests"]
+
+JOB_SLICE = 8  # queries a periodic job scores per event-loop turn (a few ms)
+
+
+class LiveDrift:
+    def __init__(
+        self, artifact: ModelArtifact, metrics: ServingMetrics, *, window: int, sample: int, min_samples: int
+    ) -> None:
+        self.artifact = artifact
+        self.metrics = metrics
+        self.monitor = DriftMonitor(artifact.reference, window=window)
+        self.sample = sample
+        self.min_samples = min_samples
+        self.report: DriftReport | None = None
+        # by normalised text: the latest ``sample`` distinct queries per refresh
+        self._pending: OrderedDict[str, str] = OrderedDict()
+        metrics.init_drift(drift_tests(artifact))
+
+    def pend(self, key: str, query: str) -> None:
+        """Note a served query (``key``: its normalised text) for the next refresh."""
+        pending = self._pending
+        pending[key] = query
+        pending.move_to_end(key)
+        if len(pending) > self.sample:
+            pending.popitem(last=False)
+
+    def rows(self) -> list[dict[str, float | str]]:
+        return self.monitor.rows()
+
+    @property
+    def observed(self) -> int:
+        return self.monitor.observed
+
+    async def refresh(self) -> None:
+        queries = list(self._pending.items())
+        self._pending.clear()
+        for start in range(0, len(queries), JOB_SLICE):
+            for key, query in queries[start : start + JOB_SLICE]:
+                if not self.monitor.touch(key):
+                    self.monitor.observe(query_features(self.artifact, query), key=key)
+            await asyncio.sleep(0)  # let waiting requests in between slices
+        if len(self.monitor) < self.min_samples:
+            return
+        report = self.monitor.report()
+        self.report = report
+        self.metrics.set_drift(*drift_gauges(report))
+
+
+def drift_tests(artifact: ModelArtifact) -> dict[str, str]:
+    """feature -> the test that judges it (KS for numeric features, chi-square for categories)."""
+    reference = artifact.reference
+    return {**dict.fromkeys(reference.numeric, "ks"), **dict.fromkeys(reference.categorical, "chi2")}
+
+
+def drift_gauges(report: DriftReport) -> tuple[dict[str, float], dict[tuple[str, str], float]]:
+    """The report as gauge values: PSI per feature, and the p-value per (feature, test)."""
+    psi = {name: f.psi for name, f in report.features.items()}
+    pvalues = {(name, f.test): f.pvalue for name, f in report.features.items()}
+    return psi, pvalues
