@@ -34,3 +34,10 @@ def test_prometheus_and_alertmanager_times_parse_to_the_microsecond() -> None:
     assert _epoch("2026-12-02T05:01:02.123456789Z") == _epoch("2026-12-02T05:01:02.123456Z")
     assert _epoch("2026-12-02T05:01:02Z") == 1796187662.0
     assert _epoch("") is None and _epoch("yesterday") is None
+
+
+def test_alert_marks_seconds_apart_share_one_label() -> None:
+    from rankops.sandbox.plot import grouped
+
+    marks = [(104.0, "firing"), (101.5, "pending"), (104.1, "delivered"), (140.0, "pending")]
+    assert grouped(marks, 5.0) == [(101.5, "pending\nfiring\ndelivered"), (140.0, "pending")]

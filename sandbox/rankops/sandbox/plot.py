@@ -24,6 +24,7 @@ __all__ = ["binned_ndcg", "write_plot"]
 BIN_S = 2.0
 EVENT_COLORS = {"RolloutStarted": "tab:blue", "Promoted": "tab:green", "RolledBack": "tab:red"}
 ALERT_COLOR = "darkred"
+ALERT_GROUP_S = 5.0  # an alert's pending, firing and delivery come seconds apart
 
 
 def binned_ndcg(judged: Sequence[Judged], start: float, bin_s: float = 2.0) -> dict[str, list[list[float]]]:
@@ -50,6 +51,19 @@ def version_changes(judged: Sequence[Judged], start: float, bin_s: float = 2.0) 
             if top != current:
                 out.append([(b + 0.5) * bin_s, track, top])
                 current = top
+    return out
+
+
+def grouped(marks: Sequence[tuple[float, str]], within_s: float) -> list[tuple[float, str]]:
+    """Marks less than ``within_s`` after the previous one join its label, one line each."""
+    out: list[tuple[float, str]] = []
+    last = float("-inf")
+    for at, label in sorted(marks):
+        if out and at - last < within_s:
+            out[-1] = (out[-1][0], f"{out[-1][1]}\n{label}")
+        else:
+            out.append((at, label))
+        last = at
     return out
 
 
@@ -125,7 +139,7 @@ def write_plot(
         top.annotate(
             label, (at, 1.0), rotation=90, va="top", ha="right", fontsize=7, color=EVENT_COLORS[label]
         )
-    for at, label in alerts:
+    for at, label in grouped(alerts, ALERT_GROUP_S):  # pending, firing, delivered: one block, not a smear
         top.annotate(label, (at, 0.5), rotation=90, va="center", ha="right", fontsize=6, color=ALERT_COLOR)
     for at, label in acts:
         top.annotate(label, (at, 0.02), rotation=90, va="bottom", ha="left", fontsize=7, color="dimgrey")
