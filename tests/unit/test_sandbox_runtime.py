@@ -334,3 +334,28 @@ def test_prometheus_scrapes_each_pod_at_its_pod_ip_and_declared_port(api: Sandbo
     groups = _scrape_groups(Snapshot(api.cluster))
     assert [g["targets"] for g in groups] == [["127.9.0.2:8080"]]
     assert groups[0]["labels"]["pod"] == first["metadata"]["name"]
+
+
+def test_a_new_sandbox_starts_prometheus_and_alertmanager_on_empty_storage(tmp_path: Path) -> None:
+    """A sandbox is a new cluster each start: an earlier one's series and alerts (same workdir,
+    a second `make demo`) must not fire again about models that no longer exist."""
+    from rankops.sandbox.alerting import Alertmanager, alertmanager_binary
+    from rankops.sandbox.prometheus import Prometheus, prometheus_binary
+
+    if prometheus_binary() is None or alertmanager_binary() is None:
+        pytest.skip("needs the Debian prometheus and prometheus-alertmanager packages (make prometheus)")
+    old = [tmp_path / name / "data" / "from-the-last-sandbox" for name in ("prometheus", "alertmanager")]
+    for marker in old:
+        marker.parent.mkdir(parents=True)
+        marker.write_text("old")
+    token = tmp_path / "token"
+    token.write_text("t")
+    alertmanager = Alertmanager(tmp_path / "alertmanager", "http://127.0.0.1:9/v1/alerts", token)
+    prometheus = Prometheus(tmp_path / "prometheus")
+    try:
+        prometheus.wait_ready()
+        alertmanager.wait_ready()
+        assert not any(marker.exists() for marker in old)
+    finally:
+        prometheus.stop()
+        alertmanager.stop()

@@ -65,6 +65,9 @@ class Alertmanager:
             )
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
+        # a sandbox is a new cluster each start: series and alerts of an earlier one would fire
+        # again here about models that no longer exist (they did, in a second `make demo`)
+        shutil.rmtree(self.dir / "data", ignore_errors=True)
         webhook = {
             "url": receiver_url,
             "send_resolved": True,

@@ -75,6 +75,9 @@ class Prometheus:
             )
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
+        # a sandbox is a new cluster each start: series and alerts of an earlier one would fire
+        # again here about models that no longer exist (they did, in a second `make demo`)
+        shutil.rmtree(self.dir / "data", ignore_errors=True)
         self.targets_file = self.dir / "pods.json"
         (self.dir / "rules").mkdir(exist_ok=True)
         self.static_targets = list(static_targets)
