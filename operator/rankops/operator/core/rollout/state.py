@@ -230,11 +230,7 @@ ROLLOUT_RESET: dict[str, Any] = {
 
 def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON merge patch from status ``old`` to ``new``, over the keys the planner owns."""
-    patch: dict[str, Any] = {}
-    for key in STATUS_KEYS:
-        if key in new:
-            if old.get(key) != new[key]:
-                patch[key] = merge_patch_between(old.get(key), new[key])
-        elif old.get(key) is not None:
-            patch[key] = None
+    patch: dict[str, Any] = merge_patch_between(
+        {k: v for k, v in old.items() if k in STATUS_KEYS}, {k: v for k, v in new.items() if k in STATUS_KEYS}
+    )
     return patch
