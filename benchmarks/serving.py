@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Load-test the real ranking service over loopback and compare it with bare scoring.
 
-    python benchmarks/serving.py [--encoders none,fp32,int8,static | --model URI
+    python benchmarks/serving.py [--encoders none,fp32,int8@1,int8,static | --model URI
                                  | --models LABEL=URI,...] [--driver auto|wrk|aiohttp]
                                  [--concurrency 16] [--requests N] [--duration S]
                                  [--no-cache | --phases mixed,cold]
@@ -13,7 +13,10 @@ What it does, bounded and self-stopping:
    removed afterwards): ``none`` is the baseline (BM25 candidates and the learned re-ranker
    on lexical and metadata signals only, no sentence encoder), ``fp32``/``int8`` use
    all-MiniLM-L6-v2 for each query, ``static`` the encoder distilled from it
-   (``rankops.serving.static_encoder``). Every model runs the same phases in the same run,
+   (``rankops.serving.static_encoder``). ``X@N`` serves X's artifact with at most N queries
+   per encoder pass (``$RANKOPS_QUERY_BATCH``; ``int8@1``: every query its own pass, as
+   before the query batcher), so batched and unbatched are measured in the same run. Every
+   model runs the same phases in the same run,
    and the closing table gives each one's p50/p95 as ratios to the baseline's (the first
    model) in the same phase.
 2. For each phase it starts ``rankops serve`` as a subprocess on a free loopback port,
@@ -161,8 +164,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.phases = "cold"
     args.phases = [x.strip() for x in args.phases.split(",") if x.strip()]
     args.encoders = [x.strip() for x in args.encoders.split(",") if x.strip()]
-    if set(args.encoders) - {"none", "fp32", "int8", "static"}:
-        p.error("--encoders: a comma list of none, fp32, int8, static")
+    if {e.partition("@")[0] for e in args.encoders} - {"none", "fp32", "int8", "static"}:
+        p.error("--encoders: a comma list of none, fp32, int8, static (each optionally @N)")
+    if any(e.partition("@")[1] and not e.partition("@")[2].isdigit() for e in args.encoders):
+        p.error("--encoders: @N is the most queries per encoder pass, a whole number (1: unbatched)")
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if any("=" not in m for m in models):
         p.error("--models: a comma list of LABEL=URI")
@@ -227,13 +232,15 @@ def model_uris(args: argparse.Namespace) -> Iterator[list[tuple[str, str]]]:
     tmp = Path(tempfile.mkdtemp(prefix="rankops-bench-"))
     try:
         out = []
-        for encoder in args.encoders:
+        for label in args.encoders:
+            encoder = label.partition("@")[0]  # int8 and int8@1 serve the same artifact
             path = tmp / f"model-{encoder}"
-            print(f"training a model with query encoder {encoder} into {path} ...", flush=True)
-            cmd = [sys.executable, "-m", "rankops.cli", "train", "--data", str(args.data), "--out", str(path)]
-            cmd += ["--version", "0.0.1-bench", "--query-encoder", encoder]
-            subprocess.run(cmd, check=True, cwd=ROOT)
-            out.append((encoder, str(path)))
+            if not path.exists():
+                print(f"training a model with query encoder {encoder} into {path} ...", flush=True)
+                cmd = [sys.executable, "-m", "rankops.cli", "train", "--data", str(args.data)]
+                cmd += ["--out", str(path), "--version", "0.0.1-bench", "--query-encoder", encoder]
+                subprocess.run(cmd, check=True, cwd=ROOT)
+            out.append((label, str(path)))
         yield out
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -249,13 +256,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(uri: str, *, cache: bool, log_path: Path) -> Iterator[str]:
+def running_server(uri: str, *, cache: bool, log_path: Path, query_batch: str = "") -> Iterator[str]:
     port = free_port()
     cmd = [sys.executable, "-m", "rankops.cli", "serve", "--model", uri, "--host", "127.0.0.1"]
     cmd += ["--port", str(port), "--log-level", "warning"]
     if not cache:
         cmd.append("--no-cache")
     env = {**os.environ, "RANKOPS_TRACK": "bench"}
+    if query_batch:
+        env["RANKOPS_QUERY_BATCH"] = query_batch
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
@@ -408,19 +417,34 @@ async def scrape_cache_stats(base: str) -> dict[str, Any]:
         return dict(await r.json())
 
 
-async def scrape_latency_buckets(base: str) -> dict[float, float]:
-    """upper bound -> cumulative count of the server's rankops_request_duration_seconds."""
+ENCODER_COUNTERS = ("rankops_query_encoder_passes_total", "rankops_query_encoder_queries_total")
+
+
+async def scrape_server_metrics(base: str) -> tuple[dict[float, float], dict[str, float]]:
+    """(upper bound -> cumulative count of the server's rankops_request_duration_seconds,
+    the encoder's pass and query counters: absent for a model without a sentence encoder)."""
     from prometheus_client.parser import text_string_to_metric_families
 
     async with aiohttp.ClientSession() as session, session.get(f"{base}/metrics") as r:
         text = await r.text()
-    return {
-        float(sample.labels["le"]): sample.value
-        for family in text_string_to_metric_families(text)
-        if family.name == "rankops_request_duration_seconds"
-        for sample in family.samples
-        if sample.name.endswith("_bucket")
-    }
+    buckets: dict[float, float] = {}
+    encoder: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if family.name == "rankops_request_duration_seconds" and sample.name.endswith("_bucket"):
+                buckets[float(sample.labels["le"])] = sample.value
+            elif sample.name in ENCODER_COUNTERS:
+                encoder[sample.name] = sample.value
+    return buckets, encoder
+
+
+def mean_encoder_batch(before: dict[str, float], after: dict[str, float]) -> float | None:
+    """Queries per encoder pass between two scrapes (background jobs' passes included)."""
+    passes_name, queries_name = ENCODER_COUNTERS
+    passes = after.get(passes_name, 0.0) - before.get(passes_name, 0.0)
+    if passes <= 0:
+        return None
+    return round((after.get(queries_name, 0.0) - before.get(queries_name, 0.0)) / passes, 2)
 
 
 def histogram_quantile(q: float, before: dict[float, float], after: dict[float, float]) -> float:
@@ -443,12 +467,17 @@ def histogram_quantile(q: float, before: dict[float, float], after: dict[float, 
 
 
 async def run_phase(
-    uri: str, phase: str, args: argparse.Namespace, queries: Sequence[str], workdir: Path
+    uri: str,
+    phase: str,
+    args: argparse.Namespace,
+    queries: Sequence[str],
+    workdir: Path,
+    query_batch: str = "",
 ) -> list[dict[str, Any]]:
     """One server, one phase; the cold phase first measures one client alone (no queueing)."""
     log_path = workdir / f"server-{phase}.log"
     rows = []
-    with running_server(uri, cache=phase == "mixed", log_path=log_path) as base:
+    with running_server(uri, cache=phase == "mixed", log_path=log_path, query_batch=query_batch) as base:
         ready = await wait_ready(base, 180.0, log_path)
         unique = 1.0 if phase == "cold" else args.unique_fraction
         stream = query_stream(queries, unique, args.seed)
@@ -466,7 +495,7 @@ async def run_phase(
                 script = workdir / "rank.lua"
                 script.write_text(WRK_SCRIPT)
             before = await scrape_cache_stats(base)
-            buckets_before = await scrape_latency_buckets(base)
+            buckets_before, encoder_before = await scrape_server_metrics(base)
             if args.driver == "wrk":
                 duration = args.duration if concurrency > 1 else max(1.0, args.duration / 3)
                 result = await asyncio.to_thread(
@@ -489,8 +518,9 @@ async def run_phase(
                     timed=True,
                 )
             after = await scrape_cache_stats(base)
-            buckets_after = await scrape_latency_buckets(base)
+            buckets_after, encoder_after = await scrape_server_metrics(base)
             result["driver"] = args.driver
+            result["encoder_mean_batch"] = mean_encoder_batch(encoder_before, encoder_after)
             for q in (50, 95, 99):
                 result[f"server_p{q}_ms"] = round(
                     histogram_quantile(q / 100, buckets_before, buckets_after), 3
@@ -511,13 +541,18 @@ def bare_scoring(uri: str, queries: Sequence[str], iterations: int, k: int) -> d
     import torch
 
     from rankops.serving.artifact import load_artifact
+    from rankops.serving.encoder import shared_encoder
     from rankops.serving.service import RankingService, ServiceSettings
 
     settings = ServiceSettings()
     torch.set_num_threads(settings.torch_threads)  # as the server does
     artifact = load_artifact(uri)
     service = RankingService(uri, settings)
-    # every call a new text, so no per-text memo (the MiniLM encoder keeps one) flatters it
+    # every call a new text, so no per-text memo (the MiniLM encoder keeps one) flatters it:
+    # the two loops time different texts, and a model measured earlier in this process with
+    # the same encoder (int8@1, then int8) left its texts in the encoder's memo
+    if artifact.query_batcher is not None:
+        shared_encoder(artifact.encoder_precision).query.cache_clear()
     sample = [f"{queries[i % len(queries)]} {i}" for i in range(iterations)]
     for q in sample[:20]:  # warm-up: first calls allocate
         artifact.rank(q, k)
@@ -527,7 +562,7 @@ def bare_scoring(uri: str, queries: Sequence[str], iterations: int, k: int) -> d
         artifact.rank(q, k)
         rank_ms.append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
-        service._score(artifact, q, k)
+        service._score(artifact, f"{q} scored", k)
         score_ms.append((time.perf_counter() - t) * 1000)
     return {
         "bare_rank_p50_ms": round(statistics.median(rank_ms), 3),
@@ -582,7 +617,9 @@ def run(args: argparse.Namespace) -> int:
             entry["phases"] = [
                 row
                 for p in args.phases
-                for row in asyncio.run(run_phase(uri, p, args, queries, Path(logs) / label))
+                for row in asyncio.run(
+                    run_phase(uri, p, args, queries, Path(logs) / label, label.partition("@")[2])
+                )
             ]
             report["models"].append(entry)
             print_model(entry, args)
@@ -658,6 +695,8 @@ def print_model(entry: dict[str, Any], args: argparse.Namespace) -> None:
             f"{ph['ratio_p50_to_bare_rank_p50']:>8.2f}",
         )
         print(" ".join(cells))
+        if ph.get("encoder_mean_batch") is not None:
+            print(f"         queries per encoder pass: {ph['encoder_mean_batch']:.2f}")
         if ph["errors"]:
             print(f"         errors: {ph['errors']}")
     print(

@@ -34,3 +34,13 @@ def test_serve_with_a_bad_rankops_port_exits_2_naming_it(
     assert main(["serve", "--model", "file:///nowhere"]) == 2
     err = capsys.readouterr().err
     assert "RANKOPS_PORT" in err and repr(bad) in err
+
+
+@pytest.mark.parametrize("bad", ["many", "0", "-3", "1.5"])
+def test_serve_with_a_bad_rankops_query_batch_exits_2_naming_it(
+    bad: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("RANKOPS_PORT", raising=False)
+    monkeypatch.setenv("RANKOPS_QUERY_BATCH", bad)
+    assert main(["serve", "--model", "file:///nowhere"]) == 2
+    assert "RANKOPS_QUERY_BATCH" in capsys.readouterr().err

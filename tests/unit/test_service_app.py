@@ -289,6 +289,22 @@ def test_cache_hits_get_fresh_request_ids(client: TestClient) -> None:
     assert client.post("/v1/rank", json={"query": "bus ridership by stop", "k": 4}).json()["cached"] is False
 
 
+def test_encoder_passes_and_their_queries_are_counted(client: TestClient) -> None:
+    batcher = svc(client).artifact.query_batcher  # type: ignore[union-attr]
+    assert batcher is not None, "the tiny artifact should use the MiniLM query encoder"
+    passes = value(client, "rankops_query_encoder_passes_total")
+    queries = value(client, "rankops_query_encoder_queries_total")
+    for n in range(3):
+        rank(client, f"encoder counter probe {n} {time.monotonic_ns()}")
+    after_passes = value(client, "rankops_query_encoder_passes_total")
+    after_queries = value(client, "rankops_query_encoder_queries_total")
+    # three new queries, one at a time: at least one pass each (background jobs may add more)
+    assert after_passes >= passes + 3
+    assert after_queries >= queries + 3
+    assert after_queries >= after_passes  # every pass carries at least one query
+    assert (after_passes, after_queries) <= batcher.totals  # never ahead of the encoder
+
+
 def test_cache_can_be_turned_off(model_dir: Path) -> None:
     app = create_app(str(model_dir), settings(cache_entries=0))
     with TestClient(app) as c:

@@ -306,6 +306,9 @@ def create_app(
             return error_response(503, "starting", "metrics are created when the app starts")
         if service.feedback_log is not None:
             service.metrics.count_log_records(service.feedback_log.written)
+        batcher = service.artifact.query_batcher if service.artifact is not None else None
+        if batcher is not None:
+            service.metrics.count_encoder_passes(batcher, batcher.totals)
         return Response(service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     @app.post(

@@ -39,6 +39,7 @@ import torch
 from rankops.serving.drift import DriftReference
 from rankops.serving.encoder import limit_inference_threads, shared_encoder
 from rankops.serving.model import FastScorer, Featurizer, ModelConfig, Ranker, RankingNet, top_k_rows
+from rankops.serving.query_batcher import QueryBatcher
 from rankops.serving.static_encoder import STATIC, QueryMap, StaticQueryEncoder
 
 MANIFEST = "manifest.json"
@@ -191,6 +192,8 @@ class ModelArtifact:
         self.config: ModelConfig = net.config
         self.query_map = query_map
         embed_query = None
+        # the transformer's batcher, for callers that can wait without blocking (the service)
+        self.query_batcher: QueryBatcher | None = None
         if net.config.encoder and self.encoder_precision == STATIC:
             if query_map is None:
                 raise ValueError(
@@ -200,7 +203,9 @@ class ModelArtifact:
                 )
             embed_query = StaticQueryEncoder(query_map).query
         elif net.config.encoder:
-            embed_query = shared_encoder(self.encoder_precision).query
+            encoder = shared_encoder(self.encoder_precision)
+            embed_query = encoder.query
+            self.query_batcher = encoder.batcher
         featurizer = Featurizer(
             net.config,
             [c.title for c in catalog],
@@ -215,26 +220,32 @@ class ModelArtifact:
         self._by_id = {c.id: c for c in catalog}
 
     # -- ranking
-    def rank(self, query: str, k: int) -> list[RankedItem]:
+    def rank(self, query: str, k: int, query_embedding: np.ndarray | None = None) -> list[RankedItem]:
         """Top-k catalogue items by model score (no business boosts), best first; ties by
-        catalogue order."""
-        scores, _ = self.scorer.scores(query)
+        catalogue order. ``query_embedding``: as for ``analyze``."""
+        scores, _ = self.scorer.scores(query, query_embedding)
         return self._ranked(top_k_rows(scores[None, :], k)[0])
 
     def _ranked(self, top: list[tuple[int, float]]) -> list[RankedItem]:
         relevance = self.scorer.relevance([s for _, s in top])
         return [RankedItem(self.catalog[i], s, r) for (i, s), r in zip(top, relevance, strict=True)]
 
-    def rank_many(self, queries: Sequence[str], k: int) -> list[list[RankedItem]]:
-        """``rank`` for several queries: one batched torch pass (worth it from ~8 queries on)."""
+    def rank_many(
+        self, queries: Sequence[str], k: int, query_embeddings: np.ndarray | None = None
+    ) -> list[list[RankedItem]]:
+        """``rank`` for several queries: one batched torch pass (worth it from ~8 queries on).
+        ``query_embeddings``: one row per query, as for ``analyze``."""
         queries = list(queries)
         if len(queries) < 8:
-            return [self.rank(q, k) for q in queries]
-        tops = self.ranker.top_k(queries, k)
+            rows = [None] * len(queries) if query_embeddings is None else list(query_embeddings)
+            return [self.rank(q, k, row) for q, row in zip(queries, rows, strict=True)]
+        tops = self.ranker.top_k(queries, k, query_embeddings)
         return [self._ranked(row) for row in tops]
 
-    def analyze(self, query: str, k: int = 10) -> QueryAnalysis:
-        row, p = self.scorer.scores(query)
+    def analyze(self, query: str, k: int = 10, query_embedding: np.ndarray | None = None) -> QueryAnalysis:
+        """``query_embedding``: the query's encoder vector when the caller has it already
+        (from ``query_batcher``); otherwise the model encodes the query itself."""
+        row, p = self.scorer.scores(query, query_embedding)
         d = int(np.argmax(p))
         top = top_k_rows(row[None, :], k)
         return QueryAnalysis(

@@ -42,7 +42,10 @@ def register_serve(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="serve a model artifact over HTTP (ranking, feedback, metrics)",
         description="Serve the model artifact at --model with uvicorn. Identity labels come from "
         "RANKOPS_MODEL, RANKOPS_VERSION (default: the manifest's) and RANKOPS_TRACK; the port from "
-        "--port, else RANKOPS_PORT.",
+        "--port, else RANKOPS_PORT. A model with a sentence encoder: query precision from "
+        "RANKOPS_ENCODER_PRECISION (fp32, int8 or static; default: the trained one); concurrent "
+        "requests share encoder passes of up to RANKOPS_QUERY_BATCH queries (default 16; 1: a pass "
+        "per query).",
     )
     p.add_argument(
         "--model",
@@ -85,10 +88,12 @@ def serve_port(flag: int | None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from rankops.serving.encoder import query_batch
     from rankops.serving.server import serve
 
     if not args.model:
         raise ValueError("no model: pass --model URI or set RANKOPS_MODEL_URI")
+    query_batch()  # a bad $RANKOPS_QUERY_BATCH fails here, not when the model loads
     return serve(
         args.model,
         host=args.host,

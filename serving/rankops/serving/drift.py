@@ -67,9 +67,12 @@ MAX_SAMPLE = 2000
 PSI_BINS = 10
 
 
-def query_features(artifact: ModelArtifact, query: str) -> dict[str, float | str]:
-    """The features of one query, as the serving path computes them."""
-    analysis = artifact.analyze(query, k=0)
+def query_features(
+    artifact: ModelArtifact, query: str, query_embedding: np.ndarray | None = None
+) -> dict[str, float | str]:
+    """The features of one query, as the serving path computes them (``query_embedding``:
+    as for ``ModelArtifact.analyze``)."""
+    analysis = artifact.analyze(query, k=0, query_embedding=query_embedding)
     return _feature_row(artifact, query, analysis.max_score, analysis.domain)
 
 

@@ -26,8 +26,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
+
 from rankops.serving.artifact import ModelArtifact
 from rankops.serving.ir_metrics import ndcg_at_k
+from rankops.serving.query_batcher import awaited_vectors
 
 NDCG_K = 3
 JOB_SLICE = 8
@@ -58,7 +61,10 @@ async def golden_ndcg(artifact: ModelArtifact) -> float:
     values: list[float] = []
     for start in range(0, len(golden), JOB_SLICE):
         part = golden[start : start + JOB_SLICE]
-        rankings = artifact.rank_many([g.text for g in part], NDCG_K)
+        texts = [g.text for g in part]
+        rankings = artifact.rank_many(
+            texts, NDCG_K, _stacked(await awaited_vectors(artifact.query_batcher, texts))
+        )
         values += [
             ndcg_at_k([r.item.id for r in ranked], g.judgments, NDCG_K)
             for g, ranked in zip(part, rankings, strict=True)
@@ -67,16 +73,27 @@ async def golden_ndcg(artifact: ModelArtifact) -> float:
     return float(sum(values) / len(values))
 
 
+def _stacked(vectors: Sequence[np.ndarray | None]) -> np.ndarray | None:
+    """awaited_vectors' rows as one array; they are all None (no batcher) or all vectors."""
+    present = [v for v in vectors if v is not None]
+    return np.stack(present) if present else None
+
+
 def _fraction(hits: int, total: int) -> float | None:
     return hits / total if total else None
 
 
-async def golden_quality(artifact: ModelArtifact, serve: Callable[[str], ServedRanking]) -> GoldenQuality:
-    """The runbook's accuracies (module docstring); ``serve`` ranks one query as the service does."""
+async def golden_quality(
+    artifact: ModelArtifact, serve: Callable[[str, np.ndarray | None], ServedRanking]
+) -> GoldenQuality:
+    """The runbook's accuracies (module docstring); ``serve(text, query_embedding)`` ranks one
+    query as the service does."""
     judged = source_hits = domain_hits = sg_total = sg_hits = 0
     for start in range(0, len(artifact.golden), JOB_SLICE):
-        for g in artifact.golden[start : start + JOB_SLICE]:
-            ranking = serve(g.text)
+        part = artifact.golden[start : start + JOB_SLICE]
+        vectors = await awaited_vectors(artifact.query_batcher, [g.text for g in part])
+        for g, vector in zip(part, vectors, strict=True):
+            ranking = serve(g.text, vector)
             top = ranking.results[0] if ranking.results else None
             best = max((grade for grade in g.judgments.values()), default=0)
             if best > 0:

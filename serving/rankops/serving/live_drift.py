@@ -15,6 +15,7 @@ from collections import OrderedDict
 
 from rankops.serving.artifact import ModelArtifact
 from rankops.serving.drift import DriftMonitor, DriftReport, query_features
+from rankops.serving.query_batcher import awaited_vectors
 from rankops.serving.telemetry import ServingMetrics
 
 __all__ = ["JOB_SLICE", "LiveDrift", "drift_gauges", "drift_tests"]
@@ -55,9 +56,15 @@ class LiveDrift:
         queries = list(self._pending.items())
         self._pending.clear()
         for start in range(0, len(queries), JOB_SLICE):
-            for key, query in queries[start : start + JOB_SLICE]:
-                if not self.monitor.touch(key):
-                    self.monitor.observe(query_features(self.artifact, query), key=key)
+            new = [
+                (key, query)
+                for key, query in queries[start : start + JOB_SLICE]
+                if not self.monitor.touch(key)
+            ]
+            # a slice's queries share one encoder pass, and the loop serves requests meanwhile
+            vectors = await awaited_vectors(self.artifact.query_batcher, [query for _, query in new])
+            for (key, query), vector in zip(new, vectors, strict=True):
+                self.monitor.observe(query_features(self.artifact, query, vector), key=key)
             await asyncio.sleep(0)  # let waiting requests in between slices
         if len(self.monitor) < self.min_samples:
             return

@@ -382,7 +382,7 @@ class FastScorer:
         e = np.exp(logits - logits.max())
         return e / e.sum()
 
-    def scores(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+    def scores(self, text: str, query_embedding: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(scores over the catalogue, domain probabilities) for one query."""
         pooled = self.pooled(text)
         probs = self.domain_probabilities(text, pooled)
@@ -404,7 +404,7 @@ class FastScorer:
             h[:, 6] = eq
             h[:, 7] = 1 - eq
         h[:, 8] = probs[self.item_domain]
-        h[:, N_META_FEATURES:] = self.featurizer.signals.block(text)
+        h[:, N_META_FEATURES:] = self.featurizer.signals.block(text, query_embedding)
         hidden = np.maximum(h @ self.w1 + self.b1, 0.0)
         out = hidden @ self.w2 + self.b2 + h @ self.wl + self.prior
         if self.config.dense:

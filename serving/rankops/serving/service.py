@@ -52,6 +52,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from rankops.serving.artifact import (
@@ -74,6 +75,7 @@ from rankops.serving.feedback_log import FeedbackLog, FeedbackLogBehind
 from rankops.serving.golden import GoldenQuality, golden_ndcg, golden_quality
 from rankops.serving.ir_metrics import ndcg_at_k
 from rankops.serving.live_drift import LiveDrift
+from rankops.serving.query_batcher import EncoderBusy, awaited_vectors
 from rankops.serving.ranking import (
     Quality,
     Ranking,
@@ -89,6 +91,7 @@ from rankops.serving.service_errors import (
     FeedbackLogUnavailable,
     InvalidFeedback,
     NotReady,
+    Overloaded,
     State,
     UnknownRequest,
 )
@@ -330,10 +333,11 @@ class RankingService:
         cached = ranking is not None
         if ranking is None:
             metrics.cache_misses.inc()
+            vector = await self._query_vector(artifact, query)
             if self.settings.score_inline:
-                ranking = self._score(artifact, query, k)
+                ranking = self._score(artifact, query, k, vector)
             else:
-                ranking = await run_in_threadpool(self._score, artifact, query, k)
+                ranking = await run_in_threadpool(self._score, artifact, query, k, vector)
             self.cache.put(key, ranking)
         else:
             metrics.cache_hits.inc()
@@ -350,12 +354,24 @@ class RankingService:
             self.drift.pend(key[0], query)
         return Served(request_id, ranking, cached)
 
-    def _score(self, artifact: ModelArtifact, query: str, k: int) -> Ranking:
+    async def _query_vector(self, artifact: ModelArtifact, query: str) -> np.ndarray | None:
+        """The query's transformer embedding, from a pass shared with the queries of other
+        requests in flight (``query_batcher``); the loop serves them meanwhile. None: the model
+        has no transformer encoder (or the static one, cheap enough to run inline)."""
+        try:
+            (vector,) = await awaited_vectors(artifact.query_batcher, [query])
+        except EncoderBusy as exc:
+            raise Overloaded(str(exc)) from None
+        return vector
+
+    def _score(
+        self, artifact: ModelArtifact, query: str, k: int, query_embedding: np.ndarray | None = None
+    ) -> Ranking:
         """One forward pass: the model's top candidates, the query's domain and region."""
         depth = min(
             len(artifact.catalog), max(k * self.settings.candidate_factor, self.settings.candidate_min, k)
         )
-        analysis = artifact.analyze(query, depth)
+        analysis = artifact.analyze(query, depth, query_embedding)
         results, applied = local_first(analysis.ranked, analysis.region, k, self.settings.region_boost)
         routing = Routing(
             predicted_domain=analysis.domain,
@@ -486,7 +502,9 @@ class RankingService:
     async def _update_golden(self, artifact: ModelArtifact) -> None:
         value = await golden_ndcg(artifact)
         self.golden_ndcg = value if math.isfinite(value) else None  # an empty golden set: no figure
-        self.golden = await golden_quality(artifact, lambda query: self._score(artifact, query, NDCG_K))
+        self.golden = await golden_quality(
+            artifact, lambda query, vector: self._score(artifact, query, NDCG_K, vector)
+        )
         assert self.metrics is not None
         self.metrics.golden_ndcg.set(value)
         self.metrics.set_golden_accuracies(self.golden)

@@ -58,3 +58,8 @@ class InvalidFeedback(ServiceError):
 class FeedbackLogUnavailable(ServiceError):
     status_code = 503
     error = "feedback log behind"
+
+
+class Overloaded(ServiceError):
+    status_code = 503
+    error = "query encoder overloaded"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -128,6 +129,24 @@ class ServingMetrics:
         self._feedback = Counter(
             "rankops_feedback", "Feedback requests by HTTP status code.", [*ident, "code"], registry=r
         )
+        # passes and the queries they carried: the ratio of their rates is the mean batch
+        # (as Triton's execution and inference counts); passes alone show the encoder's load
+        self.encoder_passes = Counter(
+            "rankops_query_encoder_passes",
+            "Sentence-encoder passes run over request and background queries.",
+            ident,
+            registry=r,
+        ).labels(**identity.labels())
+        self.encoder_queries = Counter(
+            "rankops_query_encoder_queries",
+            "Queries the sentence-encoder passes carried (a pass takes every query waiting).",
+            ident,
+            registry=r,
+        ).labels(**identity.labels())
+        # weak keys: an encoder dropped (a model swapped out) takes its baseline with it
+        self._encoder_counted: weakref.WeakKeyDictionary[object, tuple[int, int]] = (
+            weakref.WeakKeyDictionary()
+        )
 
         labels = identity.labels()
         self._requests_by_code = {
@@ -208,6 +227,15 @@ class ServingMetrics:
             if delta > 0 and kind in self.log_records:
                 self.log_records[kind].inc(delta)
                 self._log_counted[kind] = total
+
+    def count_encoder_passes(self, encoder: object, totals: tuple[int, int]) -> None:
+        """Bring the encoder counters up to ``encoder``'s (passes, queries) totals (called
+        before each scrape); each encoder object's totals count from its own start."""
+        passes, queries = self._encoder_counted.get(encoder, (0, 0))
+        if totals[0] > passes:
+            self.encoder_passes.inc(totals[0] - passes)
+            self.encoder_queries.inc(max(0, totals[1] - queries))
+            self._encoder_counted[encoder] = totals
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
