@@ -44,3 +44,14 @@ def test_serve_with_a_bad_rankops_query_batch_exits_2_naming_it(
     monkeypatch.setenv("RANKOPS_QUERY_BATCH", bad)
     assert main(["serve", "--model", "file:///nowhere"]) == 2
     assert "RANKOPS_QUERY_BATCH" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", ["soon", "-0.001", "2", "nan"])
+def test_serve_with_a_bad_gil_switch_interval_exits_2_naming_it(
+    bad: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("RANKOPS_PORT", raising=False)
+    monkeypatch.delenv("RANKOPS_QUERY_BATCH", raising=False)
+    monkeypatch.setenv("RANKOPS_GIL_SWITCH_INTERVAL_S", bad)
+    assert main(["serve", "--model", "file:///nowhere"]) == 2
+    assert "RANKOPS_GIL_SWITCH_INTERVAL_S" in capsys.readouterr().err

@@ -6,6 +6,7 @@ import asyncio
 import json
 import math
 import re
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -676,3 +677,20 @@ def test_openapi_declares_the_error_model_and_every_status(client: TestClient) -
         client.post("/v1/rank", content=b"{", headers={"content-type": "application/json"}).status_code == 400
     )
     assert client.post("/v1/feedback", json={"request_id": "x", "clicks": []}).status_code == 404
+
+
+def test_the_gil_switch_interval_is_read_from_the_environment_and_set_at_start(model_dir: Path) -> None:
+    parsed = ServiceSettings.from_env({"RANKOPS_GIL_SWITCH_INTERVAL_S": "0.0007"})
+    assert parsed.gil_switch_interval_s == 0.0007
+    with pytest.raises(ValueError, match="RANKOPS_GIL_SWITCH_INTERVAL_S"):
+        ServiceSettings.from_env({"RANKOPS_GIL_SWITCH_INTERVAL_S": "-1"})
+    before = sys.getswitchinterval()
+    try:
+        with TestClient(create_app(str(model_dir), settings(gil_switch_interval_s=0.0007))) as c:
+            wait_status(c, "/readyz", "ready")
+            assert sys.getswitchinterval() == pytest.approx(0.0007)
+    finally:
+        sys.setswitchinterval(before)
+    with TestClient(create_app(str(model_dir), settings())) as c:  # 0 leaves it alone
+        wait_status(c, "/readyz", "ready")
+        assert sys.getswitchinterval() == pytest.approx(before)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from rankops.serving import chore_commands
@@ -90,10 +91,13 @@ def serve_port(flag: int | None) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from rankops.serving.encoder import query_batch
     from rankops.serving.server import serve
+    from rankops.serving.settings import ServiceSettings
 
     if not args.model:
         raise ValueError("no model: pass --model URI or set RANKOPS_MODEL_URI")
-    query_batch()  # a bad $RANKOPS_QUERY_BATCH fails here, not when the model loads
+    # a bad $RANKOPS_QUERY_BATCH or $RANKOPS_<SETTING> fails here, not when the model loads
+    query_batch()
+    ServiceSettings.from_env(os.environ)
     return serve(
         args.model,
         host=args.host,

@@ -3,8 +3,8 @@ against the artifact's reference and exported as gauges.
 
 Requests only note their query (``pend``: a dict insert); ``refresh`` (a periodic job on the
 event loop, ``JOB_SLICE`` queries per turn) computes the features of the queries new to the
-window, the only ones that cost a forward pass, and updates ``report`` and the
-``rankops_drift_*`` gauges once the window holds ``min_samples``. The drift Job reads
+window, the only ones that cost a forward pass, and updates ``report`` (its statistics run on a
+worker thread) and the ``rankops_drift_*`` gauges once the window holds ``min_samples``. The drift Job reads
 ``rows()`` over ``GET /v1/drift/window``.
 """
 
@@ -68,7 +68,9 @@ class LiveDrift:
             await asyncio.sleep(0)  # let waiting requests in between slices
         if len(self.monitor) < self.min_samples:
             return
-        report = self.monitor.report()
+        # off the loop: the tests over the window take ms, and the first one imports
+        # scipy.stats (~0.7 s), which on the loop stalled every request in flight
+        report = await asyncio.to_thread(self.monitor.report)
         self.report = report
         self.metrics.set_drift(*drift_gauges(report))
 

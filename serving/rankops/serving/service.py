@@ -46,6 +46,7 @@ import json
 import logging
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
@@ -167,6 +168,8 @@ class RankingService:
             import torch
 
             torch.set_num_threads(self.settings.torch_threads)
+        if self.settings.gil_switch_interval_s > 0:
+            sys.setswitchinterval(self.settings.gil_switch_interval_s)
         if self.settings.version is None:
             version = await run_in_threadpool(read_manifest_version, self.model_uri)
             self.identity = Identity(self.settings.model_name, version or "unknown", self.settings.track)

@@ -38,6 +38,12 @@ class ServiceSettings:
     # no parallelism, only GIL hand-offs with the event loop: measured on 2 cores at 16 clients,
     # cache off, ~365 requests/s inline against ~145 in the threadpool.
     score_inline: bool = True
+    # The interpreter's GIL switch interval, seconds (sys.setswitchinterval; 0 leaves Python's
+    # 5 ms). The query encoder's thread runs its traced pass without the GIL but must take it
+    # back to return, and while the loop runs Python it waits out a whole interval each time:
+    # an 8-query int8 pass beside a busy Python thread took ~21 ms at 5 ms against ~5.6 ms at
+    # 0.2 ms (~3.5 ms alone). Process-wide, so 0 here and 0.0005 under ``rankops serve``.
+    gil_switch_interval_s: float = 0.0
     # Move everything alive once the artifact is loaded (torch, the catalog, the modules) into
     # the collector's permanent generation, so full collections do not rescan it: measured
     # 28 ms per full collection before any traffic. Process-wide, so off by default and on
@@ -66,6 +72,13 @@ class ServiceSettings:
                 continue
             values[f.name] = _parse_setting(f"RANKOPS_{f.name.upper()}", raw, str(f.type))
         return cls(**{**values, **overrides})
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.gil_switch_interval_s <= 1:
+            raise ValueError(
+                f"RANKOPS_GIL_SWITCH_INTERVAL_S must be 0 (Python's default) to 1 seconds, "
+                f"not {self.gil_switch_interval_s!r}"
+            )
 
 
 def _parse_setting(name: str, raw: str, kind: str) -> int | float | bool | str:
