@@ -85,6 +85,22 @@ def test_an_encoder_error_reaches_every_caller_of_that_pass_and_the_worker_survi
     assert batcher.embed("after").tolist() == expected("after")
 
 
+def test_wait_idle_returns_once_the_pass_in_flight_and_the_queue_are_done() -> None:
+    encoder = GatedEncoder()
+    batcher = QueryBatcher(encoder, max_batch=4)
+    assert batcher.wait_idle(0.01)  # never used: idle
+    first = batcher.submit("first")
+    assert encoder.entered.wait(10)
+    queued = [batcher.submit(t) for t in ("queued", "too")]
+    assert not batcher.wait_idle(0.05)  # a pass runs, two wait
+    threading.Timer(0.05, encoder.release.set).start()
+    assert batcher.wait_idle(10)
+    results = [f.result(0).tolist() for f in [first, *queued]]
+    assert results == [expected(t) for t in ("first", "queued", "too")]
+    assert batcher.totals == (2, 3)
+    assert batcher.embed("again").tolist() == expected("again")  # idle is not closed
+
+
 def test_max_batch_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_batch"):
         QueryBatcher(GatedEncoder(), max_batch=0)

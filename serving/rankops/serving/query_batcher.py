@@ -62,6 +62,7 @@ class QueryBatcher:
         self._name = name
         self._passes = 0  # passes run, and queries they carried (the service's metrics)
         self._queries = 0
+        self._in_pass = False
 
     @property
     def pending(self) -> int:
@@ -85,11 +86,21 @@ class QueryBatcher:
                 # a daemon: it holds no state that must be flushed, and it sleeps when idle
                 self._worker = threading.Thread(target=self._run, name=f"rankops-{self._name}", daemon=True)
                 self._worker.start()
-            self._wake.notify()
+            self._wake.notify_all()  # the worker, which may share the condition with wait_idle's waiters
         return future
 
     def embed(self, text: str) -> np.ndarray:
         return self.submit(text).result()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until no query waits and no pass runs (False if ``timeout`` s pass first).
+
+        Why: the worker is a daemon, and one still inside a torch pass while the interpreter
+        finalises can abort the process (a SIGINT under load once ended in "terminate called
+        without an active exception"), so a stopping service waits for the pass in flight; an
+        idle worker sleeps in a lock wait, which finalisation handles."""
+        with self._wake:
+            return self._wake.wait_for(lambda: not self._pending and not self._in_pass, timeout)
 
     def _take(self) -> list[tuple[str, Future[np.ndarray]]]:
         while True:
@@ -98,10 +109,17 @@ class QueryBatcher:
                     self._wake.wait()
                 count = min(len(self._pending), self.max_batch)
                 taken = [self._pending.popleft() for _ in range(count)]
+                self._in_pass = True
             # a caller that gave up (a request cancelled by its client) costs no encoding
             live = [(text, f) for text, f in taken if f.set_running_or_notify_cancel()]
             if live:
                 return live
+            self._passed()
+
+    def _passed(self) -> None:
+        with self._wake:
+            self._in_pass = False
+            self._wake.notify_all()  # wait_idle's waiters
 
     def _run(self) -> None:
         while True:
@@ -111,6 +129,7 @@ class QueryBatcher:
             except BaseException as exc:
                 for _, future in batch:
                     future.set_exception(exc)
+                self._passed()
                 continue
             with self._wake:
                 self._passes += 1
@@ -119,6 +138,7 @@ class QueryBatcher:
                 vector = np.array(vectors[row], dtype=np.float32)  # a copy: callers keep it
                 vector.setflags(write=False)
                 future.set_result(vector)
+            self._passed()
 
 
 async def awaited_vectors(batcher: QueryBatcher | None, texts: Sequence[str]) -> list[np.ndarray | None]:

@@ -115,6 +115,8 @@ log = logging.getLogger(__name__)
 
 NDCG_K = 3
 RELEVANT_GRADE = 2
+# how long stop waits for the query encoder's pass in flight (QueryBatcher.wait_idle says why)
+STOP_ENCODER_WAIT_S = 5.0
 
 
 class RankingService:
@@ -186,6 +188,9 @@ class RankingService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        batcher = self.artifact.query_batcher if self.artifact is not None else None
+        if batcher is not None and not await asyncio.to_thread(batcher.wait_idle, STOP_ENCODER_WAIT_S):
+            log.warning("the query encoder was still busy %.0f s after stop", STOP_ENCODER_WAIT_S)
         if self.feedback_log is not None:
             await self.feedback_log.close()
 
