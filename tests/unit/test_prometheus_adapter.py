@@ -15,6 +15,7 @@ from rankops.operator.adapters.prometheus import (
     MetricsSource,
     MetricsUnavailable,
     PrometheusMetricsSource,
+    name_union,
     parse_scalar_response,
 )
 from rankops.operator.core.verdict import TrackSummary
@@ -191,15 +192,21 @@ async def test_track_summary_from_exact_increases_of_raw_samples(prom: Any) -> N
         "rankops_ndcg_at_3_squares_sum_total": ((0.74, 2.04), 5.0),
     }
 
-    def by_metric(request: web.Request) -> dict[str, Any]:
+    def union(request: web.Request) -> dict[str, Any]:
         query, at = request.query["query"], float(request.query["time"])
-        for metric, ((first, last), idle) in answers.items():
-            if query.startswith(f"{metric}{{"):
-                assert query.endswith("[310s]"), query  # the window plus the lookback for a baseline
-                return matrix([(at - 5, first), (at - 1, last)], [(at - 20, idle), (at - 2, idle)])
-        raise AssertionError(query)
+        assert query.startswith('{__name__=~"' + "|".join(answers) + '",'), query
+        assert query.endswith("}[310s]"), query  # the window plus the lookback for a baseline
+        result = [
+            {"metric": {"__name__": metric, "pod": pod}, "values": [[t, str(v)] for t, v in samples]}
+            for metric, ((first, last), idle) in answers.items()
+            for pod, samples in (
+                ("p0", [(at - 5, first), (at - 1, last)]),
+                ("p1", [(at - 20, idle), (at - 2, idle)]),
+            )
+        ]
+        return {"status": "success", "data": {"resultType": "matrix", "result": result}}
 
-    responders.append(by_metric)
+    responders.append(union)
     async with PrometheusMetricsSource(url) as source:
         summary = await track_summary(source, "m", "canary", "1.1.0", 10)
     assert summary is not None
@@ -207,8 +214,29 @@ async def test_track_summary_from_exact_increases_of_raw_samples(prom: Any) -> N
     assert summary.mean == pytest.approx(0.7)
     assert summary.variance == pytest.approx(0.08 / 3)
     assert summary.total == pytest.approx(2.8) and summary.squares_total == pytest.approx(2.04)
-    assert all('model="m"' in s["query"] and 'track="canary"' in s["query"] for s in seen)
-    assert len({s["time"] for s in seen}) == 1, "the three counters are read at one evaluation time"
+    # one query, so Prometheus shows the three counters from the same scrapes (module docstring)
+    assert len(seen) == 1
+    assert 'model="m"' in seen[0]["query"] and 'track="canary"' in seen[0]["query"]
+
+
+def test_only_selectors_with_the_same_matchers_share_a_query() -> None:
+    assert name_union(['a{x="1",y="2"}', 'b{x="1",y="2"}', 'a{x="1",y="2"}']) == (
+        '{__name__=~"a|b",x="1",y="2"}',
+        ["a", "b", "a"],
+    )
+    assert name_union(["up", "down"]) == ('{__name__=~"up|down"}', ["up", "down"])
+    assert name_union(['r{m="1"}', 'r{m="1",code=~"5.."}']) is None  # the error rate: two queries
+    assert name_union(['a{m="1"}']) is None
+    assert name_union(["sum(a)", "b"]) is None
+
+
+async def test_selectors_with_different_matchers_are_separate_queries_at_one_time(prom: Any) -> None:
+    url, responders, seen = prom
+    responders.append(lambda r: matrix([(float(r.query["time"]) - 1, 3.0)]))
+    async with PrometheusMetricsSource(url) as source:
+        assert await source.increases(['r{m="1"}', 'r{m="1",code=~"5.."}'], 10) == [3.0, 3.0]
+    assert [s["query"] for s in seen] == ['r{m="1"}[310s]', 'r{m="1",code=~"5.."}[310s]']
+    assert len({s["time"] for s in seen}) == 1
 
 
 async def test_track_summary_no_data(prom: Any) -> None:

@@ -15,12 +15,23 @@ extrapolation, resets handled, a series first seen inside the window counted fro
 over series. ``increase()`` would extrapolate each of ``_count``, ``_sum`` and
 ``_squares_sum_total`` separately, which inflates the derived variance while a series starts
 inside the window.
+
+Selectors that differ only in the metric name (the NDCG summary's three counters) are fetched
+as one query, ``{__name__=~"a|b|c",<matchers>}[span]``, split by ``__name__``. Why: Prometheus
+(since 2.17, TSDB isolation) shows one query a scrape whole or not at all, but three queries
+at the same ``time`` can straddle the commit of a scrape stamped before it: ``_count`` from
+one scrape and ``_sum`` from the next. The judge subtracts the previous look's totals, so one
+such look skews the batches on both sides of it (the likely cause of an integration rollout
+that, under load, read a canary at mean 0.80 as "0.40 over the last 100 samples" and rolled
+it back). Other selector sets (the error rate's all and 5xx requests) are still separate
+queries.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
@@ -33,6 +44,7 @@ __all__ = [
     "MetricsSource",
     "MetricsUnavailable",
     "PrometheusMetricsSource",
+    "name_union",
     "parse_matrix_response",
     "parse_scalar_response",
 ]
@@ -206,8 +218,33 @@ class PrometheusMetricsSource:
         at = at or datetime.now(UTC)
         start = at.timestamp() - window_seconds
         span = f"{math.ceil(window_seconds) + LOOKBACK_SECONDS}s"
+        union = name_union(selectors)
+        if union is not None:
+            query, names = union
+            by_name: dict[str, list[list[tuple[float, float]]]] = {name: [] for name in names}
+            for labels, samples in parse_matrix_response(await self.query_raw(f"{query}[{span}]", at)):
+                by_name.setdefault(labels.get("__name__", ""), []).append(samples)
+            return [total_increase(by_name[name], start) for name in names]
         answers = await asyncio.gather(*(self.query_raw(f"{sel}[{span}]", at) for sel in selectors))
         return [
             total_increase((samples for _, samples in parse_matrix_response(answer)), start)
             for answer in answers
         ]
+
+
+_SELECTOR = re.compile(r"([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})?", re.DOTALL)
+
+
+def name_union(selectors: Sequence[str]) -> tuple[str, list[str]] | None:
+    """One selector for ``a{m}``, ``b{m}``, ...: ``({__name__=~"a|b",m}``, each one's name``)``;
+    ``None`` unless there are several and all have the same matchers (module docstring)."""
+    parsed = [_SELECTOR.fullmatch(sel.strip()) for sel in selectors]
+    if len(selectors) < 2 or any(m is None for m in parsed):
+        return None
+    names = [m.group(1) for m in parsed if m is not None]
+    matchers = {(m.group(2) or "").strip() for m in parsed if m is not None}
+    if len(matchers) != 1:
+        return None
+    rest = matchers.pop()
+    alternatives = "|".join(dict.fromkeys(names))  # metric names hold no regex metacharacters
+    return "{" + f'__name__=~"{alternatives}"' + (f",{rest}" if rest else "") + "}", names
