@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import numpy as np
@@ -137,6 +138,35 @@ def test_pooled_windows_count_a_query_two_pods_served_once() -> None:
     rows = _rows(rng, 10)
     pooled = distinct_rows([*rows, *rows[3:7], {**rows[0], "max_score": 0.123456}])
     assert pooled == [*(dict(r) for r in rows), {**rows[0], "max_score": 0.123456}]
+
+
+def test_pooled_windows_recognise_a_repeat_by_its_query_id_not_its_last_digits() -> None:
+    from rankops.serving.drift_check import distinct_rows
+
+    rows = _rows(np.random.default_rng(7), 4)
+    # pod b passed q1 with other company: its max_score differs in the last digits
+    nudged = {**rows[1], "max_score": float(rows[1]["max_score"]) + 1e-7}
+    twin = dict(rows[2])  # another query with the very same features: a sample of its own
+    pooled = distinct_rows([*rows, nudged, twin, rows[3]], ["q0", "q1", "q2", "q3", "q1", "q9", None])
+    assert pooled == [*(dict(r) for r in rows), twin, dict(rows[3])]
+
+
+def test_the_window_names_each_row_by_a_keyed_digest_of_its_query() -> None:
+    from rankops.serving.artifact import load_artifact
+    from rankops.serving.live_drift import LiveDrift, query_id
+    from rankops.serving.telemetry import Identity, ServingMetrics
+
+    art = load_artifact(str(tiny_artifact()))
+    drift = LiveDrift(art, ServingMetrics(Identity("m", "1", "stable")), window=5, sample=10, min_samples=99)
+    for text in ("bus ridership", "hdb resale prices"):
+        drift.pend(text, text)
+    asyncio.run(drift.refresh())
+    drift.monitor.observe(dict(drift.monitor.rows()[0]))  # no key: no id
+    ids, rows = drift.window()
+    salt = art.sha256.encode()[:64]
+    assert ids == [query_id("bus ridership", salt), query_id("hdb resale prices", salt), None]
+    assert len(rows) == 3 and len(set(ids)) == 3 and all("bus" not in str(i) for i in ids)
+    assert query_id("bus ridership", b"another artifact") != ids[0]
 
 
 def test_query_features_against_the_trained_reference() -> None:

@@ -364,8 +364,13 @@ class DriftMonitor:
 
     def rows(self) -> list[dict[str, float | str]]:
         """A copy of the window's feature rows, oldest first (served by ``GET /v1/drift/window``)."""
+        return self.keyed_rows()[1]
+
+    def keyed_rows(self) -> tuple[list[str | None], list[dict[str, float | str]]]:
+        """Each row's ``key`` (None: observed without one) and a copy of the rows, oldest first."""
         with self._lock:
-            return [dict(r) for r in self._rows.values()]
+            keys = [slot if isinstance(slot, str) else None for slot in self._rows]
+            return keys, [dict(r) for r in self._rows.values()]
 
     def report(self) -> DriftReport:
         with self._lock:

@@ -2,7 +2,9 @@
 
 The drift Job (``rankops drift``) reads it from every serving pod and tests the union against
 the artifact's reference statistics, so the check runs on real traffic. Only derived features
-leave the pod (lengths, OOV share, best score, predicted domain, region), never query text.
+leave the pod (lengths, OOV share, best score, predicted domain, region), never query text;
+``ids`` (one per row) are keyed digests of the normalised texts, the same on every pod of
+the artifact, so the Job counts a query that several pods served once.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ def build_drift_router(service: RankingService) -> APIRouter:
 
     @router.get("/window")
     async def window() -> JSONResponse:
-        rows = service.drift_window()  # NotReady (503) before the model is loaded
+        ids, rows = service.drift_window()  # NotReady (503) before the model is loaded
         artifact = service.artifact
         ident = service.identity
         return JSONResponse(
@@ -31,6 +33,7 @@ def build_drift_router(service: RankingService) -> APIRouter:
                 "n": len(rows),  # distinct queries: a repeat moves its row to the newest end
                 "observed": service.drift_observed(),
                 "rows": rows,
+                "ids": ids,
             }
         )
 

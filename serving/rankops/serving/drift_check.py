@@ -35,6 +35,8 @@ class PodWindow:
     sha256: str | None
     version: str | None
     rows: list[dict[str, float | str]]
+    # each row's query id (distinct_rows says why); None from a pod that sends none
+    ids: list[str | None] | None = None
 
 
 def fetch_window(endpoint: str, *, timeout_s: float = 10.0) -> PodWindow:
@@ -45,7 +47,14 @@ def fetch_window(endpoint: str, *, timeout_s: float = 10.0) -> PodWindow:
     rows = body.get("rows")
     if not isinstance(rows, list):
         raise ValueError(f"{url}: no 'rows' list in the response")
-    return PodWindow(endpoint, body.get("sha256"), body.get("version"), [dict(r) for r in rows])
+    ids = body.get("ids")
+    if ids is not None and (
+        not isinstance(ids, list)
+        or len(ids) != len(rows)
+        or not all(i is None or isinstance(i, str) for i in ids)
+    ):
+        raise ValueError(f"{url}: 'ids' must be a list of strings (or null), one per row")
+    return PodWindow(endpoint, body.get("sha256"), body.get("version"), [dict(r) for r in rows], ids)
 
 
 def holm_significant(pvalues: Mapping[str, float], alpha: float) -> set[str]:
@@ -118,6 +127,7 @@ def drift_check(
         raise DriftInputError("no serving pod endpoints given (--endpoint URL, one per pod)")
     pods: list[dict[str, Any]] = []
     rows: list[dict[str, float | str]] = []
+    ids: list[str | None] = []
     for endpoint in endpoints:
         try:
             window = fetch(endpoint)
@@ -133,31 +143,36 @@ def drift_check(
         progress(f"{endpoint}: {len(window.rows)} distinct live queries (version {window.version})")
         pods.append({"endpoint": endpoint, "used": True, "n": len(window.rows), "version": window.version})
         rows.extend(window.rows)
+        ids.extend(window.ids if window.ids is not None else [None] * len(window.rows))
     if not any(p["used"] for p in pods):
         raise DriftInputError(
             "no serving pod gave a window of this artifact: "
             + "; ".join(f"{p['endpoint']}: {p['problem']}" for p in pods)
         )
-    pooled = distinct_rows(rows)
+    pooled = distinct_rows(rows, ids)
     if len(pooled) < len(rows):
         progress(f"pooled: {len(pooled)} distinct of {len(rows)} rows (a query two pods served counts once)")
     result = judge_drift(reference, pooled, alpha=alpha, psi_threshold=psi_threshold, min_samples=min_samples)
     return {**result, "pooledRows": len(rows), "pods": pods}
 
 
-def distinct_rows(rows: Sequence[Mapping[str, float | str]]) -> list[dict[str, float | str]]:
+def distinct_rows(
+    rows: Sequence[Mapping[str, float | str]], ids: Sequence[str | None] | None = None
+) -> list[dict[str, float | str]]:
     """``rows`` without repeats, first seen kept.
 
     Each pod's window holds distinct queries, but traffic spreads one query over several pods,
     and a pooled sample holding it twice is not independent (the tests read repetition as
-    drift). Pods send features, never query text, so a repeat is recognised by its feature
-    row: one artifact computes the same row for the same query, and two different queries
-    rarely share every feature to the last digit of the best score (merging such a pair costs
-    one sample, never a false alarm)."""
-    seen: set[tuple[tuple[str, float | str], ...]] = set()
+    drift). Pods send features, never query text, so a repeat is recognised by its query id
+    (``ids[i]``, a keyed digest of the normalised text), and only without one by an equal
+    feature row. Equal rows are not enough since the query batcher: one query's ``max_score``
+    differs in its last digits between encoder passes of different company, and two pods
+    pass it with different company."""
+    seen: set[object] = set()
     out: list[dict[str, float | str]] = []
-    for row in rows:
-        key = tuple(sorted(row.items()))
+    for i, row in enumerate(rows):
+        query_id = ids[i] if ids is not None else None
+        key: object = ("id", query_id) if query_id is not None else ("row", tuple(sorted(row.items())))
         if key not in seen:
             seen.add(key)
             out.append(dict(row))

@@ -5,12 +5,13 @@ Requests only note their query (``pend``: a dict insert); ``refresh`` (a periodi
 event loop, ``JOB_SLICE`` queries per turn) computes the features of the queries new to the
 window, the only ones that cost a forward pass, and updates ``report`` (its statistics run on a
 worker thread) and the ``rankops_drift_*`` gauges once the window holds ``min_samples``. The drift Job reads
-``rows()`` over ``GET /v1/drift/window``.
+``window()`` over ``GET /v1/drift/window``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections import OrderedDict
 
 from rankops.serving.artifact import ModelArtifact
@@ -18,7 +19,7 @@ from rankops.serving.drift import DriftMonitor, DriftReport, query_features
 from rankops.serving.query_batcher import awaited_vectors
 from rankops.serving.telemetry import ServingMetrics
 
-__all__ = ["JOB_SLICE", "LiveDrift", "drift_gauges", "drift_tests"]
+__all__ = ["JOB_SLICE", "LiveDrift", "drift_gauges", "drift_tests", "query_id"]
 
 JOB_SLICE = 8  # queries a periodic job scores per event-loop turn (a few ms)
 
@@ -45,8 +46,11 @@ class LiveDrift:
         if len(pending) > self.sample:
             pending.popitem(last=False)
 
-    def rows(self) -> list[dict[str, float | str]]:
-        return self.monitor.rows()
+    def window(self) -> tuple[list[str | None], list[dict[str, float | str]]]:
+        """The window's rows, oldest first, and each one's ``query_id`` (the drift Job's key)."""
+        keys, rows = self.monitor.keyed_rows()
+        salt = self.artifact.sha256.encode()[:64]  # blake2b takes a key of at most 64 bytes
+        return [None if key is None else query_id(key, salt) for key in keys], rows
 
     @property
     def observed(self) -> int:
@@ -73,6 +77,16 @@ class LiveDrift:
         report = await asyncio.to_thread(self.monitor.report)
         self.report = report
         self.metrics.set_drift(*drift_gauges(report))
+
+
+def query_id(key: str, salt: bytes) -> str:
+    """A keyed digest of a normalised query, the same on every pod of one artifact.
+
+    Why: the drift Job must count a query that two pods served once, and since the query
+    batcher a row's ``max_score`` depends on the other queries in its encoder pass (float
+    rounding, or int8's batch scale), so equal rows no longer mean equal queries. The text
+    never leaves the pod; whoever knows the artifact digest can still test a guessed text."""
+    return hashlib.blake2b(key.encode("utf-8"), digest_size=8, key=salt).hexdigest()
 
 
 def drift_tests(artifact: ModelArtifact) -> dict[str, str]:

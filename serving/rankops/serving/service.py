@@ -522,10 +522,11 @@ class RankingService:
         self.shown.purge_expired()
         self.cache.purge_expired()
 
-    def drift_window(self) -> list[dict[str, float | str]]:
-        """The rolling window of live query features the drift gauges are computed from."""
+    def drift_window(self) -> tuple[list[str | None], list[dict[str, float | str]]]:
+        """The rolling window of live query features the drift gauges are computed from, and
+        each row's query id (``live_drift.query_id``)."""
         self._require_model()
-        return [] if self.drift is None else self.drift.rows()
+        return ([], []) if self.drift is None else self.drift.window()
 
     def drift_observed(self) -> int:
         """Live queries the drift window has taken in, repeats included."""
