@@ -155,7 +155,7 @@ def test_feedback_on_unknown_item_ids_is_422_naming_them(tmp_path: Path) -> None
             r = feedback(c, body["request_id"], **kind)
             assert r.status_code == 422 and "'not-an-item'" in r.json()["detail"], r.text
         assert c.get("/api/v2/quality/metrics").json()["current_metrics"]["feedback_count"] == 0
-        assert svc(c).feedback_log is not None and svc(c).feedback_log.unflushed_feedback == 0  # type: ignore[union-attr]
+        assert svc(c).feedback_desk.log is not None and svc(c).feedback_desk.log.unflushed_feedback == 0  # type: ignore[union-attr]
         assert feedback(c, body["request_id"], judgments={top: 3}).status_code == 200
 
 

@@ -304,8 +304,8 @@ def create_app(
     async def metrics() -> Response:
         if service.metrics is None:
             return error_response(503, "starting", "metrics are created when the app starts")
-        if service.feedback_log is not None:
-            service.metrics.count_log_records(service.feedback_log.written)
+        if service.feedback_desk.log is not None:
+            service.metrics.count_log_records(service.feedback_desk.log.written)
         batcher = service.artifact.query_batcher if service.artifact is not None else None
         if batcher is not None:
             service.metrics.count_encoder_passes(batcher, batcher.totals)

@@ -116,7 +116,7 @@ def build_router(service: RankingService) -> APIRouter:
             "components": {
                 "model": model,
                 "cache": {"status": "ok", **service.cache_statistics()},
-                "feedback_store": {"status": "ok", "size": len(service.shown)},
+                "feedback_store": {"status": "ok", "size": len(service.feedback_desk.shown)},
                 "feedback_log": feedback_log_component(service),
                 "metrics": {"status": "ok" if service.metrics is not None else "starting"},
                 "drift": {
@@ -165,7 +165,7 @@ def build_router(service: RankingService) -> APIRouter:
     @router.post("/quality/report", responses=errors(200, 400, 413, 422, 503))
     async def quality_report(body: QualityReportRequest | None = None) -> JSONResponse:
         request = body or QualityReportRequest()
-        feedback_log = service.feedback_log
+        feedback_log = service.feedback_desk.log
         if feedback_log is None:
             raise NoFeedbackLog(
                 "this service has no feedback log to report from: start it with --feedback-log URI "
@@ -194,11 +194,11 @@ class NoFeedbackLog(ServiceError):
 
 
 def feedback_log_component(service: RankingService) -> dict[str, Any]:
-    feedback_log = service.feedback_log
+    feedback_log = service.feedback_desk.log
     if feedback_log is None:
         return {"status": "disabled"}
     stats = feedback_log.stats()
-    problem = service.log_problem or stats.last_error
+    problem = service.feedback_desk.log_problem or stats.last_error
     return {
         "status": "degraded" if problem else "ok",
         "uri": feedback_log.uri,

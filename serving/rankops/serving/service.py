@@ -1,8 +1,9 @@
 """The ranking service without the web framework: model state, ranking, feedback, quality.
 
 ``RankingService`` owns the artifact's life (loading in the background, verification,
-readiness), the result cache, the store of shown results that feedback is matched against,
-the running quality figures and the metrics. ``rankops.serving.app`` only maps HTTP onto it.
+readiness), the result cache and the metrics; its ``feedback_desk``
+(``rankops.serving.feedback_desk``) keeps what it showed, the feedback on it and the durable
+log. ``rankops.serving.app`` only maps HTTP onto it.
 
 Everything here runs on the event loop thread except loading the artifact (a worker thread,
 before any traffic). Scoring one query (``_score``, one forward pass) runs inline by default:
@@ -20,18 +21,8 @@ Rules this module implements (documented in the API too):
   the candidate score range above it. Without a region the model's order is kept.
   ``score`` in a response is that final score (so results are sorted by it);
   ``model_score`` is the model's own.
-* Feedback NDCG@3 is computed on the ids as served, from the grades the feedback maps onto
-  (``rankops.serving.feedback``: judgments, clicks, 1-5 star ratings, thumbs). Ids not judged
-  count as 0; the ideal DCG comes from all given grades, shown or not. Ids that are not
-  catalogue items are refused (422 naming them), as are clicks on ids that were not shown.
-* Every served ranking and every accepted feedback goes to the durable feedback log when one
-  is configured (``rankops.serving.feedback_log``). On start the service reads back the
-  requests served within ``shown_ttl_s`` and the feedback already given for this identity
-  (model, version, track), so feedback for a request served before a restart is accepted
-  once, and the running quality figures continue. Prometheus series start again from 0 (a
-  counter reset, which ``increase()`` handles), never replaying old observations.
-* Feedback top-1 relevance: the fraction of feedback requests whose top-1 served item was
-  relevant, i.e. graded >= 2, or clicked in click feedback. The golden-set figures
+* Feedback: NDCG@3 on the ids as served, the durable log and what a restart reads back, top-1
+  relevance (``rankops.serving.feedback_desk``). The golden-set figures
   (``relevance_accuracy`` and the routing accuracies) are defined in ``rankops.serving.golden``.
 * A ranking's quality score: the mean ``relevance`` of its top 3 results (the NDCG@3 cut);
   the cache's quality statistics and quality-based invalidation use it.
@@ -63,39 +54,22 @@ from rankops.serving.artifact import (
     verify_artifact,
 )
 from rankops.serving.cache import TTLCache, normalize_query
-from rankops.serving.feedback import (
-    FeedbackRuleError,
-    feedback_grades,
-    feedback_kind,
-    feedback_line,
-    recall_from_log,
-    served_line,
-    shown_of,
-)
-from rankops.serving.feedback_log import FeedbackLog, FeedbackLogBehind
+from rankops.serving.feedback import feedback_grades
+from rankops.serving.feedback_desk import FeedbackDesk
 from rankops.serving.golden import GoldenQuality, golden_ndcg, golden_quality
-from rankops.serving.ir_metrics import ndcg_at_k
 from rankops.serving.live_drift import LiveDrift
 from rankops.serving.query_batcher import EncoderBusy, awaited_vectors
 from rankops.serving.ranking import (
+    NDCG_K,
     Quality,
     Ranking,
     Result,
     Routing,
     Served,
-    ShownRequest,
     local_first,
     quality_distribution,
 )
-from rankops.serving.service_errors import (
-    DuplicateFeedback,
-    FeedbackLogUnavailable,
-    InvalidFeedback,
-    NotReady,
-    Overloaded,
-    State,
-    UnknownRequest,
-)
+from rankops.serving.service_errors import NotReady, Overloaded, State
 from rankops.serving.settings import ServiceSettings
 from rankops.serving.telemetry import Identity, ServingMetrics
 
@@ -113,8 +87,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-NDCG_K = 3
-RELEVANT_GRADE = 2
 # how long stop waits for the query encoder's pass in flight (QueryBatcher.wait_idle says why)
 STOP_ENCODER_WAIT_S = 5.0
 
@@ -144,20 +116,8 @@ class RankingService:
         self.cache: TTLCache[tuple[str, int], Ranking] = TTLCache(
             self.settings.cache_entries, self.settings.cache_ttl_s, clock=clock
         )
-        self.shown: TTLCache[str, ShownRequest] = TTLCache(
-            self.settings.shown_entries, self.settings.shown_ttl_s, clock=clock
-        )
-        self.quality = Quality()
+        self.feedback_desk = FeedbackDesk(self.settings, clock)
         self.golden: GoldenQuality | None = None
-        self.feedback_log: FeedbackLog | None = None
-        if self.settings.feedback_log:
-            self.feedback_log = FeedbackLog(
-                self.settings.feedback_log,
-                flush_s=self.settings.feedback_log_flush_s,
-                batch_records=self.settings.feedback_log_batch,
-                max_unflushed=self.settings.feedback_log_max_unflushed,
-            )
-        self.log_problem: str | None = None  # why the log could not be read back, if it could not
         self.drift: LiveDrift | None = None  # from activation on
         self._tasks: list[asyncio.Task[None]] = []
         self._settled = asyncio.Event()
@@ -177,8 +137,8 @@ class RankingService:
             self.identity = Identity(self.settings.model_name, version or "unknown", self.settings.track)
         self.metrics = ServingMetrics(self.identity)
         self.metrics.ready.set(0)
-        if self.feedback_log is not None:
-            self.feedback_log.start()
+        if self.feedback_desk.log is not None:
+            self.feedback_desk.log.start()
         self._tasks.append(asyncio.create_task(self._load_then_refresh(), name="rankops-model-loader"))
 
     async def stop(self) -> None:
@@ -191,8 +151,8 @@ class RankingService:
         batcher = self.artifact.query_batcher if self.artifact is not None else None
         if batcher is not None and not await asyncio.to_thread(batcher.wait_idle, STOP_ENCODER_WAIT_S):
             log.warning("the query encoder was still busy %.0f s after stop", STOP_ENCODER_WAIT_S)
-        if self.feedback_log is not None:
-            await self.feedback_log.close()
+        if self.feedback_desk.log is not None:
+            await self.feedback_desk.log.close()
 
     async def wait_until_settled(self) -> State:
         """Wait until the loader has either succeeded or given up (for tests and tools)."""
@@ -225,7 +185,7 @@ class RankingService:
                     self._fail("artifact integrity check failed: " + "; ".join(problems), problems)
                     return  # permanent: a pod that finds a digest mismatch never becomes ready
                 artifact = await run_in_threadpool(load_artifact, self.model_uri, verify=False)
-                await self._recall()
+                await self.feedback_desk.recall(self.identity)
                 await self._activate(artifact)
                 return
             except ArtifactIntegrityError as exc:  # unreadable content: as permanent as a mismatch
@@ -246,37 +206,6 @@ class RankingService:
         self.reason = reason
         self.problems = problems
         self._settled.set()
-
-    async def _recall(self) -> None:
-        """Read back what the feedback log knows of this identity (module docstring)."""
-        if self.feedback_log is None:
-            return
-        try:
-            served, given = await run_in_threadpool(
-                recall_from_log,
-                self.settings.feedback_log,
-                self.identity,
-                time.time() - self.settings.shown_ttl_s,
-            )
-        except Exception as exc:  # serving goes on; the gap is reported in /api/v2/health
-            self.log_problem = (
-                f"reading back {self.settings.feedback_log} failed: {type(exc).__name__}: {exc}"
-            )
-            log.warning("%s", self.log_problem)
-            return
-        now = time.time()
-        for record in served:
-            remaining = record.time + self.settings.shown_ttl_s - now
-            if remaining > 0:
-                entry = (record.ids, shown_of(record), record.query, record.domain, record.time, False)
-                self.shown.put(record.request_id, entry, ttl=remaining)
-        for fb in given:
-            self.quality.add(fb.ndcg_at_3, fb.top1_relevant)
-            entry = (fb.ids, shown_of(fb), fb.query, fb.domain, fb.served_at, True)
-            remaining = fb.served_at + self.settings.shown_ttl_s - now
-            if not self.shown.replace(fb.request_id, entry) and remaining > 0:
-                self.shown.put(fb.request_id, entry, ttl=remaining)
-        log.info("feedback log: %d served requests and %d feedback read back", len(served), len(given))
 
     async def _activate(self, artifact: ModelArtifact) -> None:
         assert self.metrics is not None
@@ -350,14 +279,7 @@ class RankingService:
         else:
             metrics.cache_hits.inc()
         request_id = os.urandom(16).hex()  # 128 random bits; uuid4() costs 10x for its object
-        served_at = time.time()
-        domain = ranking.routing.predicted_domain
-        self.shown.put(request_id, (ranking.ids, ranking.shown, query, domain, served_at, False))
-        if self.feedback_log is not None:
-            fields = self.identity.json_fields
-            self.feedback_log.served(
-                served_line(request_id, served_at, fields, query, k, domain, ranking.shown)
-            )
+        self.feedback_desk.served(request_id, self.identity, query, k, ranking)
         if self.drift is not None:
             self.drift.pend(key[0], query)
         return Served(request_id, ranking, cached)
@@ -430,70 +352,27 @@ class RankingService:
     ) -> float:
         """Score the feedback on ``request_id`` and record it; returns the request's NDCG@3."""
         artifact = self._require_model()  # nothing was served before the model was ready
-        metrics = self.metrics
-        assert metrics is not None
-        shown = self.shown.get(request_id)
-        if shown is None:
-            raise UnknownRequest(
-                f"no served ranking with request_id {request_id!r}: it never existed or is older than "
-                f"{self.settings.shown_ttl_s:g} s (or was evicted)"
-            )
-        ids, shown_bytes, query, domain, served_at, feedback_given = shown
-        if feedback_given:
-            raise DuplicateFeedback(f"feedback for request_id {request_id!r} was already recorded")
-        try:
-            grades = feedback_grades(
-                ids,
-                judgments,
-                clicks,
-                ratings=ratings,
-                thumbs=thumbs,
-                in_catalog=lambda item_id: artifact.item(item_id) is not None,
-            )
-        except FeedbackRuleError as exc:
-            raise InvalidFeedback(str(exc)) from None
-        ndcg = float(ndcg_at_k(ids, grades, NDCG_K))
-        threshold = 1 if clicks is not None else RELEVANT_GRADE  # a click is grade 1
-        top1_relevant = bool(ids) and grades.get(ids[0], 0) >= threshold
-        if self.feedback_log is not None:
-            kind, given = feedback_kind(judgments, clicks, ratings, thumbs)
-            line = feedback_line(
-                request_id=request_id,
-                at=time.time(),
-                served_at=served_at,
-                identity=self.identity.labels(),
-                query=query,
-                domain=domain,
-                shown=shown_bytes,
-                kind=kind,
-                given=given,
-                grades=grades,
-                ndcg=ndcg,
-                top1_relevant=top1_relevant,
-            )
-            try:
-                self.feedback_log.feedback(line)
-            except FeedbackLogBehind as exc:
-                raise FeedbackLogUnavailable(str(exc)) from None
-        self.shown.replace(request_id, (ids, shown_bytes, query, domain, served_at, True))
-        self.quality.add(ndcg, top1_relevant)
-        metrics.observe_ndcg(ndcg)
+        assert self.metrics is not None
+        ndcg = self.feedback_desk.record(
+            artifact, self.identity, request_id, judgments, clicks, ratings=ratings, thumbs=thumbs
+        )
+        self.metrics.observe_ndcg(ndcg)
         return ndcg
 
     def quality_summary(self) -> dict[str, Any]:
         """Running NDCG@3 from feedback, or the golden-set figure while there is none."""
-        feedback_ndcg = self.quality.mean_ndcg
+        feedback_ndcg = self.feedback_desk.quality.mean_ndcg
         overall, source = (
             (feedback_ndcg, "feedback") if feedback_ndcg is not None else (self.golden_ndcg, "golden")
         )
         return {
             "overall_ndcg_at_3": _round(overall),
             "ndcg_source": source if overall is not None else "none",
-            "feedback_count": self.quality.count,
+            "feedback_count": self.feedback_desk.quality.count,
             "feedback_ndcg_at_3": _round(feedback_ndcg),
-            "ndcg_at_3_stddev": _round(self.quality.ndcg_stddev),
+            "ndcg_at_3_stddev": _round(self.feedback_desk.quality.ndcg_stddev),
             "golden_ndcg_at_3": _round(self.golden_ndcg),
-            "feedback_top1_relevance": _round(self.quality.relevance_accuracy),
+            "feedback_top1_relevance": _round(self.feedback_desk.quality.relevance_accuracy),
             **self.golden_accuracies(),
         }
 
@@ -519,7 +398,7 @@ class RankingService:
 
     async def refresh_golden(self) -> None:
         await self._update_golden(self._require_model())
-        self.shown.purge_expired()
+        self.feedback_desk.shown.purge_expired()
         self.cache.purge_expired()
 
     def drift_window(self) -> tuple[list[str | None], list[dict[str, float | str]]]:
