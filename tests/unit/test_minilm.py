@@ -1,7 +1,11 @@
-"""The torch-only MiniLM against transformers' BertModel on the same weights and inputs."""
+"""The torch-only MiniLM against transformers' BertModel, and its ONNX graph against the module."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 
@@ -61,23 +65,80 @@ def test_loading_draws_nothing_from_torchs_generator() -> None:
     assert torch.equal(torch.rand(4), expected)  # a seeded training run is the same either way
 
 
-@pytest.mark.parametrize("precision", ["fp32", "int8"])
-def test_the_traced_encoder_matches_the_eager_module_at_every_shape(
-    batch: tuple[torch.Tensor, torch.Tensor], precision: str
-) -> None:
-    from rankops.serving.encoder import MeanPooled, traced_for_inference
+@pytest.fixture(scope="module")
+def graph_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    root = tmp_path_factory.mktemp("onnx")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RANKOPS_ENCODER_CACHE", str(root))
+        yield root
 
-    eager: torch.nn.Module = load_minilm(model_dir())
-    if precision == "int8":
-        eager = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
-            eager, {torch.nn.Linear}, dtype=torch.qint8
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_the_onnx_graph_matches_the_torch_module_at_every_shape(
+    batch: tuple[torch.Tensor, torch.Tensor], precision: str, graph_cache: Path
+) -> None:
+    from rankops.serving.minilm import MeanPooled
+    from rankops.serving.onnx_encoder import SentenceGraph
+
+    pooled = MeanPooled(load_minilm(model_dir()))
+    torch_int8 = MeanPooled(
+        torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
+            load_minilm(model_dir()), {torch.nn.Linear}, dtype=torch.qint8
         )
-    pooled = MeanPooled(eager)
-    traced = traced_for_inference(pooled)  # traced on a (2, 4) batch
+    )
+    graph = SentenceGraph(model_dir(), precision)  # exported from a (2, 4) batch
+    assert graph.path.parent == graph_cache
     ids, mask = batch
     with torch.inference_mode():
-        # other batch sizes and lengths than the trace's, padded and not
+        # other batch sizes and lengths than the export's, padded and not
         for rows in (slice(0, 4), slice(1, 2), slice(2, 4)):
             length = int(mask[rows].sum(1).max())
             args = (ids[rows, :length], mask[rows, :length])
-            assert torch.equal(traced(*args), pooled(*args)), (precision, rows)
+            expected = pooled(*args).numpy()
+            got = graph(args[0].numpy(), args[1].numpy())
+            assert got.shape == expected.shape and got.dtype == np.float32
+            assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+            if precision == "fp32":
+                assert np.abs(got - expected).max() < 1e-5, rows
+            else:  # per-channel weight scales keep int8 closer to fp32 (onnx_encoder says why)
+                fidelity = (got * expected).sum(1)
+                torch_fidelity = (torch_int8(*args).numpy() * expected).sum(1)
+                assert fidelity.min() > 0.97 and fidelity.mean() > torch_fidelity.mean(), rows
+
+
+def test_a_graph_is_built_once_and_a_damaged_one_is_built_again(graph_cache: Path) -> None:
+    from rankops.serving.onnx_encoder import SentenceGraph
+
+    first = SentenceGraph(model_dir(), "fp32")
+    built = first.path.stat().st_mtime_ns
+    assert SentenceGraph(model_dir(), "fp32").path.stat().st_mtime_ns == built  # read, not rebuilt
+    first.path.write_bytes(b"not a graph")
+    again = SentenceGraph(model_dir(), "fp32")
+    assert again.path == first.path and again.path.stat().st_size > 1_000_000
+    ids = np.array([[101, 2023, 102]], dtype=np.int64)
+    assert np.allclose(again(ids, np.ones_like(ids)), first(ids, np.ones_like(ids)), atol=1e-6)
+
+
+def test_the_graph_refuses_an_unknown_precision() -> None:
+    from rankops.serving.onnx_encoder import SentenceGraph
+
+    with pytest.raises(ValueError, match="fp32 or int8"):
+        SentenceGraph(model_dir(), "fp16")
+
+
+def test_an_unwritable_cache_builds_the_graph_in_the_temporary_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    from rankops.serving.onnx_encoder import SentenceGraph
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("RANKOPS_ENCODER_CACHE", str(blocker / "onnx"))  # cannot be a directory
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    graph = SentenceGraph(model_dir(), "fp32")
+    assert graph.path.parent == tmp_path / "tmp" / "rankops-onnx"
+    ids = np.array([[101, 2023, 102]], dtype=np.int64)
+    assert graph(ids, np.ones_like(ids)).shape == (1, 384)

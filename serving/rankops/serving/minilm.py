@@ -4,10 +4,11 @@ Why not ``transformers.BertModel``: importing ``transformers`` costs ~3 s of CPU
 torch (its lazy import machinery scans every model family), and a serving pod or a chore Job
 pays it at every start; this module needs only ``torch`` and ``safetensors``. The layout
 mirrors BERT's (separate query/key/value/output ``nn.Linear`` layers, post-LayerNorm
-residuals, exact GELU), so the parameter names map one to one, torch dynamic quantisation
-treats the Linear layers as it does BERT's, and the hidden states agree with
+residuals, exact GELU), so the parameter names map one to one and the hidden states agree with
 ``transformers.BertModel`` to float tolerance (``tests/unit/test_minilm.py`` checks it).
-Inference only: no dropout, no pooler (the sentence embedding is a masked mean).
+Inference only: no dropout, no pooler (the sentence embedding is a masked mean,
+``MeanPooled``). Serving runs its ONNX export (``rankops.serving.onnx_encoder``); the module
+itself is for the export and for offline work on token states (``static_encoder``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-__all__ = ["BertConfig", "MiniLM", "load_minilm"]
+__all__ = ["BertConfig", "MeanPooled", "MiniLM", "load_minilm"]
 
 
 class BertConfig:
@@ -95,6 +96,20 @@ class MiniLM(nn.Module):
         for layer in self.layers:
             x = layer(x, bias)
         return x
+
+
+class MeanPooled(nn.Module):
+    """Sentence vectors from a token encoder: the mask-weighted mean of its states, unit length."""
+
+    def __init__(self, encoder: nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.encoder(ids, mask)
+        weights = mask.unsqueeze(2).to(hidden.dtype)
+        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+        return nn.functional.normalize(pooled, dim=1)
 
 
 _RENAMES = (

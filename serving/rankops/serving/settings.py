@@ -39,11 +39,11 @@ class ServiceSettings:
     # cache off, ~365 requests/s inline against ~145 in the threadpool.
     score_inline: bool = True
     # The interpreter's GIL switch interval, seconds (sys.setswitchinterval; 0 leaves Python's
-    # 5 ms). The query encoder's thread runs its traced pass without the GIL but must take it
+    # 5 ms). The query encoder's thread runs its pass without the GIL but must take it
     # back to return, and while the loop runs Python it waits out a whole interval each time:
     # an 8-query int8 pass beside a busy Python thread took ~21 ms at 5 ms against ~5.6 ms at
     # 0.2 ms (~3.5 ms alone). Served (int8, 16 clients, cache off, 2 cores) the gain is smaller,
-    # as the traced pass re-takes the GIL once: ~3% more requests/s, p50 ~1.5 ms lower at
+    # as the pass re-takes the GIL once: ~3% more requests/s, p50 ~1.5 ms lower at
     # 0.5 ms than at 5 ms. Process-wide, so 0 here and 0.0005 under ``rankops serve``.
     gil_switch_interval_s: float = 0.0
     # Move everything alive once the artifact is loaded (torch, the catalog, the modules) into
