@@ -169,6 +169,26 @@ def test_the_window_names_each_row_by_a_keyed_digest_of_its_query() -> None:
     assert query_id("bus ridership", b"another artifact") != ids[0]
 
 
+def test_a_query_pended_with_its_requests_vector_is_not_encoded_again() -> None:
+    from rankops.serving.artifact import load_artifact
+    from rankops.serving.drift import query_features
+    from rankops.serving.live_drift import LiveDrift
+    from rankops.serving.telemetry import Identity, ServingMetrics
+
+    art = load_artifact(str(tiny_artifact()))
+    assert art.query_batcher is not None
+    drift = LiveDrift(art, ServingMetrics(Identity("m", "1", "stable")), window=5, sample=10, min_samples=99)
+    vector = art.query_batcher.embed("bus ridership")  # what its request computed
+    drift.pend("bus ridership", "bus ridership", vector)
+    drift.pend("hdb resale prices", "hdb resale prices")  # served from the result cache: no vector
+    before = art.query_batcher.totals[1]
+    asyncio.run(drift.refresh())
+    assert art.query_batcher.totals[1] - before == 1  # only the cached one was encoded
+    rows = drift.monitor.rows()
+    assert rows[0] == query_features(art, "bus ridership", vector)
+    assert rows[1] == query_features(art, "hdb resale prices", art.query_batcher.embed("hdb resale prices"))
+
+
 def test_query_features_against_the_trained_reference() -> None:
     from rankops.serving.artifact import load_artifact
     from rankops.serving.drift import query_features, query_features_many

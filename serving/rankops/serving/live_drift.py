@@ -3,7 +3,8 @@ against the artifact's reference and exported as gauges.
 
 Requests only note their query (``pend``: a dict insert); ``refresh`` (a periodic job on the
 event loop, ``JOB_SLICE`` queries per turn) computes the features of the queries new to the
-window, the only ones that cost a forward pass, and updates ``report`` (its statistics run on a
+window (with the vector their request computed; only a query served from the result cache
+costs an encoder pass here), and updates ``report`` (its statistics run on a
 worker thread) and the ``rankops_drift_*`` gauges once the window holds ``min_samples``. The drift Job reads
 ``window()`` over ``GET /v1/drift/window``.
 """
@@ -13,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import OrderedDict
+
+import numpy as np
 
 from rankops.serving.artifact import ModelArtifact
 from rankops.serving.drift import DriftMonitor, DriftReport, query_features
@@ -35,13 +38,14 @@ class LiveDrift:
         self.min_samples = min_samples
         self.report: DriftReport | None = None
         # by normalised text: the latest ``sample`` distinct queries per refresh
-        self._pending: OrderedDict[str, str] = OrderedDict()
+        self._pending: OrderedDict[str, tuple[str, np.ndarray | None]] = OrderedDict()
         metrics.init_drift(drift_tests(artifact))
 
-    def pend(self, key: str, query: str) -> None:
-        """Note a served query (``key``: its normalised text) for the next refresh."""
+    def pend(self, key: str, query: str, vector: np.ndarray | None = None) -> None:
+        """Note a served query (``key``: its normalised text) for the next refresh; ``vector``:
+        the embedding its request computed, so the refresh does not encode it a second time."""
         pending = self._pending
-        pending[key] = query
+        pending[key] = (query, vector)
         pending.move_to_end(key)
         if len(pending) > self.sample:
             pending.popitem(last=False)
@@ -61,13 +65,17 @@ class LiveDrift:
         self._pending.clear()
         for start in range(0, len(queries), JOB_SLICE):
             new = [
-                (key, query)
-                for key, query in queries[start : start + JOB_SLICE]
+                (key, query, vector)
+                for key, (query, vector) in queries[start : start + JOB_SLICE]
                 if not self.monitor.touch(key)
             ]
-            # a slice's queries share one encoder pass, and the loop serves requests meanwhile
-            vectors = await awaited_vectors(self.artifact.query_batcher, [query for _, query in new])
-            for (key, query), vector in zip(new, vectors, strict=True):
+            # Only a query served from the result cache comes without its vector. Encoding every
+            # pended query here (as before) put ~200 queries on the encoder at once every
+            # drift_interval_s, ahead of the requests' own: their latency's tail.
+            unencoded = [query for _, query, vector in new if vector is None]
+            encoded = iter(await awaited_vectors(self.artifact.query_batcher, unencoded))
+            for key, query, vector in new:
+                vector = next(encoded) if vector is None else vector
                 self.monitor.observe(query_features(self.artifact, query, vector), key=key)
             await asyncio.sleep(0)  # let waiting requests in between slices
         if len(self.monitor) < self.min_samples:

@@ -268,6 +268,7 @@ class RankingService:
         key = (normalize_query(query), k)
         ranking = self.cache.get(key)
         cached = ranking is not None
+        vector = None
         if ranking is None:
             metrics.cache_misses.inc()
             vector = await self._query_vector(artifact, query)
@@ -281,7 +282,7 @@ class RankingService:
         request_id = os.urandom(16).hex()  # 128 random bits; uuid4() costs 10x for its object
         self.feedback_desk.served(request_id, self.identity, query, k, ranking)
         if self.drift is not None:
-            self.drift.pend(key[0], query)
+            self.drift.pend(key[0], query, vector)
         return Served(request_id, ranking, cached)
 
     async def _query_vector(self, artifact: ModelArtifact, query: str) -> np.ndarray | None:
