@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import math
 import re
@@ -694,3 +695,24 @@ def test_the_gil_switch_interval_is_read_from_the_environment_and_set_at_start(m
     with TestClient(create_app(str(model_dir), settings())) as c:  # 0 leaves it alone
         wait_status(c, "/readyz", "ready")
         assert sys.getswitchinterval() == pytest.approx(before)
+
+
+def test_the_drift_reports_scipy_stats_is_imported_before_the_pod_is_ready(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import types
+
+    from rankops.serving import service as service_module
+
+    imported: list[str] = []
+    ready_when: list[bool] = []
+
+    def import_module(name: str) -> object:
+        imported.append(name)
+        ready_when.append(c.get("/readyz").status_code == 200)
+        return importlib.import_module(name)
+
+    monkeypatch.setattr(service_module, "importlib", types.SimpleNamespace(import_module=import_module))
+    with TestClient(create_app(str(model_dir), settings())) as c:
+        wait_status(c, "/readyz", "ready")
+    assert imported == ["scipy.stats"] and ready_when == [False]

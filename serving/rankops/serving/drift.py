@@ -266,7 +266,9 @@ def chi2_homogeneity(reference_counts: np.ndarray, observed_counts: np.ndarray) 
     """(p-value, statistic) of Pearson's chi-square test that two count vectors over the same
     categories come from one distribution. Both are samples: the reference's own sampling
     noise counts too, so a category the reference never saw is not an automatic alarm."""
-    from scipy import stats  # here, not at import: ~0.7 s a serving pod need not pay to start
+    # here, not at import: ~0.7 s that a Job or CLI not running the tests need not pay (a
+    # serving pod imports it in a thread before it is ready: RankingService._activate says why)
+    from scipy import stats
 
     table = np.vstack([reference_counts, observed_counts])
     table = table[:, table.sum(axis=0) > 0]

@@ -69,9 +69,9 @@ class LiveDrift:
                 for key, (query, vector) in queries[start : start + JOB_SLICE]
                 if not self.monitor.touch(key)
             ]
-            # Only a query served from the result cache comes without its vector. Encoding every
-            # pended query here (as before) put ~200 queries on the encoder at once every
-            # drift_interval_s, ahead of the requests' own: their latency's tail.
+            # Only a query served from the result cache comes without its vector; encoding every
+            # pended one here would put up to drift_sample queries on the encoder at once every
+            # drift_interval_s, ahead of the requests' own, for vectors already computed.
             unencoded = [query for _, query, vector in new if vector is None]
             encoded = iter(await awaited_vectors(self.artifact.query_batcher, unencoded))
             for key, query, vector in new:
