@@ -702,7 +702,7 @@ def test_the_drift_reports_scipy_stats_is_imported_before_the_pod_is_ready(
 ) -> None:
     import types
 
-    from rankops.serving import service as service_module
+    from rankops.serving import drift as drift_module
 
     imported: list[str] = []
     ready_when: list[bool] = []
@@ -712,7 +712,7 @@ def test_the_drift_reports_scipy_stats_is_imported_before_the_pod_is_ready(
         ready_when.append(c.get("/readyz").status_code == 200)
         return importlib.import_module(name)
 
-    monkeypatch.setattr(service_module, "importlib", types.SimpleNamespace(import_module=import_module))
+    monkeypatch.setattr(drift_module, "importlib", types.SimpleNamespace(import_module=import_module))
     with TestClient(create_app(str(model_dir), settings())) as c:
         wait_status(c, "/readyz", "ready")
     assert imported == ["scipy.stats"] and ready_when == [False]

@@ -41,6 +41,7 @@ Tests (``DriftMonitor.report``):
 
 from __future__ import annotations
 
+import importlib
 import math
 import threading
 from collections import Counter, OrderedDict
@@ -262,13 +263,19 @@ class DriftReport:
         }
 
 
+def load_statistics() -> None:
+    """Import what the tests run on (scipy.stats, ~0.4-0.7 s) now rather than at the first
+    report. Not at this module's import: a Job or CLI that runs no test need not pay for it.
+    A serving pod calls it before it is ready (``LiveDrift.prepare``), since an import holds
+    the GIL the event loop needs: under traffic the first report's import stalled requests."""
+    importlib.import_module("scipy.stats")
+
+
 def chi2_homogeneity(reference_counts: np.ndarray, observed_counts: np.ndarray) -> tuple[float, float]:
     """(p-value, statistic) of Pearson's chi-square test that two count vectors over the same
     categories come from one distribution. Both are samples: the reference's own sampling
     noise counts too, so a category the reference never saw is not an automatic alarm."""
-    # here, not at import: ~0.7 s that a Job or CLI not running the tests need not pay (a
-    # serving pod imports it in a thread before it is ready: RankingService._activate says why)
-    from scipy import stats
+    from scipy import stats  # here, not at import: load_statistics says why
 
     table = np.vstack([reference_counts, observed_counts])
     table = table[:, table.sum(axis=0) > 0]

@@ -18,7 +18,7 @@ from collections import OrderedDict
 import numpy as np
 
 from rankops.serving.artifact import ModelArtifact
-from rankops.serving.drift import DriftMonitor, DriftReport, query_features
+from rankops.serving.drift import DriftMonitor, DriftReport, load_statistics, query_features
 from rankops.serving.query_batcher import awaited_vectors
 from rankops.serving.telemetry import ServingMetrics
 
@@ -56,6 +56,10 @@ class LiveDrift:
         salt = self.artifact.sha256.encode()[:64]  # blake2b takes a key of at most 64 bytes
         return [None if key is None else query_id(key, salt) for key in keys], rows
 
+    async def prepare(self) -> None:
+        """Load the report's statistics off the loop, before the pod takes traffic."""
+        await asyncio.to_thread(load_statistics)
+
     @property
     def observed(self) -> int:
         return self.monitor.observed
@@ -80,8 +84,7 @@ class LiveDrift:
             await asyncio.sleep(0)  # let waiting requests in between slices
         if len(self.monitor) < self.min_samples:
             return
-        # off the loop: the tests over the window take ms, and the first one imports
-        # scipy.stats (~0.7 s), which on the loop stalled every request in flight
+        # off the loop: the tests over the window take ms
         report = await asyncio.to_thread(self.monitor.report)
         self.report = report
         self.metrics.set_drift(*drift_gauges(report))

@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import importlib
 import json
 import logging
 import math
@@ -220,9 +219,7 @@ class RankingService:
             sample=self.settings.drift_sample,
             min_samples=self.settings.drift_min_samples,
         )
-        # The drift report's scipy.stats (~0.7 s of import), loaded before the pod is ready: the
-        # first report imported it under traffic, and an import holds the GIL the loop needs
-        await asyncio.to_thread(importlib.import_module, "scipy.stats")
+        await self.drift.prepare()  # before READY: drift.load_statistics says why
         self.loaded_at = datetime.now(UTC)
         self.state = State.READY
         self.reason = "ready"
