@@ -100,10 +100,14 @@ def test_the_onnx_graph_matches_the_torch_module_at_every_shape(
             assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
             if precision == "fp32":
                 assert np.abs(got - expected).max() < 1e-5, rows
-            else:  # per-channel weight scales keep int8 closer to fp32 (onnx_encoder says why)
+            else:  # per-token activations keep int8 closer to fp32 than torch's (onnx_encoder says why)
                 fidelity = (got * expected).sum(1)
                 torch_fidelity = (torch_int8(*args).numpy() * expected).sum(1)
-                assert fidelity.min() > 0.97 and fidelity.mean() > torch_fidelity.mean(), rows
+                assert fidelity.min() > 0.995 and fidelity.mean() > torch_fidelity.mean(), rows
+                alone = np.concatenate(
+                    [graph(args[0][i : i + 1].numpy(), args[1][i : i + 1].numpy()) for i in range(len(got))]
+                )
+                assert np.abs(alone - got).max() < 1e-3, rows  # a row's codes ignore its batch
 
 
 def test_a_graph_is_built_once_and_a_damaged_one_is_built_again(graph_cache: Path) -> None:

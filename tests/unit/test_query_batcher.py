@@ -135,12 +135,12 @@ def test_minilm_vectors_through_the_batcher_match_one_query_passes() -> None:
     assert fp32.batcher.totals[0] < len(QUERIES)  # the threads did share passes
     assert np.abs(shared - alone).max() < 1e-5
 
-    # int8: the activation scale is the batch's, so a vector moves with its company; it must
-    # stay as close to the fp32 vector as a one-query int8 pass is
+    # int8: every token's row has its own activation scale (onnx_int8), so a vector does not
+    # move with the company it is encoded in; float rounding can still tip a code by one step
     int8 = SentenceEncoder("int8")
     int8_alone = int8.encode(QUERIES, batch_size=1)
     int8_shared = batched_through_threads(int8, QUERIES)
-    fidelity_alone = (int8_alone * alone).sum(axis=1)
-    fidelity_shared = (int8_shared * alone).sum(axis=1)
-    assert fidelity_shared.mean() > fidelity_alone.mean() - 0.01
-    assert fidelity_shared.min() > 0.85
+    assert int8.batcher.totals[0] < len(QUERIES)
+    assert (int8_shared * int8_alone).sum(axis=1).min() > 0.99999
+    assert np.abs(int8_shared - int8_alone).max() < 1e-3
+    assert (int8_shared * alone).sum(axis=1).min() > 0.99

@@ -2,15 +2,14 @@
 
 Why ONNX Runtime and not the module itself: a query is one pass of this graph on the request
 path, and on one CPU thread ORT runs it faster than a TorchScript trace of the same module
-(one 5-token query: fp32 ~2.4 against ~4.9 ms; int8 ~1.0 against ~1.5 ms), and its dynamic
-int8 quantisation gives each output channel of a weight its own scale where torch's
-``quantize_dynamic`` has one per tensor, so int8 vectors stay closer to fp32 (cosine ~0.995
-against ~0.95 for one query; ``tests/unit/test_minilm.py`` holds it above torch's).
-``InferenceSession.run`` releases the GIL for the whole pass, as the trace did, so the event
-loop serves requests while a pass runs.
+(one 5-token query: fp32 ~2.4 against ~4.9 ms), and the int8 graph (``onnx_int8``: weights
+per output channel, activations per token, smoothed) stays far closer to fp32 than torch's
+``quantize_dynamic`` with one scale per tensor (cosine ~0.999 against ~0.95 for one query;
+``tests/unit/test_minilm.py`` holds it). ``InferenceSession.run`` releases the GIL for the
+whole pass, so the event loop serves requests while a pass runs.
 
 The graph is exported from ``rankops.serving.minilm`` (torch's TorchScript-based exporter:
-no ``onnxscript``), quantised by ``onnxruntime.quantization`` for int8, and written once per
+no ``onnxscript``), rewritten to int8 by ``onnx_int8``, and written once per
 weights file, precision and library versions under ``$RANKOPS_ENCODER_CACHE`` (default
 ``~/.cache/rankops/onnx``; the serving image builds both at image build time): ~5 s the first
 time, then a process opens the file in ~0.1 s without building the torch module at all.
@@ -19,7 +18,6 @@ time, then a process opens the file in ~0.1 s without building the torch module 
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import tempfile
 import warnings
@@ -31,7 +29,7 @@ __all__ = ["PRECISIONS", "SentenceGraph", "graph_path"]
 
 PRECISIONS = ("fp32", "int8")
 # bump when what build_graph writes changes, so old cached graphs are not read
-GRAPH_FORMAT = "minilm-meanpooled-1"
+GRAPH_FORMAT = "minilm-meanpooled-2"  # 2: int8 per token (onnx_int8)
 WEIGHTS = "model.safetensors"
 
 
@@ -77,16 +75,10 @@ def build_graph(model_dir: Path, precision: str, out: Path) -> None:
             )
         built = fp32
         if precision == "int8":
-            from onnxruntime.quantization import QuantType, quantize_dynamic
+            from rankops.serving.onnx_int8 import int8_rewrite
 
             built = Path(tmp) / "int8.onnx"
-            root = logging.getLogger()
-            level = root.level
-            root.setLevel(logging.ERROR)  # its advice to pre-process is for static quantisation
-            try:
-                quantize_dynamic(fp32, built, weight_type=QuantType.QInt8, per_channel=True)
-            finally:
-                root.setLevel(level)
+            int8_rewrite(fp32, built, model_dir / "tokenizer.json")
         os.replace(built, out)  # atomic: a process racing this one reads a whole graph or none
 
 

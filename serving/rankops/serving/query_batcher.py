@@ -21,13 +21,11 @@ company, and under load batches grow to the arrival rate times one pass. At most
 ``max_pending`` queries wait; past that ``submit`` raises ``EncoderBusy`` (the service's 503),
 so an overload sheds requests instead of growing a queue whose answers come too late.
 
-A vector can differ from the one-query pass by float rounding (fp32: ~1e-7). With int8
-dynamic quantisation the activation scale is taken over the whole batch, so a query's vector
-moves with the company it is encoded in (400 bundled queries in passes of 4: cosine to its
-one-query int8 vector 0.992 on average, 0.979 at worst), though it stays as close to the fp32
-vector as the one-query int8 pass is (0.993 against 0.994 on average);
-``tests/unit/test_query_batcher.py`` checks both. Where an int8 ranking must not depend on
-concurrent traffic, ``$RANKOPS_QUERY_BATCH=1`` gives every query its own pass.
+A vector can differ from the one-query pass by float rounding (fp32: ~1e-7). The int8 graph
+gives each token's row its own activation scale (``onnx_int8``), so a query's int8 vector does
+not move with the company it is encoded in either (~1e-7; a code tipped by one step at worst);
+``tests/unit/test_query_batcher.py`` checks both. ``$RANKOPS_QUERY_BATCH=1`` still gives every
+query its own pass, for a pod that would rather not pad.
 """
 
 from __future__ import annotations
